@@ -1,0 +1,74 @@
+// The exceptions tulip throws and the error codes it reports.
+//
+// Names follow asyncio: InvalidStateError for a Future used out of order,
+// CancelledError for the result of a cancelled Future, RuntimeError for a loop
+// used in the wrong state (running twice, closed), TimeoutError for an operation
+// whose deadline passed. OS failures of an operation (connect, bind, resolve)
+// are ConnectionError / OSError: std::system_error with a message that names the
+// address and the cause. Errors reported through callbacks (connection_lost)
+// are plain std::error_code values; an empty code means a clean close.
+//
+// Thread-safety: these are plain values.
+#pragma once
+
+#include <stdexcept>
+#include <string>
+#include <system_error>
+
+namespace tulip {
+
+/// A Future's result set twice, or read before it is done (asyncio.InvalidStateError).
+class InvalidStateError : public std::logic_error {
+ public:
+  using std::logic_error::logic_error;
+};
+
+/// The result of a cancelled Future (asyncio.CancelledError).
+class CancelledError : public std::runtime_error {
+ public:
+  explicit CancelledError(const std::string& message = "cancelled")
+      : std::runtime_error(message) {}
+};
+
+/// The loop was used in a state that does not allow it (Python's RuntimeError).
+class RuntimeError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+/// A deadline passed before the operation finished (Python's TimeoutError).
+class TimeoutError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+/// An operating-system failure of an operation: what() names the address and cause.
+class OSError : public std::system_error {
+ public:
+  using std::system_error::system_error;
+};
+
+/// A connection could not be made (refused, unreachable, reset, unresolvable name).
+class ConnectionError : public OSError {
+ public:
+  using OSError::OSError;
+};
+
+/// tulip's own error conditions, reported as std::error_code in category "tulip".
+enum class Error {
+  kCallbackRaised = 1,  // a protocol callback threw; the connection was closed
+  kEmptyBuffer,         // BufferedProtocol::get_buffer returned an empty buffer
+  kTimedOut,            // a connect or other deadline passed
+  kNameResolution,      // getaddrinfo failed (see the message for the resolver's text)
+};
+
+const std::error_category& error_category() noexcept;
+
+inline std::error_code make_error_code(Error e) noexcept {
+  return {static_cast<int>(e), error_category()};
+}
+
+}  // namespace tulip
+
+template <>
+struct std::is_error_code_enum<tulip::Error> : std::true_type {};

@@ -1,0 +1,225 @@
+// EventLoop: asyncio's event loop, for C++.
+//
+// The loop runs callbacks, timers and I/O on one thread, the thread that calls
+// run_forever() / run_until_complete(). Semantics follow asyncio's
+// BaseEventLoop (docs.python.org, "Event Loop"):
+//
+//  * One iteration polls for I/O (without blocking if callbacks are ready or the
+//    loop is stopping, else until the next timer), dispatches I/O, moves due
+//    timers to the ready queue, then runs exactly the callbacks that were ready
+//    at that moment, in FIFO order. Callbacks scheduled meanwhile run in the next
+//    iteration.
+//  * stop() lets the current iteration finish, then run_forever() returns. If
+//    stop() is called before run_forever(), the loop runs one iteration.
+//  * An exception thrown by a callback never escapes the loop and never stops
+//    it: it goes to the exception handler.
+//  * Nothing a method is given runs synchronously inside that method.
+//
+// Deliberate differences from asyncio, and why:
+//  * Callbacks are C++ callables (lambdas) taking no arguments, not a function
+//    plus *args; capture what you need.
+//  * call_soon_threadsafe returns nothing: a Handle is a loop-thread object, and
+//    cancelling across threads would race with the callback starting.
+//  * When callbacks are ready the loop does not make a zero-timeout poll every
+//    iteration, only every kPollIntervalWhenBusy iterations: a chain of callbacks
+//    then costs nanoseconds per step, not a system call. I/O is still serviced
+//    at least that often, and always before the loop would block.
+//
+// Thread-safety: call_soon_threadsafe() may be called from any thread while the
+// loop exists. Every other method must be called on the loop's thread (or, before
+// the loop first runs, on the thread that owns it).
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <csignal>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "tulip/detail/callback_node.hpp"
+#include "tulip/detail/inline_function.hpp"
+#include "tulip/errors.hpp"
+#include "tulip/exception_context.hpp"
+#include "tulip/handle.hpp"
+
+namespace tulip {
+
+template <class T>
+class Future;
+
+namespace detail {
+class IoBackend;
+class FdWatcher;
+struct LoopToken;
+struct LoopInternals;
+}  // namespace detail
+
+/// A callback for the loop: any callable with signature void().
+using Callback = detail::InlineFunction<void()>;
+
+class EventLoop {
+ public:
+  /// Zero-timeout polls happen at most this many iterations apart while callbacks are ready.
+  static constexpr unsigned kPollIntervalWhenBusy = 32;
+
+  /// Creates a loop with the default I/O backend (epoll). Throws OSError if the
+  /// kernel refuses the resources (epoll or eventfd descriptors).
+  EventLoop();
+  /// Closes the loop if it is not closed yet. Destroying a running loop is undefined.
+  ~EventLoop();
+
+  EventLoop(const EventLoop&) = delete;
+  EventLoop& operator=(const EventLoop&) = delete;
+
+  // ---- Scheduling callbacks -------------------------------------------------
+
+  /// Schedules `callback` to run in the next iteration, after those already
+  /// scheduled (FIFO). Never runs it synchronously. The loop owns the callable
+  /// until it has run or was cancelled. Throws RuntimeError if the loop is closed.
+  template <class F>
+  Handle call_soon(F&& callback) {
+    detail::CallbackNode* node = new_node();
+    node->callback.assign(std::forward<F>(callback));
+    // The ready queue keeps the node's first reference; the Handle gets another.
+    ready_.push(node);
+    detail::NodePool::add_ref(node);
+    return Handle(node);
+  }
+
+  /// Like call_soon, callable from any thread; wakes the loop if it is sleeping
+  /// in poll. Throws RuntimeError if the loop is closed.
+  void call_soon_threadsafe(Callback callback);
+
+  /// Schedules `callback` at time() + delay_seconds. A negative or zero delay is
+  /// allowed: the callback runs in deadline order with other due timers.
+  TimerHandle call_later(double delay_seconds, Callback callback);
+
+  template <class Rep, class Period>
+  TimerHandle call_later(std::chrono::duration<Rep, Period> delay, Callback callback) {
+    return call_at_ns(now_ns() + std::chrono::duration_cast<std::chrono::nanoseconds>(delay).count(),
+                      std::move(callback));
+  }
+
+  /// Schedules `callback` at absolute time `when` (seconds, the time() scale).
+  /// Timers with equal deadlines run in the order they were scheduled.
+  TimerHandle call_at(double when, Callback callback);
+
+  /// The loop's clock: CLOCK_MONOTONIC, in seconds.
+  double time() const noexcept;
+
+  // ---- Running and stopping -------------------------------------------------
+
+  /// Runs until stop() is called. Throws RuntimeError if the loop is closed or
+  /// already running (on any thread).
+  void run_forever();
+
+  /// Runs until `future` is done and returns its result (or rethrows its
+  /// exception / CancelledError). Throws RuntimeError if the loop stopped before
+  /// the future was done. Defined in future.hpp.
+  template <class T>
+  T run_until_complete(Future<T> future);
+
+  /// Asks run_forever() to return once the current iteration has finished.
+  void stop() noexcept { stopping_ = true; }
+
+  /// Drops every pending callback and timer and releases the loop's resources.
+  /// Idempotent. Throws RuntimeError if the loop is running.
+  void close();
+
+  bool is_running() const noexcept { return running_.load(std::memory_order_relaxed); }
+  bool is_closed() const noexcept { return closed_; }
+
+  /// A new pending Future bound to this loop (asyncio's loop.create_future()).
+  template <class T = void>
+  Future<T> create_future();
+
+  // ---- Watching file descriptors ---------------------------------------------
+
+  /// Calls `callback` (through the ready queue, as asyncio does) whenever `fd` is
+  /// readable, until remove_reader(fd). Replaces a previous reader of `fd`. The
+  /// loop does not own `fd`: close it only after removing it.
+  void add_reader(int fd, Callback callback);
+  /// Stops watching `fd` for reading; returns whether it was watched.
+  bool remove_reader(int fd);
+  void add_writer(int fd, Callback callback);
+  bool remove_writer(int fd);
+
+  // ---- Unix signals -----------------------------------------------------------
+
+  /// Runs `callback` on the loop (never inside the signal handler) whenever
+  /// `signum` is delivered. One loop per process may handle signals. Throws
+  /// std::invalid_argument for SIGKILL/SIGSTOP or an invalid number.
+  void add_signal_handler(int signum, Callback callback);
+  /// Restores the default disposition of `signum`; returns whether it was handled.
+  bool remove_signal_handler(int signum);
+
+  // ---- Errors -----------------------------------------------------------------
+
+  /// Installs the handler called for errors no caller could receive; an empty
+  /// function restores the default, which logs.
+  void set_exception_handler(ExceptionHandler handler);
+  const ExceptionHandler& get_exception_handler() const noexcept { return exception_handler_; }
+  /// Calls the installed handler, or the default one. Never throws.
+  void call_exception_handler(const ExceptionContext& context) noexcept;
+  /// Logs `context` as one line at error level.
+  void default_exception_handler(const ExceptionContext& context) noexcept;
+
+  // ---- Diagnostics --------------------------------------------------------------
+
+  /// Entries in the timer heap, cancelled ones not yet dropped included.
+  std::size_t scheduled_timer_count() const noexcept { return timers_.size(); }
+  /// Callbacks waiting in the ready queue.
+  std::size_t ready_count() const noexcept { return ready_.size(); }
+
+  // ---- Internal ---------------------------------------------------------------
+
+  /// For tulip's own transports and servers; not part of the API.
+  detail::LoopInternals& internals() noexcept { return *internals_; }
+  std::int64_t now_ns() const noexcept;
+  TimerHandle call_at_ns(std::int64_t when_ns, Callback callback);
+  const std::shared_ptr<detail::LoopToken>& token() const noexcept { return token_; }
+
+ private:
+  friend class Handle;
+  friend class detail::FdWatcher;
+
+  detail::CallbackNode* new_node() {
+    if (closed_) throw_closed();
+    return pool_->acquire();
+  }
+  [[noreturn]] static void throw_closed();
+
+  void run_once();
+  void run_ready_batch();
+  void drain_threadsafe_queue();
+  void drop_cancelled_timers();
+  void on_timer_cancelled() noexcept;
+
+  // Ready queue and timer heap: the hot path, kept inline in this object.
+  detail::NodePool* pool_;
+  detail::ReadyQueue ready_;
+  std::vector<detail::CallbackNode*> timers_;  // binary min-heap on (when_ns, sequence)
+  std::size_t cancelled_timers_ = 0;
+  std::uint64_t timer_sequence_ = 0;
+  unsigned iterations_since_poll_ = 0;
+
+  bool stopping_ = false;
+  bool closed_ = false;
+  std::atomic<bool> running_{false};
+
+  // call_soon_threadsafe: a locked vector, and a flag read without the lock.
+  std::mutex threadsafe_mutex_;
+  std::vector<Callback> threadsafe_queue_;
+  std::atomic<bool> threadsafe_pending_{false};
+
+  ExceptionHandler exception_handler_;
+  std::unique_ptr<detail::IoBackend> backend_;
+  std::unique_ptr<detail::LoopInternals> internals_;
+  std::shared_ptr<detail::LoopToken> token_;
+};
+
+}  // namespace tulip

@@ -1,0 +1,11 @@
+// tulip: Python asyncio's low-level networking model in C++20.
+//
+// The umbrella header: includes every public concept.
+#pragma once
+
+#include "tulip/errors.hpp"
+#include "tulip/event_loop.hpp"
+#include "tulip/exception_context.hpp"
+#include "tulip/future.hpp"
+#include "tulip/handle.hpp"
+#include "tulip/log.hpp"

@@ -1,0 +1,345 @@
+// The backend-neutral loop core: ready queue, timer heap, one iteration, errors.
+#include "tulip/event_loop.hpp"
+
+#include <time.h>
+
+#include <algorithm>
+#include <climits>
+#include <cmath>
+#include <stdexcept>
+
+#include "io_backend.hpp"
+#include "loop_internals.hpp"
+#include "tulip/detail/loop_token.hpp"
+#include "tulip/log.hpp"
+
+namespace tulip {
+namespace {
+
+// asyncio rebuilds the heap when more than this many timers are scheduled and
+// more than half of them are cancelled (_MIN_SCHEDULED_TIMER_HANDLES and
+// _MIN_CANCELLED_TIMER_HANDLES_FRACTION in base_events.py).
+constexpr std::size_t kMinTimersForCompaction = 100;
+
+// Orders the heap so that the earliest deadline, then the earliest scheduled, is on top.
+bool fires_later(const detail::CallbackNode* a, const detail::CallbackNode* b) noexcept {
+  if (a->when_ns != b->when_ns) return a->when_ns > b->when_ns;
+  return a->sequence > b->sequence;
+}
+
+std::int64_t seconds_to_ns(double seconds) {
+  if (std::isnan(seconds)) throw std::invalid_argument("timer delay or deadline is NaN");
+  double ns = seconds * 1e9;
+  if (ns >= 9.2e18) return INT64_MAX;
+  if (ns <= -9.2e18) return INT64_MIN / 2;
+  return std::llround(ns);
+}
+
+}  // namespace
+
+EventLoop::EventLoop()
+    : pool_(new detail::NodePool(this)),
+      backend_(detail::make_epoll_backend()),
+      internals_(std::make_unique<detail::LoopInternals>(*this, *backend_)),
+      token_(std::make_shared<detail::LoopToken>(detail::LoopToken{this})) {}
+
+EventLoop::~EventLoop() {
+  if (!closed_) close();
+  // Futures and Handles may outlive the loop; tell them it is gone.
+  token_->loop = nullptr;
+  pool_->orphan();
+}
+
+void EventLoop::throw_closed() { throw RuntimeError("Event loop is closed"); }
+
+std::int64_t EventLoop::now_ns() const noexcept {
+  timespec ts;
+  ::clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
+
+double EventLoop::time() const noexcept { return static_cast<double>(now_ns()) * 1e-9; }
+
+// ---- Scheduling --------------------------------------------------------------
+
+void EventLoop::call_soon_threadsafe(Callback callback) {
+  std::lock_guard lock(threadsafe_mutex_);
+  // closed_ is only written under this mutex once the loop is closing, so reading
+  // it here is ordered with close() even from another thread.
+  if (closed_) throw_closed();
+  threadsafe_queue_.push_back(std::move(callback));
+  // Only the first callback since the loop last drained needs to wake it; the
+  // wakeup happens under the lock so close() cannot free the backend meanwhile.
+  if (!threadsafe_pending_.exchange(true, std::memory_order_acq_rel)) backend_->wakeup();
+}
+
+void EventLoop::drain_threadsafe_queue() {
+  if (!threadsafe_pending_.load(std::memory_order_acquire)) return;
+  std::vector<Callback> batch;
+  {
+    std::lock_guard lock(threadsafe_mutex_);
+    batch.swap(threadsafe_queue_);
+    threadsafe_pending_.store(false, std::memory_order_release);
+  }
+  for (Callback& callback : batch) {
+    detail::CallbackNode* node = pool_->acquire();
+    node->callback = std::move(callback);
+    ready_.push(node);
+  }
+}
+
+TimerHandle EventLoop::call_later(double delay_seconds, Callback callback) {
+  std::int64_t delay = seconds_to_ns(delay_seconds);
+  std::int64_t now = now_ns();
+  return call_at_ns(delay > INT64_MAX - now ? INT64_MAX : now + delay, std::move(callback));
+}
+
+TimerHandle EventLoop::call_at(double when, Callback callback) {
+  return call_at_ns(seconds_to_ns(when), std::move(callback));
+}
+
+TimerHandle EventLoop::call_at_ns(std::int64_t when_ns, Callback callback) {
+  detail::CallbackNode* node = new_node();
+  node->callback = std::move(callback);
+  node->is_timer = true;
+  node->when_ns = when_ns;
+  node->sequence = ++timer_sequence_;
+  // The heap keeps the node's first reference; the TimerHandle gets another.
+  timers_.push_back(node);
+  std::push_heap(timers_.begin(), timers_.end(), fires_later);
+  detail::NodePool::add_ref(node);
+  return TimerHandle(node);
+}
+
+void Handle::cancel() noexcept {
+  if (node_ == nullptr || node_->state != detail::CallbackState::kPending) return;
+  node_->state = detail::CallbackState::kCancelled;
+  // asyncio drops the callback's references at cancel time; so do we.
+  node_->callback.reset();
+  if (node_->is_timer) {
+    if (EventLoop* loop = node_->pool->loop()) loop->on_timer_cancelled();
+  }
+}
+
+void EventLoop::on_timer_cancelled() noexcept { ++cancelled_timers_; }
+
+void EventLoop::drop_cancelled_timers() {
+  if (cancelled_timers_ == 0) return;
+  if (timers_.size() > kMinTimersForCompaction && cancelled_timers_ * 2 > timers_.size()) {
+    // Most of the heap is dead weight: rebuild it from the live timers only, so
+    // schedule/cancel churn cannot grow memory without bound.
+    auto live_end = std::partition(timers_.begin(), timers_.end(), [](detail::CallbackNode* n) {
+      return n->state != detail::CallbackState::kCancelled;
+    });
+    for (auto it = live_end; it != timers_.end(); ++it) detail::NodePool::release(*it);
+    timers_.erase(live_end, timers_.end());
+    std::make_heap(timers_.begin(), timers_.end(), fires_later);
+    cancelled_timers_ = 0;
+    return;
+  }
+  while (!timers_.empty() && timers_.front()->state == detail::CallbackState::kCancelled) {
+    std::pop_heap(timers_.begin(), timers_.end(), fires_later);
+    detail::NodePool::release(timers_.back());
+    timers_.pop_back();
+    --cancelled_timers_;
+  }
+}
+
+// ---- Running -----------------------------------------------------------------
+
+void EventLoop::run_forever() {
+  if (closed_) throw_closed();
+  if (running_.exchange(true)) throw RuntimeError("This event loop is already running");
+  struct Reset {
+    EventLoop* loop;
+    ~Reset() {
+      loop->stopping_ = false;
+      loop->running_.store(false);
+    }
+  } reset{this};
+  for (;;) {
+    run_once();
+    if (stopping_) break;
+  }
+}
+
+void EventLoop::run_once() {
+  drop_cancelled_timers();
+
+  bool work_ready = !ready_.empty() || threadsafe_pending_.load(std::memory_order_acquire);
+  if (!work_ready && !stopping_) {
+    int timeout_ms = -1;
+    if (!timers_.empty()) {
+      std::int64_t wait_ns = timers_.front()->when_ns - now_ns();
+      // Round up: waking a little late is harmless, waking early spins.
+      timeout_ms = wait_ns <= 0 ? 0
+                                : static_cast<int>(std::min<std::int64_t>(
+                                      (wait_ns + 999'999) / 1'000'000, INT_MAX));
+    }
+    backend_->poll(timeout_ms);
+    iterations_since_poll_ = 0;
+  } else if (stopping_ || ++iterations_since_poll_ >= kPollIntervalWhenBusy) {
+    backend_->poll(0);
+    iterations_since_poll_ = 0;
+  }
+
+  drain_threadsafe_queue();
+
+  if (!timers_.empty()) {
+    std::int64_t now = now_ns();
+    while (!timers_.empty() && timers_.front()->when_ns <= now) {
+      std::pop_heap(timers_.begin(), timers_.end(), fires_later);
+      detail::CallbackNode* node = timers_.back();
+      timers_.pop_back();
+      if (node->state == detail::CallbackState::kCancelled) {
+        --cancelled_timers_;
+        detail::NodePool::release(node);
+        continue;
+      }
+      // It leaves the heap: a cancel from now on must not count it as a heap entry.
+      node->is_timer = false;
+      ready_.push(node);  // the heap's reference moves to the ready queue
+    }
+  }
+
+  run_ready_batch();
+}
+
+void EventLoop::run_ready_batch() {
+  // Exactly what is ready now runs in this iteration; callbacks scheduled by
+  // these go to the fresh queue and run in the next one.
+  detail::CallbackNode* node = ready_.take_all();
+  while (node != nullptr) {
+    detail::CallbackNode* next = node->next;
+    if (node->state == detail::CallbackState::kPending) {
+      node->state = detail::CallbackState::kRunning;
+      try {
+        node->callback();
+      } catch (...) {
+        call_exception_handler({"Exception in callback", std::current_exception()});
+      }
+      node->state = detail::CallbackState::kFinished;
+    }
+    detail::NodePool::release(node);
+    node = next;
+  }
+}
+
+void EventLoop::close() {
+  if (is_running()) throw RuntimeError("Cannot close a running event loop");
+  if (closed_) return;
+  internals_->shutdown();
+  {
+    std::lock_guard lock(threadsafe_mutex_);
+    closed_ = true;
+    threadsafe_queue_.clear();
+    threadsafe_pending_.store(false);
+  }
+  // Pending callbacks will never run: mark them cancelled so their Handles say
+  // so, and destroy what they captured now.
+  auto discard = [](detail::CallbackNode* node) {
+    if (node->state == detail::CallbackState::kPending) {
+      node->state = detail::CallbackState::kCancelled;
+      node->callback.reset();
+    }
+    detail::NodePool::release(node);
+  };
+  for (detail::CallbackNode* node = ready_.take_all(); node != nullptr;) {
+    detail::CallbackNode* next = node->next;
+    discard(node);
+    node = next;
+  }
+  std::vector<detail::CallbackNode*> timers;
+  timers.swap(timers_);
+  for (detail::CallbackNode* node : timers) discard(node);
+  cancelled_timers_ = 0;
+}
+
+// ---- Descriptors and signals -------------------------------------------------
+
+void EventLoop::add_reader(int fd, Callback callback) {
+  if (closed_) throw_closed();
+  auto& watcher = internals_->fd_watchers[fd];
+  if (!watcher) watcher = std::make_unique<detail::FdWatcher>(*this, fd);
+  watcher->set_reader(std::move(callback));
+}
+
+void EventLoop::add_writer(int fd, Callback callback) {
+  if (closed_) throw_closed();
+  auto& watcher = internals_->fd_watchers[fd];
+  if (!watcher) watcher = std::make_unique<detail::FdWatcher>(*this, fd);
+  watcher->set_writer(std::move(callback));
+}
+
+bool EventLoop::remove_reader(int fd) {
+  auto it = internals_->fd_watchers.find(fd);
+  if (it == internals_->fd_watchers.end()) return false;
+  bool removed = it->second->clear_reader();
+  // The backend forgets an idle watcher at once, so freeing it here is safe
+  // even in the middle of an event batch.
+  if (it->second->idle()) internals_->fd_watchers.erase(it);
+  return removed;
+}
+
+bool EventLoop::remove_writer(int fd) {
+  auto it = internals_->fd_watchers.find(fd);
+  if (it == internals_->fd_watchers.end()) return false;
+  bool removed = it->second->clear_writer();
+  if (it->second->idle()) internals_->fd_watchers.erase(it);
+  return removed;
+}
+
+void EventLoop::add_signal_handler(int signum, Callback callback) {
+  detail::install_signal_handler(*this, signum, std::move(callback));
+}
+
+bool EventLoop::remove_signal_handler(int signum) {
+  return detail::uninstall_signal_handler(*this, signum);
+}
+
+// ---- Errors ------------------------------------------------------------------
+
+void EventLoop::set_exception_handler(ExceptionHandler handler) {
+  exception_handler_ = std::move(handler);
+}
+
+void EventLoop::call_exception_handler(const ExceptionContext& context) noexcept {
+  if (!exception_handler_) {
+    default_exception_handler(context);
+    return;
+  }
+  try {
+    exception_handler_(*this, context);
+  } catch (...) {
+    // As asyncio: a failing custom handler is reported by the default one,
+    // together with what it was handling.
+    default_exception_handler({"Unhandled error in exception handler", std::current_exception()});
+    default_exception_handler(context);
+  }
+}
+
+void EventLoop::default_exception_handler(const ExceptionContext& context) noexcept {
+  try {
+    log(LogLevel::kError, describe(context));
+  } catch (...) {
+    // Logging must never take the loop down; there is nowhere left to report to.
+  }
+}
+
+std::string describe(const ExceptionContext& context) {
+  std::string text = context.message.empty() ? "Unhandled exception in event loop"
+                                             : context.message;
+  if (context.exception) {
+    try {
+      std::rethrow_exception(context.exception);
+    } catch (const std::exception& e) {
+      text += ": ";
+      text += e.what();
+    } catch (...) {
+      text += ": unknown exception";
+    }
+  }
+  return text;
+}
+
+}  // namespace tulip

@@ -1,0 +1,60 @@
+// LoopInternals: the parts of an EventLoop that only tulip's own sources see.
+//
+// The public EventLoop keeps the hot scheduling state inline (so call_soon can
+// be inlined); everything else a loop owns lives here, out of the public header.
+//
+// Thread-safety: loop thread only.
+#pragma once
+
+#include <memory>
+#include <unordered_map>
+
+#include "io_backend.hpp"
+#include "tulip/event_loop.hpp"
+#include "tulip/handle.hpp"
+
+namespace tulip::detail {
+
+/// Watches one descriptor for add_reader/add_writer and queues the callbacks.
+class FdWatcher final : public IoWatcher {
+ public:
+  FdWatcher(EventLoop& loop, int fd) : loop_(loop), fd_(fd) {}
+
+  void set_reader(Callback callback);
+  void set_writer(Callback callback);
+  bool clear_reader();
+  bool clear_writer();
+  bool idle() const noexcept { return !reader_ && !writer_; }
+
+  void on_io_event(std::uint32_t events) override;
+
+ private:
+  void update_interest();
+
+  EventLoop& loop_;
+  int fd_;
+  // Shared so that a queued call keeps the callable alive even if the reader is
+  // replaced or removed by the callback itself while it runs.
+  std::shared_ptr<Callback> reader_;
+  std::shared_ptr<Callback> writer_;
+  Handle queued_reader_;
+  Handle queued_writer_;
+};
+
+struct LoopInternals {
+  LoopInternals(EventLoop& owner, IoBackend& io) : loop(owner), backend(io) {}
+
+  /// Releases what the loop holds for descriptors and signals (EventLoop::close).
+  void shutdown();
+
+  EventLoop& loop;
+  IoBackend& backend;
+  std::unordered_map<int, std::unique_ptr<FdWatcher>> fd_watchers;
+  std::unordered_map<int, std::shared_ptr<Callback>> signal_handlers;
+};
+
+/// Signal handling (signal_handlers.cpp).
+void install_signal_handler(EventLoop& loop, int signum, Callback callback);
+bool uninstall_signal_handler(EventLoop& loop, int signum);
+
+}  // namespace tulip::detail

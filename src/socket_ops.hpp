@@ -1,0 +1,48 @@
+// Thin wrappers over the socket system calls. Not API.
+//
+// Each returns a std::error_code (empty on success) instead of setting errno, so
+// callers cannot read a stale errno after another call; EINTR is retried here.
+//
+// Thread-safety: plain functions.
+#pragma once
+
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+#include <cstddef>
+#include <string>
+#include <system_error>
+
+namespace tulip::detail {
+
+[[noreturn]] void throw_os_error(int error, const std::string& what);
+
+inline std::error_code errno_code(int error) { return {error, std::generic_category()}; }
+
+/// True for the errors that mean "try again later" on a non-blocking socket.
+inline bool would_block(int error) { return error == EAGAIN || error == EWOULDBLOCK; }
+
+/// A non-blocking, close-on-exec socket, or -1 with `error` set.
+int open_socket(int family, int type, int protocol, std::error_code& error);
+
+/// recv() into [data, data+size): bytes read, 0 at EOF, -1 with `error` set.
+ssize_t receive(int fd, void* data, std::size_t size, std::error_code& error);
+
+/// sendmsg() of `count` buffers with MSG_NOSIGNAL (a closed peer never raises
+/// SIGPIPE): bytes sent, or -1 with `error` set (EAGAIN included).
+ssize_t send_buffers(int fd, const iovec* buffers, std::size_t count, std::error_code& error);
+
+/// The socket's pending error (SO_ERROR), e.g. after a non-blocking connect.
+std::error_code socket_error(int fd);
+
+/// setsockopt() of an int option; returns the error, if any.
+std::error_code set_int_option(int fd, int level, int name, int value);
+
+/// getsockopt() of an int option, or -1 if it fails.
+int get_int_option(int fd, int level, int name);
+
+/// Closes `fd` (ignoring EINTR, which on Linux still closes it).
+void close_fd(int fd) noexcept;
+
+}  // namespace tulip::detail
