@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Installs the Debian packages tulip needs to build and test, if any are missing.
+# Usage: scripts/install-deps.sh [extra-package ...]   (as root, or with sudo available)
+set -euo pipefail
+
+packages=(cmake g++ make libgtest-dev libbenchmark-dev python3 "$@")
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "installing Debian packages: ${missing[*]}"
+run_as_root=()
+[ "$(id -u)" -eq 0 ] || run_as_root=(sudo)
+export DEBIAN_FRONTEND=noninteractive
+"${run_as_root[@]}" apt-get update -q
+"${run_as_root[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Runs the whole test suite: a plain build, then ASan+UBSan, then TSan.
+# Usage: scripts/test.sh [--quick]   (--quick: the plain build only)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/install-deps.sh
+
+quick=0
+[ "${1:-}" = "--quick" ] && quick=1
+
+flavours=(release)
+[ $quick -eq 1 ] || flavours+=(asan tsan)
+
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+export TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
+for flavour in "${flavours[@]}"; do
+  echo "=== $flavour: build"
+  scripts/build.sh "$flavour"
+  echo "=== $flavour: test"
+  ctest --test-dir "build-$flavour" --output-on-failure -j "$(nproc)"
+done
+echo "all test runs passed: ${flavours[*]}"
