@@ -172,9 +172,10 @@ void EventLoop::run_once() {
     if (!timers_.empty()) {
       std::int64_t wait_ns = timers_.front()->when_ns - now_ns();
       // Round up: waking a little late is harmless, waking early spins.
-      timeout_ms = wait_ns <= 0 ? 0
-                                : static_cast<int>(std::min<std::int64_t>(
-                                      (wait_ns + 999'999) / 1'000'000, INT_MAX));
+      timeout_ms =
+          wait_ns <= 0
+              ? 0
+              : static_cast<int>(std::min<std::int64_t>((wait_ns + 999'999) / 1'000'000, INT_MAX));
     }
     backend_->poll(timeout_ms);
     iterations_since_poll_ = 0;
@@ -327,8 +328,8 @@ void EventLoop::default_exception_handler(const ExceptionContext& context) noexc
 }
 
 std::string describe(const ExceptionContext& context) {
-  std::string text = context.message.empty() ? "Unhandled exception in event loop"
-                                             : context.message;
+  std::string text =
+      context.message.empty() ? "Unhandled exception in event loop" : context.message;
   if (context.exception) {
     try {
       std::rethrow_exception(context.exception);

@@ -48,10 +48,4 @@ void FdWatcher::on_io_event(std::uint32_t events) {
   }
 }
 
-void LoopInternals::shutdown() {
-  while (!signal_handlers.empty()) uninstall_signal_handler(loop, signal_handlers.begin()->first);
-  for (auto& [fd, watcher] : fd_watchers) backend.set_interest(fd, nullptr, 0);
-  fd_watchers.clear();
-}
-
 }  // namespace tulip::detail

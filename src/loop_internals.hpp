@@ -8,8 +8,10 @@
 
 #include <memory>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "io_backend.hpp"
+#include "resolver.hpp"
 #include "tulip/event_loop.hpp"
 #include "tulip/handle.hpp"
 
@@ -41,16 +43,36 @@ class FdWatcher final : public IoWatcher {
   Handle queued_writer_;
 };
 
-struct LoopInternals {
-  LoopInternals(EventLoop& owner, IoBackend& io) : loop(owner), backend(io) {}
+class Connector;
 
-  /// Releases what the loop holds for descriptors and signals (EventLoop::close).
+struct LoopInternals {
+  /// Reads take up to this much at a time, as asyncio's max_size (256 KiB).
+  static constexpr std::size_t kReadBufferSize = 256 * 1024;
+
+  LoopInternals(EventLoop& owner, IoBackend& io) : loop(owner), backend(io), resolver(owner) {}
+
+  /// Releases everything the loop holds: servers, connection attempts,
+  /// transports (their protocols see connection_lost(ECONNABORTED)), resolver
+  /// threads, descriptors and signals. Called by EventLoop::close().
   void shutdown();
+
+  /// The buffer every Protocol read goes into; data_received borrows it.
+  char* read_buffer() {
+    if (!shared_read_buffer) shared_read_buffer = std::make_unique<char[]>(kReadBufferSize);
+    return shared_read_buffer.get();
+  }
 
   EventLoop& loop;
   IoBackend& backend;
   std::unordered_map<int, std::unique_ptr<FdWatcher>> fd_watchers;
   std::unordered_map<int, std::shared_ptr<Callback>> signal_handlers;
+  // The registry: every live transport, from start() until connection_lost returned.
+  std::unordered_map<BaseTransport*, std::shared_ptr<BaseTransport>> transports;
+  // Connection attempts in progress, and servers that are open.
+  std::unordered_map<Connector*, std::shared_ptr<Connector>> connectors;
+  std::unordered_set<std::shared_ptr<Server>> servers;
+  std::unique_ptr<char[]> shared_read_buffer;
+  Resolver resolver;
 };
 
 /// Signal handling (signal_handlers.cpp).

@@ -10,7 +10,7 @@
 namespace tulip::detail {
 
 void throw_os_error(int error, const std::string& what) {
-  throw OSError(errno_code(error), what);
+  throw OSError(errno_code(error), what + ": " + errno_code(error).message());
 }
 
 int open_socket(int family, int type, int protocol, std::error_code& error) {

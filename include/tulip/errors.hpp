@@ -26,8 +26,7 @@ class InvalidStateError : public std::logic_error {
 /// The result of a cancelled Future (asyncio.CancelledError).
 class CancelledError : public std::runtime_error {
  public:
-  explicit CancelledError(const std::string& message = "cancelled")
-      : std::runtime_error(message) {}
+  explicit CancelledError(const std::string& message = "cancelled") : std::runtime_error(message) {}
 };
 
 /// The loop was used in a state that does not allow it (Python's RuntimeError).
@@ -42,10 +41,16 @@ class TimeoutError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-/// An operating-system failure of an operation: what() names the address and cause.
+/// An operating-system failure of an operation. code() is the OS error; what()
+/// is exactly the message given, which names the address and the cause.
 class OSError : public std::system_error {
  public:
-  using std::system_error::system_error;
+  OSError(std::error_code code, std::string message)
+      : std::system_error(code), message_(std::move(message)) {}
+  const char* what() const noexcept override { return message_.c_str(); }
+
+ private:
+  std::string message_;
 };
 
 /// A connection could not be made (refused, unreachable, reset, unresolvable name).

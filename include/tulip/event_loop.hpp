@@ -36,10 +36,12 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <unordered_map>
 #include <utility>
 #include <vector>
 
+#include "tulip/connection_options.hpp"
 #include "tulip/detail/callback_node.hpp"
 #include "tulip/detail/inline_function.hpp"
 #include "tulip/errors.hpp"
@@ -50,6 +52,7 @@ namespace tulip {
 
 template <class T>
 class Future;
+class Server;
 
 namespace detail {
 class IoBackend;
@@ -100,8 +103,9 @@ class EventLoop {
 
   template <class Rep, class Period>
   TimerHandle call_later(std::chrono::duration<Rep, Period> delay, Callback callback) {
-    return call_at_ns(now_ns() + std::chrono::duration_cast<std::chrono::nanoseconds>(delay).count(),
-                      std::move(callback));
+    return call_at_ns(
+        now_ns() + std::chrono::duration_cast<std::chrono::nanoseconds>(delay).count(),
+        std::move(callback));
   }
 
   /// Schedules `callback` at absolute time `when` (seconds, the time() scale).
@@ -136,6 +140,19 @@ class EventLoop {
   /// A new pending Future bound to this loop (asyncio's loop.create_future()).
   template <class T = void>
   Future<T> create_future();
+
+  // ---- Connections (defined in connection.hpp) --------------------------------
+
+  /// Opens a TCP connection; completes with Connection<P>{transport, protocol}
+  /// once the protocol's connection_made has run. See connection.hpp.
+  template <class Factory>
+  auto create_connection(Factory&& protocol_factory, std::string host, std::uint16_t port,
+                         ConnectOptions options = {});
+
+  /// Opens a TCP server; completes with the Server once it is listening.
+  template <class Factory>
+  Future<std::shared_ptr<Server>> create_server(Factory&& protocol_factory, std::string host,
+                                                std::uint16_t port, ServerOptions options = {});
 
   // ---- Watching file descriptors ---------------------------------------------
 

@@ -151,12 +151,11 @@ class FutureState final : public FutureStateBase,
   }
 
   void schedule_one(DoneCallback callback) {
-    loop().call_soon(
-        [self = this->shared_from_this(), callback = std::make_shared<DoneCallback>(
-                                              std::move(callback))]() mutable {
-          Future<T> future(self);
-          (*callback)(future);
-        });
+    loop().call_soon([self = this->shared_from_this(),
+                      callback = std::make_shared<DoneCallback>(std::move(callback))]() mutable {
+      Future<T> future(self);
+      (*callback)(future);
+    });
   }
 
   void run_callbacks() {
@@ -202,15 +201,10 @@ class Future {
   /// Completes the future with a value; schedules the done callbacks.
   /// Throws InvalidStateError if it is already done.
   template <class U = T>
-    requires(!std::is_void_v<T> && std::is_constructible_v<T, U &&>)
-  void set_result(U&& value) {
+  requires(!std::is_void_v<T> && std::is_constructible_v<T, U&&>) void set_result(U&& value) {
     state_->finish_with_value(std::forward<U>(value));
   }
-  void set_result()
-    requires std::is_void_v<T>
-  {
-    state_->finish_with_value();
-  }
+  void set_result() requires std::is_void_v<T> { state_->finish_with_value(); }
 
   /// Completes the future with an exception. Throws InvalidStateError if done,
   /// std::invalid_argument if `exception` is null.

@@ -84,7 +84,8 @@ class EpollBackend final : public IoBackend, private IoWatcher {
     }
     if (current.interest == interest && current.watcher == watcher) return;
     epoll_event event{};
-    event.events = ((interest & kReadable) ? EPOLLIN : 0u) | ((interest & kWritable) ? EPOLLOUT : 0u);
+    event.events =
+        ((interest & kReadable) ? EPOLLIN : 0u) | ((interest & kWritable) ? EPOLLOUT : 0u);
     event.data.fd = fd;
     int op = current.interest == 0 ? EPOLL_CTL_ADD : EPOLL_CTL_MOD;
     if (::epoll_ctl(epoll_fd_, op, fd, &event) < 0) {

@@ -169,9 +169,8 @@ TEST(EventLoop, CloseDropsPendingCallbacks) {
 TEST(EventLoop, ExceptionInCallbackGoesToHandlerAndLoopContinues) {
   EventLoop loop;
   std::vector<std::string> messages;
-  loop.set_exception_handler([&](EventLoop&, const ExceptionContext& context) {
-    messages.push_back(describe(context));
-  });
+  loop.set_exception_handler(
+      [&](EventLoop&, const ExceptionContext& context) { messages.push_back(describe(context)); });
   bool after = false;
   loop.call_soon([] { throw std::runtime_error("boom"); });
   loop.call_soon([&] { after = true; });

@@ -42,7 +42,7 @@ struct CallbackNode {
   std::uint32_t refs = 0;
   CallbackState state = CallbackState::kPending;
   bool is_timer = false;
-  std::int64_t when_ns = 0;  // timers only: deadline on the loop's monotonic clock
+  std::int64_t when_ns = 0;    // timers only: deadline on the loop's monotonic clock
   std::uint64_t sequence = 0;  // timers only: breaks ties so equal deadlines keep FIFO order
   InlineFunction<void()> callback;
 };

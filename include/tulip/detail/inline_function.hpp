@@ -27,8 +27,8 @@ class InlineFunction<R(Args...), InlineSize> {
   InlineFunction(std::nullptr_t) noexcept {}
 
   template <class F, class D = std::decay_t<F>>
-    requires(!std::is_same_v<D, InlineFunction> && std::is_invocable_r_v<R, D&, Args...>)
-  InlineFunction(F&& f) {  // NOLINT(google-explicit-constructor): callables convert implicitly.
+  requires(!std::is_same_v<D, InlineFunction> && std::is_invocable_r_v<R, D&, Args...>)
+      InlineFunction(F&& f) {  // NOLINT(google-explicit-constructor): callables convert implicitly.
     emplace<D>(std::forward<F>(f));
   }
 
@@ -51,7 +51,7 @@ class InlineFunction<R(Args...), InlineSize> {
 
   /// Replaces the stored callable with `f`, constructed in place (no temporary).
   template <class F, class D = std::decay_t<F>>
-    requires std::is_invocable_r_v<R, D&, Args...>
+  requires std::is_invocable_r_v<R, D&, Args...>
   void assign(F&& f) {
     reset();
     if constexpr (std::is_same_v<D, InlineFunction>) {
@@ -85,9 +85,9 @@ class InlineFunction<R(Args...), InlineSize> {
   using Manager = void (*)(Op, void* self, void* destination) noexcept;
 
   template <class D>
-  static constexpr bool kStoredInline = sizeof(D) <= InlineSize &&
-                                        alignof(D) <= alignof(std::max_align_t) &&
-                                        std::is_nothrow_move_constructible_v<D>;
+  static constexpr bool kStoredInline =
+      sizeof(D) <= InlineSize &&
+      alignof(D) <= alignof(std::max_align_t) && std::is_nothrow_move_constructible_v<D>;
 
   template <class D, class F>
   void emplace(F&& f) {

@@ -1,0 +1,103 @@
+// Server: what create_server returns (asyncio.Server).
+//
+// A Server owns its listening sockets and accepts connections on them; each
+// accepted connection gets a transport and a protocol from the factory. The
+// loop keeps a serving Server alive until close(); a std::shared_ptr<Server>
+// kept by the application stays valid after that too.
+//
+// Semantics follow asyncio.Server: close() stops listening and leaves accepted
+// connections open; close_clients() / abort_clients() close or abort them;
+// wait_closed() completes once the server is closed and all its connections are
+// gone. When accept() fails for lack of resources (EMFILE, ENFILE, ENOBUFS,
+// ENOMEM) the server tells the exception handler, stops accepting for one
+// second, and then serves again, rather than spinning or dying.
+//
+// Thread-safety: loop thread only.
+#pragma once
+
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <unordered_set>
+#include <vector>
+
+#include "tulip/connection_options.hpp"
+#include "tulip/future.hpp"
+#include "tulip/handle.hpp"
+#include "tulip/socket_address.hpp"
+
+namespace tulip {
+
+class EventLoop;
+class StreamProtocol;
+class Transport;
+
+namespace detail {
+class Listener;
+}
+
+/// One listening socket of a Server.
+struct ServerSocket {
+  int fd;
+  SocketAddress sockname;
+};
+
+class Server : public std::enable_shared_from_this<Server> {
+ public:
+  using ProtocolFactory = std::function<std::shared_ptr<StreamProtocol>()>;
+
+  /// Use EventLoop::create_server.
+  Server(EventLoop& loop, ProtocolFactory factory, ServerOptions options);
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  EventLoop& get_loop() const noexcept { return loop_; }
+
+  /// Stops listening and closes the listening sockets. Accepted connections stay
+  /// open. Idempotent.
+  void close();
+  /// close() every accepted connection (they flush first).
+  void close_clients();
+  /// abort() every accepted connection.
+  void abort_clients();
+
+  /// Completes once the server is closed and every accepted connection is gone.
+  Future<void> wait_closed();
+  /// Starts serving (if not yet) and returns a Future that completes when the
+  /// server is closed; cancelling that Future closes the server. Throws
+  /// RuntimeError if the server is already closed.
+  Future<void> serve_forever();
+  /// Starts accepting, if the server was created with start_serving = false.
+  void start_serving();
+
+  bool is_serving() const noexcept { return serving_; }
+  /// The listening sockets (empty once closed); asyncio returns socket objects.
+  std::vector<ServerSocket> sockets() const;
+  /// Accepted connections whose connection_lost has not returned yet.
+  std::size_t connection_count() const noexcept { return clients_.size(); }
+
+  // ---- Internal: used by the listener and transports -------------------------
+  void add_listener(int fd);
+  void on_accepted(int fd);
+  void pause_accepting_for_resources(int error);
+  void attach(Transport* transport) { clients_.insert(transport); }
+  void detach(Transport* transport);
+
+ private:
+  void set_accepting(bool accepting);
+  void maybe_wake_closed_waiters();
+
+  EventLoop& loop_;
+  ProtocolFactory factory_;
+  ServerOptions options_;
+  std::vector<std::unique_ptr<detail::Listener>> listeners_;
+  std::unordered_set<Transport*> clients_;
+  std::vector<Future<void>> closed_waiters_;
+  std::vector<Future<void>> serve_forever_waiters_;
+  TimerHandle resume_accepting_;
+  bool serving_ = false;
+  bool closed_ = false;
+};
+
+}  // namespace tulip

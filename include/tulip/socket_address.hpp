@@ -1,0 +1,53 @@
+// SocketAddress: an IPv4 or IPv6 socket address (host and port).
+//
+// What get_extra_info("peername") / ("sockname") return. to_string() prints it
+// the way Python prints a socket address tuple, so logs read like asyncio's:
+// ('127.0.0.1', 8888) for IPv4, ('::1', 8888, 0, 0) for IPv6.
+//
+// Thread-safety: a plain value.
+#pragma once
+
+#include <sys/socket.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace tulip {
+
+class SocketAddress {
+ public:
+  /// An empty address (family AF_UNSPEC).
+  SocketAddress() noexcept;
+  /// Copies a kernel socket address; lengths beyond sockaddr_storage are truncated.
+  SocketAddress(const sockaddr* address, socklen_t length) noexcept;
+
+  /// A numeric IPv4 or IPv6 host ("127.0.0.1", "::1", "fe80::1%lo") and a port;
+  /// nullopt if `host` is not a numeric address. Never blocks.
+  static std::optional<SocketAddress> parse(std::string_view host, std::uint16_t port);
+
+  /// The local (sockname) or remote (peername) address of a socket; empty on error.
+  static SocketAddress local_of(int fd) noexcept;
+  static SocketAddress peer_of(int fd) noexcept;
+
+  int family() const noexcept { return storage_.ss_family; }
+  bool empty() const noexcept { return family() == AF_UNSPEC; }
+  /// The numeric host, without brackets.
+  std::string host() const;
+  std::uint16_t port() const noexcept;
+
+  /// Python's repr of the address tuple, e.g. ('127.0.0.1', 8888).
+  std::string to_string() const;
+
+  const sockaddr* data() const noexcept { return reinterpret_cast<const sockaddr*>(&storage_); }
+  socklen_t size() const noexcept { return length_; }
+
+  bool operator==(const SocketAddress& other) const noexcept;
+
+ private:
+  sockaddr_storage storage_;
+  socklen_t length_;
+};
+
+}  // namespace tulip

@@ -1,0 +1,441 @@
+#include "selector_socket_transport.hpp"
+
+#include <limits.h>
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <string>
+#include <vector>
+
+#include "loop_internals.hpp"
+#include "socket_ops.hpp"
+#include "tulip/errors.hpp"
+#include "tulip/event_loop.hpp"
+#include "tulip/log.hpp"
+#include "tulip/server.hpp"
+
+namespace tulip::detail {
+namespace {
+
+// The most buffers one sendmsg() is given; the kernel's limit is IOV_MAX (1024).
+constexpr std::size_t kMaxIovecs = 64;
+
+}  // namespace
+
+SelectorSocketTransport::SelectorSocketTransport(EventLoop& loop, int fd,
+                                                 std::shared_ptr<StreamProtocol> protocol,
+                                                 std::shared_ptr<Server> server)
+    : loop_(loop),
+      fd_(fd),
+      server_(std::move(server)),
+      peername_(SocketAddress::peer_of(fd)),
+      sockname_(SocketAddress::local_of(fd)) {
+  set_protocol(std::move(protocol));
+}
+
+SelectorSocketTransport::~SelectorSocketTransport() {
+  // Normally release() ran long ago; this only matters for a transport that was
+  // never started (the factory's caller failed between construction and start).
+  close_fd(fd_);
+}
+
+void SelectorSocketTransport::start(Callback on_made) {
+  loop_.internals().transports.emplace(this, shared());
+  if (server_) server_->attach(this);
+  // connection_made runs from the ready queue, never inside the accept or
+  // connect handler; reading starts only after it, as in asyncio.
+  loop_.call_soon([self = shared(), on_made = std::move(on_made)]() mutable {
+    auto& transport = static_cast<SelectorSocketTransport&>(*self);
+    if (transport.protocol_ && !transport.released_) {
+      try {
+        transport.protocol_->connection_made(transport);
+      } catch (...) {
+        transport.protocol_failed("Exception in protocol.connection_made()");
+      }
+      transport.reading_started_ = true;
+      transport.update_interest();
+    }
+    if (on_made) on_made();
+  });
+}
+
+// ---- Protocol and extra info ---------------------------------------------------
+
+void SelectorSocketTransport::set_protocol(std::shared_ptr<StreamProtocol> protocol) {
+  protocol_ = std::move(protocol);
+  // Resolved once here so that every read dispatches without a dynamic_cast.
+  data_protocol_ = dynamic_cast<Protocol*>(protocol_.get());
+  buffered_protocol_ = dynamic_cast<BufferedProtocol*>(protocol_.get());
+}
+
+std::any SelectorSocketTransport::get_extra_info(std::string_view name) const {
+  if (name == "peername") return peername_.empty() ? std::any{} : std::any(peername_);
+  if (name == "sockname") return sockname_.empty() ? std::any{} : std::any(sockname_);
+  if (name == "socket") return std::any(fd_);
+  return {};
+}
+
+// ---- Events ------------------------------------------------------------------
+
+void SelectorSocketTransport::on_io_event(std::uint32_t events) {
+  if (events & kReadable) on_readable();
+  // The read handler may have closed or aborted the transport.
+  if ((events & kWritable) && !lost_) on_writable();
+}
+
+void SelectorSocketTransport::on_readable() {
+  if (closing_ || reading_paused_ || eof_received_) return;
+  if (buffered_protocol_ != nullptr) {
+    read_into_buffered_protocol();
+  } else {
+    read_into_protocol();
+  }
+}
+
+void SelectorSocketTransport::read_into_protocol() {
+  LoopInternals& internals = loop_.internals();
+  char* buffer = internals.read_buffer();
+  std::error_code error;
+  ssize_t n = receive(fd_, buffer, LoopInternals::kReadBufferSize, error);
+  if (n < 0) {
+    if (!would_block(error.value())) socket_failed(error, "Fatal read error on socket transport");
+    return;
+  }
+  if (n == 0) {
+    on_eof();
+    return;
+  }
+  if (data_protocol_ == nullptr) return;
+  try {
+    data_protocol_->data_received(std::string_view(buffer, static_cast<std::size_t>(n)));
+  } catch (...) {
+    protocol_failed("Fatal error: protocol.data_received() call failed.");
+  }
+}
+
+void SelectorSocketTransport::read_into_buffered_protocol() {
+  std::span<std::byte> buffer;
+  try {
+    buffer = buffered_protocol_->get_buffer(LoopInternals::kReadBufferSize);
+  } catch (...) {
+    protocol_failed("Fatal error: protocol.get_buffer() call failed.");
+    return;
+  }
+  if (buffer.empty()) {
+    loop_.call_exception_handler(context("Fatal error: get_buffer() returned an empty buffer"));
+    force_close(make_error_code(Error::kEmptyBuffer));
+    return;
+  }
+  std::error_code error;
+  ssize_t n = receive(fd_, buffer.data(), buffer.size(), error);
+  if (n < 0) {
+    if (!would_block(error.value())) socket_failed(error, "Fatal read error on socket transport");
+    return;
+  }
+  if (n == 0) {
+    on_eof();
+    return;
+  }
+  try {
+    buffered_protocol_->buffer_updated(static_cast<std::size_t>(n));
+  } catch (...) {
+    protocol_failed("Fatal error: protocol.buffer_updated() call failed.");
+  }
+}
+
+void SelectorSocketTransport::on_eof() {
+  eof_received_ = true;
+  update_interest();  // nothing more will come: stop watching for reads
+  bool keep_open = false;
+  try {
+    keep_open = protocol_ && protocol_->eof_received();
+  } catch (...) {
+    protocol_failed("Fatal error: protocol.eof_received() call failed.");
+    return;
+  }
+  if (!keep_open) close();
+}
+
+void SelectorSocketTransport::on_writable() {
+  iovec buffers[kMaxIovecs];
+  std::size_t count = buffer_.gather(buffers, kMaxIovecs);
+  if (count == 0) {
+    update_interest();
+    return;
+  }
+  std::error_code error;
+  ssize_t n = send_buffers(fd_, buffers, count, error);
+  if (n < 0) {
+    if (!would_block(error.value())) socket_failed(error, "Fatal write error on socket transport");
+    return;
+  }
+  buffer_.consume(static_cast<std::size_t>(n));
+  maybe_resume_protocol();
+  if (lost_ || !buffer_.empty()) return;  // resume_writing may have aborted us
+  update_interest();
+  if (closing_) {
+    schedule_connection_lost({});
+  } else if (eof_requested_ && !eof_sent_) {
+    ::shutdown(fd_, SHUT_WR);
+    eof_sent_ = true;
+  }
+}
+
+// ---- Writing -----------------------------------------------------------------
+
+bool SelectorSocketTransport::accept_write(std::size_t bytes) {
+  if (bytes == 0) return false;
+  if (eof_requested_) throw RuntimeError("Cannot call write() after write_eof()");
+  if (closing_ || lost_) {
+    // asyncio counts silently and warns from the fifth write; one warning at the
+    // first dropped write tells the user sooner and does not spam.
+    if (dropped_writes_++ == 0) {
+      log(LogLevel::kWarning, "write() after the transport was closed: " + std::to_string(bytes) +
+                                  " bytes dropped (peer " + peername_.to_string() + ")");
+    }
+    return false;
+  }
+  return true;
+}
+
+ssize_t SelectorSocketTransport::send_now(const iovec* buffers, std::size_t count) {
+  std::error_code error;
+  ssize_t n = send_buffers(fd_, buffers, count, error);
+  if (n >= 0) return n;
+  if (would_block(error.value())) return 0;
+  socket_failed(error, "Fatal write error on socket transport");
+  return -1;
+}
+
+void SelectorSocketTransport::write(std::string_view data) {
+  if (!accept_write(data.size())) return;
+  if (buffer_.empty()) {
+    iovec buffer{const_cast<char*>(data.data()), data.size()};
+    ssize_t sent = send_now(&buffer, 1);
+    if (sent < 0 || static_cast<std::size_t>(sent) == data.size()) return;
+    data.remove_prefix(static_cast<std::size_t>(sent));
+  }
+  buffer_.append(data);
+  after_buffer_grew();
+}
+
+void SelectorSocketTransport::write(std::string&& data) {
+  if (!accept_write(data.size())) return;
+  std::size_t sent = 0;
+  if (buffer_.empty()) {
+    iovec buffer{data.data(), data.size()};
+    ssize_t n = send_now(&buffer, 1);
+    if (n < 0 || static_cast<std::size_t>(n) == data.size()) return;
+    sent = static_cast<std::size_t>(n);
+    // The buffer was empty, so this string becomes its front chunk and the bytes
+    // already sent are skipped by offset instead of being copied away.
+    buffer_.append(std::move(data));
+    buffer_.consume(sent);
+  } else {
+    buffer_.append(std::move(data));
+  }
+  after_buffer_grew();
+}
+
+void SelectorSocketTransport::writelines(std::span<const std::string_view> buffers) {
+  std::size_t total = 0;
+  for (std::string_view piece : buffers) total += piece.size();
+  if (!accept_write(total)) return;
+  std::size_t skip = 0;  // bytes of `buffers` the kernel already took
+  if (buffer_.empty()) {
+    std::vector<iovec> vectors;
+    vectors.reserve(std::min<std::size_t>(buffers.size(), IOV_MAX));
+    for (std::string_view piece : buffers) {
+      if (piece.empty()) continue;
+      if (vectors.size() == IOV_MAX) break;
+      vectors.push_back({const_cast<char*>(piece.data()), piece.size()});
+    }
+    ssize_t sent = send_now(vectors.data(), vectors.size());
+    if (sent < 0 || static_cast<std::size_t>(sent) == total) return;
+    skip = static_cast<std::size_t>(sent);
+  }
+  for (std::string_view piece : buffers) {
+    if (skip >= piece.size()) {
+      skip -= piece.size();
+      continue;
+    }
+    buffer_.append(piece.substr(skip));
+    skip = 0;
+  }
+  after_buffer_grew();
+}
+
+void SelectorSocketTransport::after_buffer_grew() {
+  update_interest();
+  maybe_pause_protocol();
+}
+
+void SelectorSocketTransport::write_eof() {
+  if (closing_ || eof_requested_) return;
+  eof_requested_ = true;
+  if (buffer_.empty()) {
+    ::shutdown(fd_, SHUT_WR);
+    eof_sent_ = true;
+  }
+}
+
+// ---- Flow control --------------------------------------------------------------
+
+void SelectorSocketTransport::set_write_buffer_limits(std::optional<std::size_t> high,
+                                                      std::optional<std::size_t> low) {
+  flow_.set_limits(high, low);
+  maybe_pause_protocol();
+}
+
+void SelectorSocketTransport::maybe_pause_protocol() {
+  if (!flow_.should_pause(buffer_.size()) || !protocol_) return;
+  try {
+    protocol_->pause_writing();
+  } catch (...) {
+    ExceptionContext details = context("protocol.pause_writing() failed");
+    details.exception = std::current_exception();
+    loop_.call_exception_handler(details);
+  }
+}
+
+void SelectorSocketTransport::maybe_resume_protocol() {
+  if (!flow_.should_resume(buffer_.size()) || !protocol_) return;
+  try {
+    protocol_->resume_writing();
+  } catch (...) {
+    ExceptionContext details = context("protocol.resume_writing() failed");
+    details.exception = std::current_exception();
+    loop_.call_exception_handler(details);
+  }
+}
+
+// ---- Reading control -------------------------------------------------------------
+
+void SelectorSocketTransport::pause_reading() {
+  if (closing_ || reading_paused_) return;
+  reading_paused_ = true;
+  update_interest();
+}
+
+void SelectorSocketTransport::resume_reading() {
+  if (closing_ || !reading_paused_) return;
+  reading_paused_ = false;
+  update_interest();
+}
+
+void SelectorSocketTransport::update_interest() {
+  std::uint32_t wanted = 0;
+  if (!lost_) {
+    if (reading_started_ && !reading_paused_ && !closing_ && !eof_received_) wanted |= kReadable;
+    if (!buffer_.empty()) wanted |= kWritable;
+  }
+  if (wanted == interest_) return;
+  interest_ = wanted;
+  loop_.internals().backend.set_interest(fd_, this, wanted);
+}
+
+// ---- Closing -----------------------------------------------------------------------
+
+void SelectorSocketTransport::close() {
+  if (closing_) return;
+  closing_ = true;
+  update_interest();  // reading stops now; writing goes on until the buffer is empty
+  if (buffer_.empty()) schedule_connection_lost({});
+}
+
+void SelectorSocketTransport::abort() { force_close({}); }
+
+void SelectorSocketTransport::force_close(std::error_code error) {
+  if (lost_) return;
+  buffer_.clear();
+  closing_ = true;
+  schedule_connection_lost(error);
+}
+
+void SelectorSocketTransport::schedule_connection_lost(std::error_code error) {
+  lost_ = true;
+  update_interest();  // leaves the poller now: no further event reaches this transport
+  // A fresh stack: connection_lost never runs inside the close()/abort() call or
+  // the event handler that caused it. The captured shared_ptr keeps the object
+  // alive until that call has returned, whatever the protocol drops meanwhile.
+  loop_.call_soon([self = shared(), error] {
+    static_cast<SelectorSocketTransport&>(*self).call_connection_lost(error);
+  });
+}
+
+void SelectorSocketTransport::call_connection_lost(std::error_code error) {
+  if (released_) return;
+  if (protocol_) {
+    try {
+      protocol_->connection_lost(error);
+    } catch (...) {
+      ExceptionContext details = context("Exception in protocol.connection_lost()");
+      details.exception = std::current_exception();
+      loop_.call_exception_handler(details);
+    }
+  }
+  release();
+}
+
+void SelectorSocketTransport::release() {
+  if (released_) return;
+  released_ = true;
+  loop_.internals().backend.set_interest(fd_, this, 0);
+  interest_ = 0;
+  close_fd(fd_);
+  fd_ = -1;
+  data_protocol_ = nullptr;
+  buffered_protocol_ = nullptr;
+  // Dropping the protocol ends the transport/protocol cycle a protocol may have
+  // made by keeping transport.shared(); the server learns one client is gone.
+  std::shared_ptr<StreamProtocol> protocol = std::move(protocol_);
+  std::shared_ptr<Server> server = std::move(server_);
+  if (server) server->detach(this);
+  // Last: the registry's reference may be the one keeping this object alive;
+  // callers hold their own shared_ptr across this call.
+  loop_.internals().transports.erase(this);
+}
+
+void SelectorSocketTransport::shutdown_with_loop() {
+  if (released_) return;
+  bool tell_protocol = reading_started_;
+  buffer_.clear();
+  closing_ = true;
+  lost_ = true;
+  update_interest();
+  if (tell_protocol && protocol_) {
+    try {
+      protocol_->connection_lost(errno_code(ECONNABORTED));
+    } catch (...) {
+      // The loop is closing: there is no handler left to tell.
+    }
+  }
+  release();
+}
+
+// ---- Errors --------------------------------------------------------------------------
+
+ExceptionContext SelectorSocketTransport::context(const char* message) const {
+  ExceptionContext details;
+  details.message = message;
+  details.transport = const_cast<SelectorSocketTransport*>(this);
+  details.protocol = protocol_.get();
+  details.server = server_.get();
+  return details;
+}
+
+void SelectorSocketTransport::protocol_failed(const char* message) {
+  ExceptionContext details = context(message);
+  details.exception = std::current_exception();
+  loop_.call_exception_handler(details);
+  force_close(make_error_code(Error::kCallbackRaised));
+}
+
+void SelectorSocketTransport::socket_failed(std::error_code error, const char* message) {
+  // As asyncio: an OS error ends this connection and reaches the protocol as
+  // connection_lost(error); it is not a bug, so the exception handler is not told.
+  (void)message;
+  force_close(error);
+}
+
+}  // namespace tulip::detail

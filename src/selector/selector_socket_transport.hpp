@@ -1,0 +1,132 @@
+// SelectorSocketTransport: a TCP transport driven by readiness (epoll).
+//
+// State machine (asyncio's _SelectorSocketTransport):
+//
+//   open --close()--> closing (reading stopped, buffer draining)
+//        --buffer empty--> lost (connection_lost scheduled)
+//   open/closing --abort() or fatal error--> lost (buffer dropped)
+//   lost --connection_lost returned--> released (fd closed, protocol and
+//        registry entry dropped; the object dies with its last shared_ptr)
+//
+// Every event handler re-checks the state after each protocol callback, since
+// the callback may have closed or aborted the transport.
+//
+// Thread-safety: loop thread only.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <system_error>
+
+#include "flow_control.hpp"
+#include "io_backend.hpp"
+#include "tulip/event_loop.hpp"
+#include "tulip/exception_context.hpp"
+#include "tulip/protocol.hpp"
+#include "tulip/socket_address.hpp"
+#include "tulip/transport.hpp"
+#include "write_buffer.hpp"
+
+namespace tulip {
+class Server;
+}
+
+namespace tulip::detail {
+
+class SelectorSocketTransport final : public Transport, private IoWatcher {
+ public:
+  /// Takes ownership of the connected socket `fd`. Call start() next.
+  SelectorSocketTransport(EventLoop& loop, int fd, std::shared_ptr<StreamProtocol> protocol,
+                          std::shared_ptr<Server> server);
+  ~SelectorSocketTransport() override;
+
+  /// Registers with the loop and schedules connection_made, then reading, then
+  /// `on_made` (which create_connection uses to complete its Future).
+  void start(Callback on_made);
+
+  // Transport
+  void close() override;
+  bool is_closing() const noexcept override { return closing_; }
+  std::any get_extra_info(std::string_view name) const override;
+  void set_protocol(std::shared_ptr<StreamProtocol> protocol) override;
+  StreamProtocol* get_protocol() const noexcept override { return protocol_.get(); }
+  EventLoop& get_loop() const noexcept override { return loop_; }
+
+  void pause_reading() override;
+  void resume_reading() override;
+  bool is_reading() const noexcept override { return !closing_ && !reading_paused_; }
+
+  void write(std::string_view data) override;
+  void write(std::string&& data) override;
+  void writelines(std::span<const std::string_view> buffers) override;
+  void write_eof() override;
+  bool can_write_eof() const noexcept override { return true; }
+  void abort() override;
+
+  void set_write_buffer_limits(std::optional<std::size_t> high,
+                               std::optional<std::size_t> low) override;
+  std::pair<std::size_t, std::size_t> get_write_buffer_limits() const noexcept override {
+    return flow_.limits();
+  }
+  std::size_t get_write_buffer_size() const noexcept override { return buffer_.size(); }
+
+  /// The loop is closing with this transport still open: tell the protocol
+  /// (connection_lost with ECONNABORTED) and release everything now.
+  void shutdown_with_loop();
+
+ private:
+  void on_io_event(std::uint32_t events) override;
+  void on_readable();
+  void on_writable();
+  void read_into_protocol();
+  void read_into_buffered_protocol();
+  void on_eof();
+
+  // Returns false if the transport must not send now (closed or lost), after
+  // dealing with the dropped bytes.
+  bool accept_write(std::size_t bytes);
+  // Sends directly when nothing is queued; returns how many bytes the kernel
+  // took, or -1 after a fatal error.
+  ssize_t send_now(const iovec* buffers, std::size_t count);
+  void after_buffer_grew();
+  void update_interest();
+
+  void maybe_pause_protocol();
+  void maybe_resume_protocol();
+
+  // A protocol callback threw: report it and close this connection only.
+  void protocol_failed(const char* message);
+  // An OS error on the socket: report (unless it is an ordinary disconnect) and close.
+  void socket_failed(std::error_code error, const char* message);
+  // Drops the buffer, stops all I/O, schedules connection_lost(error).
+  void force_close(std::error_code error);
+  void schedule_connection_lost(std::error_code error);
+  void call_connection_lost(std::error_code error);
+  void release();
+  ExceptionContext context(const char* message) const;
+
+  EventLoop& loop_;
+  int fd_;
+  std::shared_ptr<StreamProtocol> protocol_;
+  Protocol* data_protocol_ = nullptr;              // protocol_ seen as a Protocol, if it is one
+  BufferedProtocol* buffered_protocol_ = nullptr;  // or as a BufferedProtocol
+  std::shared_ptr<Server> server_;
+  SocketAddress peername_;
+  SocketAddress sockname_;
+
+  WriteBuffer buffer_;
+  WriteFlowControl flow_;
+
+  bool reading_started_ = false;  // connection_made has run
+  bool reading_paused_ = false;
+  bool eof_received_ = false;
+  bool closing_ = false;        // close(), abort() or loss
+  bool lost_ = false;           // connection_lost scheduled (or done)
+  bool eof_requested_ = false;  // write_eof() called
+  bool eof_sent_ = false;       // shutdown(SHUT_WR) done
+  bool released_ = false;
+  std::uint32_t interest_ = 0;
+  std::size_t dropped_writes_ = 0;
+};
+
+}  // namespace tulip::detail

@@ -1,0 +1,227 @@
+#include "tulip/server.hpp"
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <string>
+
+#include "listener.hpp"
+#include "loop_internals.hpp"
+#include "selector/selector_socket_transport.hpp"
+#include "socket_ops.hpp"
+#include "socket_options.hpp"
+#include "tulip/connection.hpp"
+#include "tulip/log.hpp"
+
+namespace tulip {
+namespace {
+
+// asyncio waits one second after an accept() that failed for lack of resources.
+constexpr double kAcceptBackoffSeconds = 1.0;
+
+// Opens, configures, binds and listens; returns the fd or throws OSError naming the address.
+int open_listening_socket(const SocketAddress& address, const ServerOptions& options) {
+  std::error_code error;
+  int fd = detail::open_socket(address.family(), SOCK_STREAM, IPPROTO_TCP, error);
+  if (fd < 0) {
+    throw OSError(error, "socket() for " + address.to_string() + " failed: " + error.message());
+  }
+  if (options.reuse_address) detail::set_int_option(fd, SOL_SOCKET, SO_REUSEADDR, 1);
+  if (options.reuse_port) {
+    if (auto e = detail::set_int_option(fd, SOL_SOCKET, SO_REUSEPORT, 1)) {
+      detail::close_fd(fd);
+      throw OSError(e, "SO_REUSEPORT on " + address.to_string() + " failed: " + e.message());
+    }
+  }
+  // As asyncio: an IPv6 socket serves IPv6 only, so binding "" can also bind IPv4.
+  if (address.family() == AF_INET6) detail::set_int_option(fd, IPPROTO_IPV6, IPV6_V6ONLY, 1);
+  if (::bind(fd, address.data(), address.size()) < 0) {
+    error = detail::errno_code(errno);
+    detail::close_fd(fd);
+    throw OSError(error, "error while attempting to bind on address " + address.to_string() + ": " +
+                             error.message());
+  }
+  if (::listen(fd, options.backlog) < 0) {
+    error = detail::errno_code(errno);
+    detail::close_fd(fd);
+    throw OSError(error, "listen() on " + address.to_string() + " failed: " + error.message());
+  }
+  return fd;
+}
+
+}  // namespace
+
+Server::Server(EventLoop& loop, ProtocolFactory factory, ServerOptions options)
+    : loop_(loop), factory_(std::move(factory)), options_(std::move(options)) {}
+
+Server::~Server() = default;
+
+void Server::add_listener(int fd) {
+  listeners_.push_back(std::make_unique<detail::Listener>(loop_, *this, fd, options_.backlog));
+}
+
+void Server::start_serving() {
+  if (serving_ || closed_) return;
+  set_accepting(true);
+  serving_ = true;
+}
+
+void Server::set_accepting(bool accepting) {
+  for (auto& listener : listeners_) listener->set_accepting(accepting);
+}
+
+std::vector<ServerSocket> Server::sockets() const {
+  std::vector<ServerSocket> result;
+  for (const auto& listener : listeners_) result.push_back({listener->fd(), listener->address()});
+  return result;
+}
+
+void Server::on_accepted(int fd) {
+  detail::apply_stream_options(fd, options_.nodelay, options_.keepalive);
+  std::shared_ptr<StreamProtocol> protocol;
+  try {
+    protocol = factory_();
+    if (!protocol) throw std::invalid_argument("the protocol factory returned a null pointer");
+  } catch (...) {
+    detail::close_fd(fd);
+    ExceptionContext context;
+    context.message = "Error in the protocol factory of a server; the connection was closed";
+    context.exception = std::current_exception();
+    context.server = this;
+    loop_.call_exception_handler(context);
+    return;
+  }
+  auto transport =
+      std::make_shared<detail::SelectorSocketTransport>(loop_, fd, protocol, shared_from_this());
+  transport->start(nullptr);
+}
+
+void Server::pause_accepting_for_resources(int error) {
+  ExceptionContext context;
+  context.message = "socket.accept() out of system resource (" +
+                    detail::errno_code(error).message() + "); accepting again in " +
+                    std::to_string(static_cast<int>(kAcceptBackoffSeconds)) + " s";
+  context.server = this;
+  loop_.call_exception_handler(context);
+  set_accepting(false);
+  resume_accepting_.cancel();
+  resume_accepting_ = loop_.call_later(kAcceptBackoffSeconds, [self = shared_from_this()] {
+    if (self->serving_ && !self->closed_) self->set_accepting(true);
+  });
+}
+
+void Server::close() {
+  if (closed_) return;
+  closed_ = true;
+  serving_ = false;
+  resume_accepting_.cancel();
+  listeners_.clear();  // unwatches and closes every listening socket
+  for (Future<void>& waiter : serve_forever_waiters_) {
+    if (!waiter.done()) waiter.set_result();
+  }
+  serve_forever_waiters_.clear();
+  maybe_wake_closed_waiters();
+  // The loop keeps an open server alive; a closed one lives on only as long as
+  // the application or its remaining connections hold it.
+  loop_.internals().servers.erase(shared_from_this());
+}
+
+void Server::close_clients() {
+  std::vector<Transport*> clients(clients_.begin(), clients_.end());
+  for (Transport* client : clients) client->close();
+}
+
+void Server::abort_clients() {
+  std::vector<Transport*> clients(clients_.begin(), clients_.end());
+  for (Transport* client : clients) client->abort();
+}
+
+void Server::detach(Transport* transport) {
+  clients_.erase(transport);
+  maybe_wake_closed_waiters();
+}
+
+void Server::maybe_wake_closed_waiters() {
+  if (!closed_ || !clients_.empty()) return;
+  std::vector<Future<void>> waiters = std::move(closed_waiters_);
+  closed_waiters_.clear();
+  for (Future<void>& waiter : waiters) {
+    if (!waiter.done()) waiter.set_result();
+  }
+}
+
+Future<void> Server::wait_closed() {
+  Future<void> waiter = loop_.create_future();
+  if (closed_ && clients_.empty()) {
+    waiter.set_result();
+  } else {
+    closed_waiters_.push_back(waiter);
+  }
+  return waiter;
+}
+
+Future<void> Server::serve_forever() {
+  if (closed_) throw RuntimeError("server is closed");
+  start_serving();
+  Future<void> waiter = loop_.create_future();
+  serve_forever_waiters_.push_back(waiter);
+  // Cancelling serve_forever() closes the server, as in asyncio.
+  waiter.add_done_callback([weak = weak_from_this()](Future<void>& done) {
+    if (!done.cancelled()) return;
+    if (auto server = weak.lock()) server->close();
+  });
+  return waiter;
+}
+
+namespace detail {
+
+void open_server(EventLoop& loop, ProtocolFactory factory, std::string host, std::uint16_t port,
+                 ServerOptions options, ServerCallback done) {
+  if (loop.is_closed()) throw RuntimeError("Event loop is closed");
+  if (options.backlog <= 0) options.backlog = 100;
+  auto finish = [&loop, factory = std::move(factory), options, host, port](
+                    ResolveResult resolved, ServerCallback callback) mutable {
+    if (!resolved.error.empty()) {
+      callback(std::make_exception_ptr(OSError(make_error_code(Error::kNameResolution),
+                                               "cannot resolve '" + host + "': " + resolved.error)),
+               nullptr);
+      return;
+    }
+    auto server = std::make_shared<Server>(loop, std::move(factory), options);
+    try {
+      for (const SocketAddress& address : resolved.addresses) {
+        if (options.family != AF_UNSPEC && address.family() != options.family) continue;
+        server->add_listener(open_listening_socket(address, options));
+      }
+      if (server->sockets().empty()) {
+        throw OSError(std::make_error_code(std::errc::address_family_not_supported),
+                      "no address of the requested family for '" + host + "'");
+      }
+    } catch (...) {
+      server->close();  // closes whatever was already bound
+      callback(std::current_exception(), nullptr);
+      return;
+    }
+    loop.internals().servers.insert(server);
+    if (options.start_serving) server->start_serving();
+    callback(nullptr, std::move(server));
+  };
+  if (auto numeric = SocketAddress::parse(host, port)) {
+    ResolveResult resolved;
+    resolved.addresses.push_back(*numeric);
+    loop.call_soon(
+        [finish = std::move(finish), resolved = std::move(resolved),
+         done = std::move(done)]() mutable { finish(std::move(resolved), std::move(done)); });
+    return;
+  }
+  auto shared_finish = std::make_shared<decltype(finish)>(std::move(finish));
+  auto shared_done = std::make_shared<ServerCallback>(std::move(done));
+  loop.internals().resolver.resolve(
+      host, port, options.family, true, [shared_finish, shared_done](ResolveResult resolved) {
+        (*shared_finish)(std::move(resolved), std::move(*shared_done));
+      });
+}
+
+}  // namespace detail
+}  // namespace tulip
