@@ -220,6 +220,10 @@ void EventLoop::run_ready_batch() {
         call_exception_handler({"Exception in callback", std::current_exception()});
       }
       node->state = detail::CallbackState::kFinished;
+      // A Handle may keep the node long after this; what the callback captured
+      // must not live that long (an object holding its own timer's handle
+      // would otherwise keep itself alive through the capture).
+      node->callback.reset();
     }
     detail::NodePool::release(node);
     node = next;

@@ -387,6 +387,19 @@ TEST(Server, AcceptBacksOffWhenDescriptorsRunOut) {
       [&](EventLoop&, const ExceptionContext& context) { reports.push_back(context.message); });
   auto server = start_echo_server(loop);
   auto address = *SocketAddress::parse("127.0.0.1", port_of(server));
+  {
+    // Serve one client normally first. Besides showing the before/after, this
+    // lets UBSan's vptr check cache the listener's type while it still has the
+    // descriptors its own checks need (it opens a pipe on a cache miss).
+    RawSocket first = RawSocket::connect_to(address);
+    first.send_all("first");
+    auto echoed = std::async(std::launch::async, [&] { return first.read_exactly(5); });
+    ASSERT_TRUE(run_until(loop, [&] {
+      return echoed.wait_for(std::chrono::seconds(0)) == std::future_status::ready;
+    }));
+    EXPECT_EQ(echoed.get(), "first");
+  }
+  ASSERT_TRUE(run_until(loop, [&] { return server->connection_count() == 0; }));
   rlimit saved;
   ::getrlimit(RLIMIT_NOFILE, &saved);
   // Leave no room for the accepted socket: the next accept() fails with EMFILE.
