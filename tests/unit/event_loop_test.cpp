@@ -88,6 +88,24 @@ TEST(EventLoop, CancelReleasesCapturesAtOnce) {
   EXPECT_EQ(resource.use_count(), 1);
 }
 
+TEST(EventLoop, RunningReleasesCapturesWhileAHandleIsKept) {
+  // An object that keeps its own timer's handle must not be kept alive by the
+  // capture after the timer fired.
+  EventLoop loop;
+  auto resource = std::make_shared<int>(1);
+  TimerHandle handle = loop.call_later(0, [resource] {});
+  Handle soon = loop.call_soon([resource] {});
+  EXPECT_EQ(resource.use_count(), 3);
+  // A zero delay is due at once; a few iterations at most (bounded, not timed).
+  for (int i = 0; i < 100 && (handle.pending() || soon.pending()); ++i) {
+    loop.stop();
+    loop.run_forever();
+  }
+  ASSERT_FALSE(handle.pending());
+  ASSERT_FALSE(soon.pending());
+  EXPECT_EQ(resource.use_count(), 1);
+}
+
 TEST(EventLoop, CancelAfterRunHasNoEffect) {
   EventLoop loop;
   int ran = 0;
