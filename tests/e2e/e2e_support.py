@@ -1,0 +1,281 @@
+"""Shared helpers of the end-to-end tests of tulip-echo-client and tulip-echo-server.
+
+Every test module runs as
+
+    python3 <module>.py --client PATH --server PATH [--sanitized] [--valgrind PATH]
+                        [unittest arguments ...]
+
+ctest passes the paths of the two tools it built (see CMakeLists.txt here).
+Nothing in these helpers waits by sleeping: the server's port comes from its
+"Serving on" line, and every wait is on a line, an exit or a socket event,
+with a timeout that is only a safety bound.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import queue
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import unittest
+
+# Set by main() from the command line.
+CLIENT = ''
+SERVER = ''
+VALGRIND = ''
+SANITIZED = False
+
+# Safety bounds grow in sanitized builds, where the tools run several times slower.
+SLOWDOWN = 1.0
+
+LOG_LINE = re.compile(r'^\[MainThread \((\d+)\)\] (.*)$')
+SERVING = re.compile(r"Serving on \('127\.0\.0\.1', (\d+)\)$")
+
+USAGE_CLIENT = 'usage: tulip-echo-client '
+USAGE_SERVER = 'usage: tulip-echo-server '
+
+
+def bound(seconds: float) -> float:
+    """A safety timeout, scaled for slow builds."""
+    return seconds * SLOWDOWN
+
+
+def log_messages(stderr: str) -> list[str]:
+    """The messages of the seed-format log lines, in order; fails on any other line."""
+    messages = []
+    for line in stderr.splitlines():
+        match = LOG_LINE.match(line)
+        if not match:
+            raise AssertionError(f'not a log line: {line!r}\nwhole stderr:\n{stderr}')
+        messages.append(match.group(2))
+    return messages
+
+
+def split_log(stderr: str) -> tuple[list[str], list[str]]:
+    """(log messages, other lines) of a tool's stderr."""
+    messages, others = [], []
+    for line in stderr.splitlines():
+        match = LOG_LINE.match(line)
+        if match:
+            messages.append(match.group(2))
+        else:
+            others.append(line)
+    return messages, others
+
+
+def thread_ids(stderr: str) -> set[str]:
+    return {m.group(1) for m in map(LOG_LINE.match, stderr.splitlines()) if m}
+
+
+def run_client(*args: str, timeout: float = 30, valgrind: list[str] | None = None
+               ) -> subprocess.CompletedProcess:
+    """Runs tulip-echo-client to completion; stdout and stderr as text."""
+    command = (valgrind or []) + [CLIENT, *args]
+    return subprocess.run(command, stdin=subprocess.DEVNULL, capture_output=True,
+                          text=True, errors='backslashreplace', timeout=bound(timeout))
+
+
+def run_server_once(*args: str, timeout: float = 30) -> subprocess.CompletedProcess:
+    """Runs tulip-echo-server expecting it to exit by itself (bad arguments, bind failure)."""
+    return subprocess.run([SERVER, *args], stdin=subprocess.DEVNULL, capture_output=True,
+                          text=True, errors='backslashreplace', timeout=bound(timeout))
+
+
+def proc_status_kib(pid: int, field: str) -> int:
+    """A "kB" field of /proc/<pid>/status, e.g. VmRSS."""
+    with open(f'/proc/{pid}/status') as status:
+        for line in status:
+            if line.startswith(field + ':'):
+                return int(line.split()[1])
+    raise AssertionError(f'no {field} in /proc/{pid}/status')
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of a process, from /proc/<pid>/stat."""
+    with open(f'/proc/{pid}/stat') as stat:
+        fields = stat.read().rsplit(')', 1)[1].split()
+    # After the command name: state is field 3, utime field 14, stime field 15.
+    ticks = int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf('SC_CLK_TCK')
+
+
+def open_fds(pid: int) -> int:
+    return len(os.listdir(f'/proc/{pid}/fd'))
+
+
+class ServerProcess:
+    """tulip-echo-server on a free port (--port 0), its stderr collected line by line.
+
+    Use as a context manager; on exit the server is stopped (SIGTERM, then
+    SIGKILL if it does not stop) so no test leaves a process behind.
+    """
+
+    def __init__(self, *args: str, prefix: list[str] | None = None, start_timeout: float = 10,
+                 preexec_fn=None, env: dict | None = None):
+        self.args = args
+        self.prefix = prefix or []
+        self.start_timeout = start_timeout
+        self.preexec_fn = preexec_fn
+        self.env = env
+        self.lines: list[str] = []
+        self._cond = threading.Condition()
+        self._eof = False
+        self.process: subprocess.Popen | None = None
+        self.port = 0
+
+    def __enter__(self) -> 'ServerProcess':
+        self.process = subprocess.Popen(
+            self.prefix + [SERVER, '--port', '0', *self.args], stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, preexec_fn=self.preexec_fn,
+            env=self.env)
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+        try:
+            match = self.wait_for(SERVING, self.start_timeout)
+        except BaseException:
+            self.kill()
+            raise
+        self.port = int(match.group(1))
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.kill()
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def _read(self) -> None:
+        for raw in self.process.stderr:
+            line = raw.decode('utf-8', 'backslashreplace').rstrip('\n')
+            with self._cond:
+                self.lines.append(line)
+                self._cond.notify_all()
+        with self._cond:
+            self._eof = True
+            self._cond.notify_all()
+
+    def wait_for(self, pattern: re.Pattern | str, timeout: float, start: int = 0) -> re.Match:
+        """Waits for a stderr line (from index `start` on) whose message matches `pattern`."""
+        if isinstance(pattern, str):
+            pattern = re.compile(re.escape(pattern))
+        deadline = time.monotonic() + bound(timeout)
+        index = start
+        with self._cond:
+            while True:
+                while index < len(self.lines):
+                    match = pattern.search(self.lines[index])
+                    index += 1
+                    if match:
+                        return match
+                if self._eof:
+                    raise AssertionError(
+                        f'tulip-echo-server ended (status {self.process.poll()}) without a line '
+                        f'matching {pattern.pattern!r}; its stderr:\n' + '\n'.join(self.lines))
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise AssertionError(
+                        f'no line matching {pattern.pattern!r} from tulip-echo-server within '
+                        f'{bound(timeout):.0f} s; its stderr:\n' + '\n'.join(self.lines))
+                self._cond.wait(remaining)
+
+    def snapshot(self) -> list[str]:
+        with self._cond:
+            return list(self.lines)
+
+    def wait_stderr_closed(self, timeout: float) -> list[str]:
+        self._reader.join(bound(timeout))
+        return self.snapshot()
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 10) -> int:
+        """Sends `sig` and waits for the exit; returns the exit status."""
+        self.process.send_signal(sig)
+        status = self.process.wait(bound(timeout))
+        self._reader.join(bound(timeout))
+        return status
+
+    def kill(self) -> None:
+        if self.process is None:
+            return
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(bound(5))
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self._reader.join(5)
+        self.process.stderr.close()
+
+
+def connect(port: int, timeout: float = 10) -> socket.socket:
+    sock = socket.create_connection(('127.0.0.1', port), timeout=bound(timeout))
+    return sock
+
+
+def payload(seed: int, size: int) -> bytes:
+    """`size` deterministic bytes, different for each seed, every byte value present."""
+    import random
+    generator = random.Random(seed)
+    return generator.randbytes(size)
+
+
+def echo_over(sock: socket.socket, data: bytes) -> bytes:
+    """Sends `data`, half-closes, and returns everything read until the peer closes.
+
+    Writes and reads interleave (selectors) so that a large payload cannot
+    deadlock on full socket buffers.
+    """
+    import selectors
+    sock.setblocking(False)
+    received = bytearray()
+    view = memoryview(data)
+    sent = 0
+    selector = selectors.DefaultSelector()
+    selector.register(sock, selectors.EVENT_READ | selectors.EVENT_WRITE)
+    deadline = time.monotonic() + bound(60)
+    try:
+        while True:
+            if time.monotonic() > deadline:
+                raise AssertionError(f'echo did not finish: sent {sent} of {len(data)}, '
+                                     f'received {len(received)}')
+            for key, events in selector.select(timeout=bound(10)):
+                if events & selectors.EVENT_WRITE:
+                    try:
+                        sent += sock.send(view[sent:sent + 262144])
+                    except BlockingIOError:
+                        pass
+                    if sent == len(data):
+                        sock.shutdown(socket.SHUT_WR)
+                        selector.modify(sock, selectors.EVENT_READ)
+                if events & selectors.EVENT_READ:
+                    try:
+                        chunk = sock.recv(262144)
+                    except BlockingIOError:
+                        continue
+                    if not chunk:
+                        return bytes(received)
+                    received += chunk
+    finally:
+        selector.close()
+
+
+def main() -> None:
+    """Parses the tool paths, then runs the module's unittest tests."""
+    global CLIENT, SERVER, VALGRIND, SANITIZED, SLOWDOWN
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument('--client', required=True)
+    parser.add_argument('--server', required=True)
+    parser.add_argument('--valgrind', default='')
+    parser.add_argument('--sanitized', action='store_true')
+    options, rest = parser.parse_known_args()
+    CLIENT, SERVER, VALGRIND = options.client, options.server, options.valgrind
+    SANITIZED = options.sanitized
+    SLOWDOWN = 3.0 if SANITIZED else 1.0
+    unittest.main(module='__main__', argv=[sys.argv[0], *rest], verbosity=2)
