@@ -58,6 +58,8 @@ class ArgumentCursor {
   std::string next();
   /// The value of the option just read: the "=value" part or the next argument.
   std::optional<std::string> value();
+  /// True if the option just read came as "--name=value": a flag must not.
+  bool has_inline_value() const { return inline_value_.has_value(); }
 
  private:
   int argc_;

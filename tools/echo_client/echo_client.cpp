@@ -45,12 +45,17 @@ Options parse_arguments(int argc, char** argv) {
   ArgumentCursor cursor(argc, argv);
   while (!cursor.done()) {
     std::string name = cursor.next();
+    // A flag given as "--flag=value" is a mistake, not something to ignore.
+    auto flag = [&]() {
+      if (cursor.has_inline_value()) usage_error(name + " takes no value");
+    };
     auto required = [&]() {
       auto value = cursor.value();
       if (!value) usage_error("option " + name + " needs a value");
       return *value;
     };
     if (name == "--help" || name == "-h") {
+      flag();
       std::fputs(kUsage, stdout);
       std::exit(kExitOk);
     } else if (name == "--host") {
@@ -73,8 +78,10 @@ Options parse_arguments(int argc, char** argv) {
       }
       options.size = size;
     } else if (name == "--eof") {
+      flag();
       options.eof = true;
     } else if (name == "--verify") {
+      flag();
       options.verify = true;
     } else if (name == "--timeout") {
       std::string value = required();
@@ -83,6 +90,7 @@ Options parse_arguments(int argc, char** argv) {
         usage_error("--timeout must be a positive number of seconds, not '" + value + "'");
       options.timeout = *seconds;
     } else if (name == "--quiet" || name == "-q") {
+      flag();
       options.quiet = true;
     } else {
       usage_error("unknown option '" + name + "'");

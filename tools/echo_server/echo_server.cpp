@@ -48,6 +48,10 @@ Options parse_arguments(int argc, char** argv) {
   };
   while (!cursor.done()) {
     std::string name = cursor.next();
+    // A flag given as "--flag=value" is a mistake, not something to ignore.
+    auto flag = [&]() {
+      if (cursor.has_inline_value()) usage_error(name + " takes no value");
+    };
     auto required = [&]() {
       auto value = cursor.value();
       if (!value) usage_error("option " + name + " needs a value");
@@ -62,6 +66,7 @@ Options parse_arguments(int argc, char** argv) {
       return static_cast<int>(*count);
     };
     if (name == "--help" || name == "-h") {
+      flag();
       std::fputs(kUsage, stdout);
       std::exit(kExitOk);
     } else if (name == "--host") {
@@ -72,16 +77,21 @@ Options parse_arguments(int argc, char** argv) {
       if (!port) usage_error("--port must be a number from 0 to 65535, not '" + value + "'");
       options.port = *port;
     } else if (name == "--keep-open") {
+      flag();
       options.keep_open = true;
     } else if (name == "--quiet" || name == "-q") {
+      flag();
       options.quiet = true;
     } else if (name == "--backlog") {
       options.server.backlog = positive("number");
     } else if (name == "--reuse-port") {
+      flag();
       options.server.reuse_port = true;
     } else if (name == "--nodelay") {
+      flag();
       options.server.nodelay = true;
     } else if (name == "--no-nodelay") {
+      flag();
       options.server.nodelay = false;
     } else if (name == "--keepalive-idle") {
       keepalive().idle_seconds = positive("number of seconds");
