@@ -58,7 +58,10 @@ struct LoopInternals {
 
   /// The buffer every Protocol read goes into; data_received borrows it.
   char* read_buffer() {
-    if (!shared_read_buffer) shared_read_buffer = std::make_unique<char[]>(kReadBufferSize);
+    // Not zeroed: only what recv() wrote is ever read, and untouched pages cost no memory.
+    if (!shared_read_buffer) {
+      shared_read_buffer = std::make_unique_for_overwrite<char[]>(kReadBufferSize);
+    }
     return shared_read_buffer.get();
   }
 

@@ -19,29 +19,6 @@ int open_socket(int family, int type, int protocol, std::error_code& error) {
   return fd;
 }
 
-ssize_t receive(int fd, void* data, std::size_t size, std::error_code& error) {
-  for (;;) {
-    ssize_t n = ::recv(fd, data, size, 0);
-    if (n >= 0) return n;
-    if (errno == EINTR) continue;
-    error = errno_code(errno);
-    return -1;
-  }
-}
-
-ssize_t send_buffers(int fd, const iovec* buffers, std::size_t count, std::error_code& error) {
-  msghdr message{};
-  message.msg_iov = const_cast<iovec*>(buffers);
-  message.msg_iovlen = count;
-  for (;;) {
-    ssize_t n = ::sendmsg(fd, &message, MSG_NOSIGNAL);
-    if (n >= 0) return n;
-    if (errno == EINTR) continue;
-    error = errno_code(errno);
-    return -1;
-  }
-}
-
 std::error_code socket_error(int fd) {
   int value = 0;
   socklen_t length = sizeof(value);

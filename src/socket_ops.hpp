@@ -1,7 +1,8 @@
 // Thin wrappers over the socket system calls. Not API.
 //
-// Each returns a std::error_code (empty on success) instead of setting errno, so
-// callers cannot read a stale errno after another call; EINTR is retried here.
+// Each reports its error as a value (a std::error_code, or -errno from the
+// byte-moving calls on the hot path) instead of leaving it in errno, so callers
+// cannot read a stale errno after another call; EINTR is retried here.
 //
 // Thread-safety: plain functions.
 #pragma once
@@ -10,6 +11,7 @@
 #include <sys/types.h>
 #include <sys/uio.h>
 
+#include <cerrno>
 #include <cstddef>
 #include <string>
 #include <system_error>
@@ -26,12 +28,41 @@ inline bool would_block(int error) { return error == EAGAIN || error == EWOULDBL
 /// A non-blocking, close-on-exec socket, or -1 with `error` set.
 int open_socket(int family, int type, int protocol, std::error_code& error);
 
-/// recv() into [data, data+size): bytes read, 0 at EOF, -1 with `error` set.
-ssize_t receive(int fd, void* data, std::size_t size, std::error_code& error);
+// The three calls below run once per read or write of every connection: they
+// are inline and report -errno, because building a std::error_code costs an
+// out-of-line call even when there is no error.
 
-/// sendmsg() of `count` buffers with MSG_NOSIGNAL (a closed peer never raises
-/// SIGPIPE): bytes sent, or -1 with `error` set (EAGAIN included).
-ssize_t send_buffers(int fd, const iovec* buffers, std::size_t count, std::error_code& error);
+/// recv() into [data, data+size): bytes read, 0 at EOF, or -errno.
+inline ssize_t receive(int fd, void* data, std::size_t size) noexcept {
+  for (;;) {
+    ssize_t n = ::recv(fd, data, size, 0);
+    if (n >= 0) return n;
+    if (errno != EINTR) return -errno;
+  }
+}
+
+/// send() with MSG_NOSIGNAL (a closed peer never raises SIGPIPE): bytes sent,
+/// or -errno (-EAGAIN included).
+inline ssize_t send_bytes(int fd, const void* data, std::size_t size) noexcept {
+  for (;;) {
+    ssize_t n = ::send(fd, data, size, MSG_NOSIGNAL);
+    if (n >= 0) return n;
+    if (errno != EINTR) return -errno;
+  }
+}
+
+/// sendmsg() of `count` buffers with MSG_NOSIGNAL: bytes sent, or -errno.
+inline ssize_t send_buffers(int fd, const iovec* buffers, std::size_t count) noexcept {
+  if (count == 1) return send_bytes(fd, buffers[0].iov_base, buffers[0].iov_len);
+  msghdr message{};
+  message.msg_iov = const_cast<iovec*>(buffers);
+  message.msg_iovlen = count;
+  for (;;) {
+    ssize_t n = ::sendmsg(fd, &message, MSG_NOSIGNAL);
+    if (n >= 0) return n;
+    if (errno != EINTR) return -errno;
+  }
+}
 
 /// The socket's pending error (SO_ERROR), e.g. after a non-blocking connect.
 std::error_code socket_error(int fd);

@@ -95,10 +95,9 @@ void SelectorSocketTransport::on_readable() {
 void SelectorSocketTransport::read_into_protocol() {
   LoopInternals& internals = loop_.internals();
   char* buffer = internals.read_buffer();
-  std::error_code error;
-  ssize_t n = receive(fd_, buffer, LoopInternals::kReadBufferSize, error);
+  ssize_t n = receive(fd_, buffer, LoopInternals::kReadBufferSize);
   if (n < 0) {
-    if (!would_block(error.value())) socket_failed(error, "Fatal read error on socket transport");
+    read_failed(static_cast<int>(-n));
     return;
   }
   if (n == 0) {
@@ -126,10 +125,9 @@ void SelectorSocketTransport::read_into_buffered_protocol() {
     force_close(make_error_code(Error::kEmptyBuffer));
     return;
   }
-  std::error_code error;
-  ssize_t n = receive(fd_, buffer.data(), buffer.size(), error);
+  ssize_t n = receive(fd_, buffer.data(), buffer.size());
   if (n < 0) {
-    if (!would_block(error.value())) socket_failed(error, "Fatal read error on socket transport");
+    read_failed(static_cast<int>(-n));
     return;
   }
   if (n == 0) {
@@ -141,6 +139,10 @@ void SelectorSocketTransport::read_into_buffered_protocol() {
   } catch (...) {
     protocol_failed("Fatal error: protocol.buffer_updated() call failed.");
   }
+}
+
+void SelectorSocketTransport::read_failed(int error) {
+  if (!would_block(error)) socket_failed(errno_code(error), "Fatal read error on socket transport");
 }
 
 void SelectorSocketTransport::on_eof() {
@@ -163,10 +165,11 @@ void SelectorSocketTransport::on_writable() {
     update_interest();
     return;
   }
-  std::error_code error;
-  ssize_t n = send_buffers(fd_, buffers, count, error);
+  ssize_t n = send_buffers(fd_, buffers, count);
   if (n < 0) {
-    if (!would_block(error.value())) socket_failed(error, "Fatal write error on socket transport");
+    if (!would_block(static_cast<int>(-n))) {
+      socket_failed(errno_code(static_cast<int>(-n)), "Fatal write error on socket transport");
+    }
     return;
   }
   buffer_.consume(static_cast<std::size_t>(n));
@@ -183,7 +186,7 @@ void SelectorSocketTransport::on_writable() {
 
 // ---- Writing -----------------------------------------------------------------
 
-bool SelectorSocketTransport::accept_write(std::size_t bytes) {
+bool SelectorSocketTransport::refuse_write(std::size_t bytes) {
   if (bytes == 0) return false;
   if (eof_requested_) throw RuntimeError("Cannot call write() after write_eof()");
   if (closing_ || lost_) {
@@ -193,17 +196,15 @@ bool SelectorSocketTransport::accept_write(std::size_t bytes) {
       log(LogLevel::kWarning, "write() after the transport was closed: " + std::to_string(bytes) +
                                   " bytes dropped (peer " + peername_.to_string() + ")");
     }
-    return false;
   }
-  return true;
+  return false;
 }
 
 ssize_t SelectorSocketTransport::send_now(const iovec* buffers, std::size_t count) {
-  std::error_code error;
-  ssize_t n = send_buffers(fd_, buffers, count, error);
+  ssize_t n = send_buffers(fd_, buffers, count);
   if (n >= 0) return n;
-  if (would_block(error.value())) return 0;
-  socket_failed(error, "Fatal write error on socket transport");
+  if (would_block(static_cast<int>(-n))) return 0;
+  socket_failed(errno_code(static_cast<int>(-n)), "Fatal write error on socket transport");
   return -1;
 }
 

@@ -81,10 +81,18 @@ class SelectorSocketTransport final : public Transport, private IoWatcher {
   void read_into_protocol();
   void read_into_buffered_protocol();
   void on_eof();
+  // recv() failed with `error`: nothing to do for EAGAIN, else the connection ends.
+  void read_failed(int error);
 
   // Returns false if the transport must not send now (closed or lost), after
-  // dealing with the dropped bytes.
-  bool accept_write(std::size_t bytes);
+  // dealing with the dropped bytes. The common case is inline; every write
+  // passes here.
+  bool accept_write(std::size_t bytes) {
+    if (bytes != 0 && !closing_ && !lost_ && !eof_requested_) [[likely]]
+      return true;
+    return refuse_write(bytes);
+  }
+  bool refuse_write(std::size_t bytes);
   // Sends directly when nothing is queued; returns how many bytes the kernel
   // took, or -1 after a fatal error.
   ssize_t send_now(const iovec* buffers, std::size_t count);
