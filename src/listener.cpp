@@ -37,14 +37,10 @@ void Listener::on_io_event(std::uint32_t) {
     int error = errno;
     if (error == EINTR || error == ECONNABORTED || error == EPROTO) continue;
     if (would_block(error)) return;
-    if (error == EMFILE || error == ENFILE || error == ENOBUFS || error == ENOMEM) {
-      // Level-triggered readiness would report the pending connection again at
-      // once: back off instead of spinning (the server resumes after a delay).
-      server_.pause_accepting_for_resources(error);
-      return;
-    }
-    // Anything else is unexpected; the server tells the handler and backs off too.
-    server_.pause_accepting_for_resources(error);
+    // Out of descriptors or memory (or anything unexpected): level-triggered
+    // readiness would report the pending connection again at once, so back off
+    // instead of spinning; the server resumes after a delay.
+    server_.pause_accepting(error);
     return;
   }
 }

@@ -97,9 +97,11 @@ void Server::on_accepted(int fd) {
   transport->start(nullptr);
 }
 
-void Server::pause_accepting_for_resources(int error) {
+void Server::pause_accepting(int error) {
+  bool out_of_resources = error == EMFILE || error == ENFILE || error == ENOBUFS || error == ENOMEM;
   ExceptionContext context;
-  context.message = "socket.accept() out of system resource (" +
+  context.message = std::string(out_of_resources ? "socket.accept() out of system resource ("
+                                                 : "socket.accept() failed (") +
                     detail::errno_code(error).message() + "); accepting again in " +
                     std::to_string(static_cast<int>(kAcceptBackoffSeconds)) + " s";
   context.server = this;

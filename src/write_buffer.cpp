@@ -55,10 +55,6 @@ void WriteBuffer::consume(std::size_t bytes) {
     chunks_.pop_front();
     front_offset_ = 0;
   }
-  if (chunks_.size() == 1 && front_offset_ == chunks_.front().size()) {
-    chunks_.clear();
-    front_offset_ = 0;
-  }
 }
 
 void WriteBuffer::clear() noexcept {

@@ -80,7 +80,8 @@ class Server : public std::enable_shared_from_this<Server> {
   // ---- Internal: used by the listener and transports -------------------------
   void add_listener(int fd);
   void on_accepted(int fd);
-  void pause_accepting_for_resources(int error);
+  /// accept() failed with `error`: report it and stop accepting for a while.
+  void pause_accepting(int error);
   void attach(Transport* transport) { clients_.insert(transport); }
   void detach(Transport* transport);
 
