@@ -3,7 +3,7 @@
 # Usage: scripts/install-deps.sh [extra-package ...]   (as root, or with sudo available)
 set -euo pipefail
 
-packages=(cmake g++ make libgtest-dev libbenchmark-dev python3 "$@")
+packages=(cmake g++ make libgtest-dev libbenchmark-dev python3 valgrind "$@")
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

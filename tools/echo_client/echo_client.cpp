@@ -197,7 +197,9 @@ class EchoClientProtocol final : public Protocol {
   void connection_lost(std::error_code error) override {
     if (error) {
       fail(kExitConnectionError, "connection to " + peer_ + " lost: " + error.message());
-    } else {
+    } else if (outcome_.exit_code == kExitOk) {
+      // Only a close we did not cause ourselves (by aborting on a verify
+      // mismatch or a timeout) is the server's.
       log("The server closed the connection");
       if (options_.verify && outcome_.exit_code == kExitOk && received_ != payload_.total()) {
         fail(kExitVerifyMismatch, "verify: received " + std::to_string(received_) + " of " +
@@ -252,8 +254,11 @@ class EchoClientProtocol final : public Protocol {
 };
 
 int run(const Options& options) {
-  EventLoop loop;
+  // The protocol refers to `outcome` (and `options`) until its connection_lost,
+  // which the loop's destructor still calls for a connection left open: both
+  // must outlive the loop, so `outcome` is declared before it.
   Outcome outcome;
+  EventLoop loop;
   // Bad peers and exceptions must never print a stack trace: report one line.
   loop.set_exception_handler([&outcome](EventLoop&, const ExceptionContext& context) {
     error_line(kProgram, describe(context));
@@ -295,7 +300,11 @@ int run(const Options& options) {
     loop.run_until_complete(on_con_lost);
   } catch (const RuntimeError&) {
     if (!timed_out) throw;
+    // Drop the connection and let its connection_lost run on a loop iteration
+    // (abort() queues it), so that the protocol is done before we return.
+    outcome.exit_code = kExitTimeout;
     transport->abort();
+    loop.run_until_complete(on_con_lost);
     return report_timeout();
   }
   transport->close();
