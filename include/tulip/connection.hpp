@@ -9,6 +9,13 @@
 // address and cause ("Multiple exceptions: ..." when there are several, as
 // asyncio joins them); with a timeout option, with TimeoutError.
 //
+// EventLoop::connect_accepted_socket(factory, fd) wraps a TCP socket that is
+// already connected (accepted by your own code, or inherited): it takes the
+// descriptor over, makes it non-blocking, sets TCP_NODELAY, and completes as
+// create_connection does. A descriptor that is not a connected TCP socket fails
+// the Future (OSError, or std::invalid_argument for another kind of socket) and
+// is closed: either way the caller no longer owns it.
+//
 // EventLoop::create_server(factory, host, port) binds every address `host`
 // resolves to (an empty host: every interface, IPv4 and IPv6), listens, and
 // completes with the Server. Port 0 picks a free port; Server::sockets() tells
@@ -56,6 +63,7 @@ using ServerCallback = InlineFunction<void(std::exception_ptr, std::shared_ptr<S
 /// The untyped machinery behind the templates below (src/connector.cpp, src/server.cpp).
 void open_connection(EventLoop& loop, ProtocolFactory factory, std::string host, std::uint16_t port,
                      ConnectOptions options, ConnectCallback done);
+void adopt_connection(EventLoop& loop, ProtocolFactory factory, int fd, ConnectCallback done);
 void open_server(EventLoop& loop, ProtocolFactory factory, std::string host, std::uint16_t port,
                  ServerOptions options, ServerCallback done);
 
@@ -72,6 +80,25 @@ ProtocolFactory erase_factory(Factory&& factory) {
   };
 }
 
+/// The callback that completes a connection's Future with its typed protocol.
+template <class P>
+ConnectCallback complete_connection(Future<Connection<P>> result) {
+  return [result](std::exception_ptr error, std::shared_ptr<Transport> transport,
+                  std::shared_ptr<StreamProtocol> protocol) mutable {
+    if (result.done()) {
+      // The caller cancelled; as asyncio does, do not leave the connection open.
+      if (transport) transport->close();
+      return;
+    }
+    if (error) {
+      result.set_exception(error);
+    } else {
+      result.set_result(
+          Connection<P>{std::move(transport), std::static_pointer_cast<P>(std::move(protocol))});
+    }
+  };
+}
+
 }  // namespace detail
 
 template <class Factory>
@@ -79,23 +106,18 @@ auto EventLoop::create_connection(Factory&& factory, std::string host, std::uint
                                   ConnectOptions options) {
   using P = detail::FactoryProtocol<Factory>;
   Future<Connection<P>> result = create_future<Connection<P>>();
-  detail::open_connection(
-      *this, detail::erase_factory(std::forward<Factory>(factory)), std::move(host), port,
-      std::move(options),
-      [result](std::exception_ptr error, std::shared_ptr<Transport> transport,
-               std::shared_ptr<StreamProtocol> protocol) mutable {
-        if (result.done()) {
-          // The caller cancelled; as asyncio does, do not leave the connection open.
-          if (transport) transport->close();
-          return;
-        }
-        if (error) {
-          result.set_exception(error);
-        } else {
-          result.set_result(Connection<P>{std::move(transport),
-                                          std::static_pointer_cast<P>(std::move(protocol))});
-        }
-      });
+  detail::open_connection(*this, detail::erase_factory(std::forward<Factory>(factory)),
+                          std::move(host), port, std::move(options),
+                          detail::complete_connection(result));
+  return result;
+}
+
+template <class Factory>
+auto EventLoop::connect_accepted_socket(Factory&& factory, int fd) {
+  using P = detail::FactoryProtocol<Factory>;
+  Future<Connection<P>> result = create_future<Connection<P>>();
+  detail::adopt_connection(*this, detail::erase_factory(std::forward<Factory>(factory)), fd,
+                           detail::complete_connection(result));
   return result;
 }
 

@@ -149,6 +149,13 @@ class EventLoop {
   auto create_connection(Factory&& protocol_factory, std::string host, std::uint16_t port,
                          ConnectOptions options = {});
 
+  /// Wraps a stream socket that is already connected (asyncio's
+  /// connect_accepted_socket; also what asyncio's create_connection(sock=...)
+  /// does): the transport takes ownership of `fd` in every case, success or
+  /// failure. Completes like create_connection. See connection.hpp.
+  template <class Factory>
+  auto connect_accepted_socket(Factory&& protocol_factory, int fd);
+
   /// Opens a TCP server; completes with the Server once it is listening.
   template <class Factory>
   Future<std::shared_ptr<Server>> create_server(Factory&& protocol_factory, std::string host,

@@ -1,4 +1,5 @@
 // create_connection and create_server over loopback: addresses, errors, servers.
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <netdb.h>
 #include <sys/resource.h>
@@ -8,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "socket_ops.hpp"
 #include "support/loopback.hpp"
 
 namespace tulip::testing {
@@ -224,6 +226,83 @@ TEST(CreateConnection, ThrowingFactoryFailsTheFuture) {
   // The client socket is closed at once; the server's side goes when it reads EOF.
   EXPECT_TRUE(run_until(loop, [&] { return open_fd_count() == fds_before; }));
   EXPECT_EQ(server->connection_count(), 0u);
+}
+
+bool descriptor_is_open(int fd) { return ::fcntl(fd, F_GETFD) >= 0; }
+
+TEST(ConnectAcceptedSocket, WrapsAnAcceptedSocket) {
+  EventLoop loop;
+  RawSocket listener = RawSocket::listen_on();
+  RawSocket client = RawSocket::connect_to(listener.address());
+  RawSocket accepted = listener.accept_one();  // blocking, as a foreign acceptor would leave it
+  int fd = accepted.release();
+
+  auto protocol = std::make_shared<RecordingProtocol>();
+  protocol->on_made = [](Transport& t) { t.write("hello"); };
+  auto [transport, adopted] =
+      loop.run_until_complete(loop.connect_accepted_socket([protocol] { return protocol; }, fd));
+  EXPECT_EQ(adopted, protocol);
+  EXPECT_EQ(protocol->made, 1);
+  EXPECT_EQ(transport->get_extra_info<int>("socket"), fd);
+  EXPECT_EQ(transport->get_extra_info<SocketAddress>("peername")->to_string(),
+            client.address().to_string());
+  EXPECT_TRUE(::fcntl(fd, F_GETFL) & O_NONBLOCK);
+  EXPECT_EQ(detail::get_int_option(fd, IPPROTO_TCP, TCP_NODELAY), 1);
+
+  EXPECT_EQ(client.read_exactly(5), "hello");
+  client.send_all("world");
+  client.shutdown_write();
+  ASSERT_TRUE(run_until(loop, [&] { return protocol->lost == 1; }));
+  EXPECT_EQ(protocol->received, "world");
+  EXPECT_TRUE(protocol->eof);
+  EXPECT_FALSE(protocol->lost_error);
+  EXPECT_EQ(client.read_to_eof(), "");
+  EXPECT_FALSE(descriptor_is_open(fd));
+}
+
+TEST(ConnectAcceptedSocket, RejectsWhatIsNotAConnectedTcpSocketAndClosesIt) {
+  EventLoop loop;
+  auto factory = [] { return std::make_shared<RecordingProtocol>(); };
+  EXPECT_THROW(loop.run_until_complete(loop.connect_accepted_socket(factory, -1)), OSError);
+
+  int pipe_ends[2];
+  ASSERT_EQ(::pipe2(pipe_ends, O_CLOEXEC), 0);
+  ::close(pipe_ends[1]);
+  EXPECT_THROW(loop.run_until_complete(loop.connect_accepted_socket(factory, pipe_ends[0])),
+               OSError);
+  EXPECT_FALSE(descriptor_is_open(pipe_ends[0]));
+
+  int udp = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(udp, 0);
+  EXPECT_THROW(loop.run_until_complete(loop.connect_accepted_socket(factory, udp)),
+               std::invalid_argument);
+  EXPECT_FALSE(descriptor_is_open(udp));
+
+  int unconnected = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(unconnected, 0);
+  try {
+    loop.run_until_complete(loop.connect_accepted_socket(factory, unconnected));
+    ADD_FAILURE() << "an unconnected socket was accepted";
+  } catch (const OSError& error) {
+    EXPECT_EQ(error.code().value(), ENOTCONN);
+    EXPECT_NE(std::string(error.what()).find("not connected"), std::string::npos) << error.what();
+  }
+  EXPECT_FALSE(descriptor_is_open(unconnected));
+}
+
+TEST(ConnectAcceptedSocket, ClosingTheLoopFirstStillClosesTheSocket) {
+  RawSocket listener = RawSocket::listen_on();
+  RawSocket client = RawSocket::connect_to(listener.address());
+  int fd = listener.accept_one().release();
+  {
+    EventLoop loop;
+    auto pending =
+        loop.connect_accepted_socket([] { return std::make_shared<RecordingProtocol>(); }, fd);
+    EXPECT_FALSE(pending.done());
+    loop.close();  // the adoption never ran
+  }
+  EXPECT_FALSE(descriptor_is_open(fd));
+  EXPECT_TRUE(client.at_eof());
 }
 
 TEST(Server, PortZeroPicksAFreePortAndSocketsTellsIt) {

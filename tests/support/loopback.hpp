@@ -141,6 +141,8 @@ class RawSocket {
   }
 
   int fd() const { return fd_; }
+  /// Gives the descriptor up (to a transport that takes it over).
+  int release() { return std::exchange(fd_, -1); }
   SocketAddress address() const { return SocketAddress::local_of(fd_); }
 
   void send_all(std::string_view data) const {

@@ -1,0 +1,94 @@
+// EventLoop::connect_accepted_socket: a transport for a socket someone else connected.
+#include <fcntl.h>
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <stdexcept>
+#include <string>
+#include <utility>
+
+#include "loop_internals.hpp"
+#include "selector/selector_socket_transport.hpp"
+#include "socket_ops.hpp"
+#include "socket_options.hpp"
+#include "tulip/connection.hpp"
+#include "tulip/errors.hpp"
+
+namespace tulip::detail {
+namespace {
+
+// Owns the descriptor until a transport takes it, so that every path that does
+// not get that far (an error, or a loop closed before the adoption ran) closes it.
+class OwnedFd {
+ public:
+  explicit OwnedFd(int fd) noexcept : fd_(fd) {}
+  OwnedFd(OwnedFd&& other) noexcept : fd_(other.release()) {}
+  OwnedFd& operator=(OwnedFd&&) = delete;
+  ~OwnedFd() { close_fd(fd_); }
+
+  int get() const noexcept { return fd_; }
+  int release() noexcept { return std::exchange(fd_, -1); }
+
+ private:
+  int fd_;
+};
+
+std::exception_ptr os_error(int error, int fd, const char* what) {
+  return std::make_exception_ptr(
+      OSError(errno_code(error), "connect_accepted_socket(fd " + std::to_string(fd) + "): " + what +
+                                     ": " + errno_code(error).message()));
+}
+
+// Checks that `fd` is a connected TCP socket and readies it for a transport;
+// returns the error that says why not.
+std::exception_ptr prepare(int fd) {
+  int type = get_int_option(fd, SOL_SOCKET, SO_TYPE);
+  if (type < 0) return os_error(errno, fd, "not a socket");
+  int family = SocketAddress::local_of(fd).family();
+  if (type != SOCK_STREAM || (family != AF_INET && family != AF_INET6)) {
+    return std::make_exception_ptr(std::invalid_argument(
+        "connect_accepted_socket(fd " + std::to_string(fd) + "): a TCP socket was expected"));
+  }
+  if (SocketAddress::peer_of(fd).empty()) return os_error(ENOTCONN, fd, "not connected");
+  int flags = ::fcntl(fd, F_GETFL);
+  if (flags < 0 || ::fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) {
+    return os_error(errno, fd, "cannot make it non-blocking");
+  }
+  apply_stream_options(fd, /*nodelay=*/true, std::nullopt);
+  return nullptr;
+}
+
+}  // namespace
+
+void adopt_connection(EventLoop& loop, ProtocolFactory factory, int fd, ConnectCallback done) {
+  // As every loop method, this runs nothing it was given before returning: the
+  // factory is called from the ready queue.
+  loop.call_soon(
+      [&loop, factory = std::move(factory), owned = OwnedFd(fd), done = std::move(done)]() mutable {
+        if (owned.get() < 0) {
+          done(os_error(EBADF, -1, "invalid descriptor"), nullptr, nullptr);
+          return;
+        }
+        if (std::exception_ptr error = prepare(owned.get())) {
+          done(std::move(error), nullptr, nullptr);
+          return;
+        }
+        std::shared_ptr<StreamProtocol> protocol;
+        try {
+          protocol = factory();
+          if (!protocol)
+            throw std::invalid_argument("the protocol factory returned a null pointer");
+        } catch (...) {
+          done(std::current_exception(), nullptr, nullptr);
+          return;
+        }
+        auto transport =
+            std::make_shared<SelectorSocketTransport>(loop, owned.release(), protocol, nullptr);
+        // The Future completes after connection_made has run, as for create_connection.
+        transport->start([transport, protocol, done = std::move(done)]() mutable {
+          done(nullptr, std::move(transport), std::move(protocol));
+        });
+      });
+}
+
+}  // namespace tulip::detail
