@@ -21,3 +21,4 @@ for flavour in "${flavours[@]}"; do
   ctest --test-dir "build-$flavour" --output-on-failure -j "$(nproc)"
 done
 echo "all test runs passed: ${flavours[*]}"
+[ $quick -eq 1 ] || fuzz/run.sh --ci
