@@ -1,0 +1,57 @@
+"""asyncio echo server, Protocol-based, for the benchmark (runs on asyncio or uvloop).
+
+Echoes every byte with TCP_NODELAY and keeps each connection open until the
+peer closes it; pauses reading while the write buffer is over its high-water
+mark (flow control).
+
+Usage: python3 py_echo_server.py [--loop asyncio|uvloop] [--host H] [--port P] [--backlog N]
+"""
+import argparse
+import asyncio
+import signal
+import socket
+
+
+class EchoProtocol(asyncio.Protocol):
+    def connection_made(self, transport):
+        self.transport = transport
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def data_received(self, data):
+        self.transport.write(data)
+
+    def pause_writing(self):
+        self.transport.pause_reading()
+
+    def resume_writing(self):
+        self.transport.resume_reading()
+
+
+async def serve(host, port, backlog):
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(EchoProtocol, host, port, backlog=backlog)
+    stop = loop.create_future()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, lambda: stop.done() or stop.set_result(None))
+    async with server:
+        await stop
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--loop", choices=("asyncio", "uvloop"), default="asyncio")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8888)
+    parser.add_argument("--backlog", type=int, default=1024)
+    args = parser.parse_args()
+    if args.loop == "uvloop":
+        import uvloop
+
+        uvloop.install()
+    asyncio.run(serve(args.host, args.port, args.backlog))
+
+
+if __name__ == "__main__":
+    main()
