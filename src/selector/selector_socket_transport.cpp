@@ -120,6 +120,10 @@ void SelectorSocketTransport::read_into_buffered_protocol() {
     protocol_failed("Fatal error: protocol.get_buffer() call failed.");
     return;
   }
+  // get_buffer may have closed, aborted or paused the transport. Reading then
+  // stops here: receiving anyway would hand the protocol bytes (or an EOF)
+  // after it gave the connection up or asked for no more.
+  if (closing_ || reading_paused_) return;
   if (buffer.empty()) {
     loop_.call_exception_handler(context("Fatal error: get_buffer() returned an empty buffer"));
     force_close(make_error_code(Error::kEmptyBuffer));
