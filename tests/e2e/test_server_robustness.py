@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
 import resource
 import select
 import signal
@@ -17,16 +18,34 @@ import time
 import unittest
 
 import e2e_support as e2e
-from e2e_support import ServerProcess, bound, cpu_seconds, open_fds, proc_status_kib, run_client
+from e2e_support import (ServerProcess, bound, cpu_seconds, open_sockets, proc_status_kib,
+                         run_client)
 
 
-def wait_until(condition, timeout: float, what: str) -> None:
-    """Polls `condition` (a /proc reading) until it holds; fails after `timeout`."""
+def wait_until(condition, timeout: float, what) -> None:
+    """Polls `condition` (a /proc reading) until it holds; fails after `timeout`.
+    `what` is a description, or a function that returns one."""
     deadline = time.monotonic() + bound(timeout)
     while not condition():
         if time.monotonic() > deadline:
-            raise AssertionError(f'timed out waiting for {what}')
+            raise AssertionError(f'timed out waiting for {what() if callable(what) else what}')
         time.sleep(0.01)
+
+
+def fd_table(pid: int) -> list[str]:
+    """What each of a process's descriptors is, for failure messages."""
+    table = []
+    for fd in sorted(os.listdir(f'/proc/{pid}/fd'), key=int):
+        try:
+            table.append(f'{fd}: {os.readlink(f"/proc/{pid}/fd/{fd}")}')
+        except OSError:
+            pass
+    return table
+
+
+def wait_for_sockets(pid: int, expected: int, timeout: float, what: str) -> None:
+    wait_until(lambda: open_sockets(pid) == expected, timeout,
+               lambda: f'{what}: {expected} sockets expected, has {fd_table(pid)}')
 
 
 def hello_transcript_ok(test: unittest.TestCase, port: int) -> None:
@@ -42,7 +61,7 @@ class ConcurrencyTest(unittest.TestCase):
 
     def test_hundreds_of_concurrent_clients_byte_exact(self):
         with ServerProcess('--keep-open', '--quiet') as server:
-            baseline_fds = open_fds(server.pid)
+            baseline_sockets = open_sockets(server.pid)
 
             async def one(index: int, start: asyncio.Event) -> None:
                 reader, writer = await asyncio.open_connection('127.0.0.1', server.port)
@@ -64,7 +83,7 @@ class ConcurrencyTest(unittest.TestCase):
                 tasks = [asyncio.create_task(one(i, start)) for i in range(self.CLIENTS)]
                 # Wait for all connections (they are accepted concurrently), then go.
                 await asyncio.sleep(0)
-                while open_fds(server.pid) < baseline_fds + self.CLIENTS:
+                while open_sockets(server.pid) < baseline_sockets + self.CLIENTS:
                     await asyncio.sleep(0.01)
                     if any(task.done() for task in tasks):
                         break
@@ -73,8 +92,7 @@ class ConcurrencyTest(unittest.TestCase):
 
             asyncio.run(all_clients())
             # Every connection is closed on the server's side too: no fd leaks.
-            wait_until(lambda: open_fds(server.pid) == baseline_fds, 10, 'the server to close '
-                       'every connection')
+            wait_for_sockets(server.pid, baseline_sockets, 10, 'the server to close every connection')
             self.assertEqual(server.snapshot()[1:], [])  # nothing logged but "Serving on"
             self.assertEqual(server.stop(), 0)
 
@@ -102,7 +120,7 @@ class ResetStormTest(unittest.TestCase):
 
     def storm(self, *server_args: str) -> None:
         with ServerProcess('--quiet', *server_args) as server:
-            baseline_fds = open_fds(server.pid)
+            baseline_sockets = open_sockets(server.pid)
             sockets = []
             try:
                 for index in range(self.CLIENTS):
@@ -120,8 +138,8 @@ class ResetStormTest(unittest.TestCase):
             self.assertEqual(len(sockets), self.CLIENTS)
             self.assertIsNone(server.process.poll(), 'the server died in the storm')
             hello_transcript_ok(self, server.port)
-            wait_until(lambda: open_fds(server.pid) == baseline_fds, 10,
-                       'the server to release every reset connection')
+            wait_for_sockets(server.pid, baseline_sockets, 10,
+                         'the server to release every reset connection')
             # Resets are a peer's business: nothing to report with --quiet.
             self.assertEqual(server.snapshot()[1:], [])
             self.assertEqual(server.stop(), 0)
@@ -222,6 +240,14 @@ class FdExhaustionTest(unittest.TestCase):
         def lower_nofile():
             resource.setrlimit(resource.RLIMIT_NOFILE, (self.NOFILE, self.NOFILE))
 
+        if 'undefined' in e2e.SANITIZERS:
+            # UBSan's vptr check, on a miss of its type cache, probes the object's
+            # memory through a pipe() (sanitizer_common's IsAccessibleMemoryRange).
+            # In a process with no descriptor left that pipe fails, and the check
+            # reports a valid object as "invalid vptr" and stops the server. The
+            # release and TSan builds run this test (and it passes under ASan alone).
+            self.skipTest('UBSan reports false vptr errors in a process that is out of '
+                          'file descriptors')
         with ServerProcess('--keep-open', preexec_fn=lower_nofile) as server:
             held = []
             try:
@@ -240,7 +266,7 @@ class FdExhaustionTest(unittest.TestCase):
                 self.assertLess(used, 0.2 * window * (3 if e2e.SANITIZED else 1),
                                 f'the server used {used:.2f} s of CPU in {window} s while '
                                 'out of file descriptors')
-                self.assertIsNone(server.process.poll(), 'the server exited')
+                self.assertIsNone(server.process.poll(), server.snapshot()[-5:])
             finally:
                 for sock in held:
                     sock.close()
@@ -259,7 +285,7 @@ class SignalTest(unittest.TestCase):
 
     def busy_then_signal(self, sig: int) -> None:
         with ServerProcess('--keep-open', '--quiet') as server:
-            baseline_fds = open_fds(server.pid)
+            baseline_sockets = open_sockets(server.pid)
             flowing = [threading.Event() for _ in range(self.STREAMS)]
             ended = [threading.Event() for _ in range(self.STREAMS)]
             block = e2e.payload(3, 65536)
@@ -300,7 +326,7 @@ class SignalTest(unittest.TestCase):
                 pass
             for event in flowing:
                 self.assertTrue(event.wait(bound(20)), 'a stream did not get going')
-            self.assertGreaterEqual(open_fds(server.pid), baseline_fds + self.STREAMS + 1)
+            self.assertGreaterEqual(open_sockets(server.pid), baseline_sockets + self.STREAMS + 1)
 
             started = time.monotonic()
             status = server.stop(sig, timeout=20)
