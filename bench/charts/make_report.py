@@ -1,0 +1,342 @@
+"""Turns a bench/run-peers.sh results directory into summary.md and peers.png.
+
+Usage: python3 bench/charts/make_report.py RESULTS_DIR
+
+Reads RESULTS_DIR/results.csv (workload,case,peer,rep,metric,value) and
+RESULTS_DIR/machine.txt; writes RESULTS_DIR/summary.md (medians, min-max, every
+figure also as a ratio to the epoll floor, and the issue's targets checked) and,
+when gnuplot is installed, RESULTS_DIR/peers.png.
+"""
+import csv
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+from collections import defaultdict
+
+PEERS = ["epoll", "tulip", "libuv", "asio", "uvloop", "asyncio"]
+TITLES = {"epoll": "epoll (floor)", "tulip": "tulip", "libuv": "libuv", "asio": "Boost.Asio",
+          "uvloop": "uvloop", "asyncio": "asyncio"}
+LOOP_CASES = ["call_soon_chain", "call_soon_batch", "timers_fired", "schedule_cancel",
+              "future_callback"]
+LOOP_TITLES = {"call_soon_chain": "chained call_soon (Asio: post chain; libuv: idle handle)",
+               "call_soon_batch": "call_soon batch of 1000 (Asio: post)",
+               "timers_fired": "due timers fired, 1000 per batch",
+               "schedule_cancel": "timer scheduled then cancelled",
+               "future_callback": "future resolved + done callback"}
+SATURATED = 0.9  # load generator CPU share from which a case counts as capped by it
+
+
+def load(directory):
+    values = defaultdict(list)  # (workload, case, peer, metric) -> [float]
+    cases = defaultdict(list)  # workload -> cases in first-seen order
+    with open(os.path.join(directory, "results.csv")) as f:
+        for row in csv.DictReader(f):
+            try:
+                value = float(row["value"])
+            except ValueError:
+                continue
+            values[(row["workload"], row["case"], row["peer"], row["metric"])].append(value)
+            if row["case"] not in cases[row["workload"]]:
+                cases[row["workload"]].append(row["case"])
+    return values, cases
+
+
+def median(values, key):
+    data = values.get(key)
+    return statistics.median(data) if data else None
+
+
+def number(x, digits=None):
+    if x is None:
+        return "—"
+    if digits is None:
+        digits = 0 if abs(x) >= 100 else 1 if abs(x) >= 10 else 2 if abs(x) >= 1 else 3
+    return f"{x:,.{digits}f}"
+
+
+def ratio(x, reference):
+    if x is None or not reference:
+        return ""
+    return f" ({x / reference:.2f}×)"
+
+
+class Report:
+    def __init__(self, directory):
+        self.directory = directory
+        self.values, self.cases = load(directory)
+        self.lines = []
+        self.checks = []
+
+    def med(self, workload, case, peer, metric):
+        return median(self.values, (workload, case, peer, metric))
+
+    def spread(self, workload, case, peer, metric):
+        data = self.values.get((workload, case, peer, metric))
+        if not data or len(data) < 2:
+            return ""
+        return f" [{number(min(data))}–{number(max(data))}]"
+
+    def peers_of(self, workload):
+        present = {key[2] for key in self.values if key[0] == workload}
+        return [p for p in PEERS if p in present]
+
+    def table(self, workload, metric, header, reference="epoll", show_spread=True,
+              mark_saturated=False, scale=1.0, digits=None):
+        peers = self.peers_of(workload)
+        if not peers:
+            return
+        self.lines.append(f"| {header} | " + " | ".join(TITLES[p] for p in peers) + " |")
+        self.lines.append("|---" * (len(peers) + 1) + "|")
+        for case in self.cases[workload]:
+            ref = self.med(workload, case, reference, metric)
+            cells = []
+            for peer in peers:
+                value = self.med(workload, case, peer, metric)
+                if value is None:
+                    cells.append("—")
+                    continue
+                cell = number(value * scale, digits)
+                if peer != reference:
+                    cell += ratio(value, ref)
+                if show_spread:
+                    data = self.values[(workload, case, peer, metric)]
+                    if len(data) > 1:
+                        cell += f" [{number(min(data) * scale, digits)}–{number(max(data) * scale, digits)}]"
+                share = self.med(workload, case, peer, "loadgen_cpu_share")
+                if mark_saturated and share is not None and share >= SATURATED:
+                    cell += " †"
+                cells.append(cell)
+            self.lines.append(f"| {case} | " + " | ".join(cells) + " |")
+        self.lines.append("")
+
+    def check(self, target, ok, detail):
+        self.checks.append((target, ok, detail))
+
+    def build(self):
+        out = self.lines
+        machine = ""
+        path = os.path.join(self.directory, "machine.txt")
+        if os.path.exists(path):
+            with open(path) as f:
+                machine = f.read().strip()
+        reps = max((len(v) for k, v in self.values.items() if k[0] == "echo"), default=0)
+        out += ["# tulip against its peers", "", "```", machine, "```", "",
+                f"Medians of {reps} interleaved repetitions, [min–max], and (in parentheses) the "
+                "ratio to the epoll floor measured in the same run. † marks a case where the load "
+                f"generator's own CPU share was ≥ {SATURATED:.0%}: there req/s is capped by the "
+                "load generator, so rank servers by their CPU time per request.", ""]
+
+        out += ["## 1. Echo server throughput (ping-pong, S-byte messages on C connections)", "",
+                "Requests per second:", ""]
+        self.table("echo", "req_per_s", "case", mark_saturated=True)
+        out += ["Server CPU time per request (user + sys, µs; lower is better):", ""]
+        self.table("echo", "server_cpu_us_per_req", "case", show_spread=False, digits=2)
+        out += ["Round-trip latency p50 / p99 (µs):", ""]
+        peers = self.peers_of("echo")
+        if peers:
+            out.append("| case | " + " | ".join(TITLES[p] for p in peers) + " |")
+            out.append("|---" * (len(peers) + 1) + "|")
+            for case in self.cases["echo"]:
+                cells = [f"{number(self.med('echo', case, p, 'p50_us'))} / "
+                         f"{number(self.med('echo', case, p, 'p99_us'))}" for p in peers]
+                out.append(f"| {case} | " + " | ".join(cells) + " |")
+            out.append("")
+            out += ["Load generator CPU share and MB/s (one way):", ""]
+            out.append("| case | " + " | ".join(TITLES[p] for p in peers) + " |")
+            out.append("|---" * (len(peers) + 1) + "|")
+            for case in self.cases["echo"]:
+                cells = [f"{number(self.med('echo', case, p, 'loadgen_cpu_share'), 2)} / "
+                         f"{number(self.med('echo', case, p, 'mb_per_s'))}" for p in peers]
+                out.append(f"| {case} | " + " | ".join(cells) + " |")
+            out.append("")
+
+        out += ["## 2. Client connection churn (each peer's client against the epoll server)", "",
+                "Connections per second (connect, send 12 bytes, read the echo, close):", ""]
+        self.table("churn", "conns_per_s", "workload")
+        out += ["## 3. Bulk stream (one connection, each way at once)", "", "GB/s:", ""]
+        self.table("bulk", "gb_per_s", "workload", digits=2)
+        out += ["Server CPU per MiB echoed (µs):", ""]
+        self.table("bulk", "server_cpu_us_per_mib", "workload", show_spread=False)
+        out += ["## 4. Memory per idle connection", "",
+                "Server RSS growth per connection (bytes) after each connection echoed one byte; "
+                "the kernel's socket buffers are not in RSS:", ""]
+        self.table("idle", "bytes_per_conn", "workload")
+        out += ["## 5. Loop overhead (millions of callbacks per CPU-second; ratio to tulip)", ""]
+        peers = self.peers_of("loop")
+        if peers:
+            out.append("| case | " + " | ".join(TITLES[p] for p in peers) + " |")
+            out.append("|---" * (len(peers) + 1) + "|")
+            for case in LOOP_CASES:
+                ref = self.med("loop", case, "tulip", "items_per_s")
+                cells = []
+                for p in peers:
+                    v = self.med("loop", case, p, "items_per_s")
+                    cells.append("n/a" if v is None else
+                                 number(v / 1e6, 2 if v < 1e7 else 1) +
+                                 ("" if p == "tulip" else ratio(v, ref)))
+                out.append(f"| {LOOP_TITLES[case]} | " + " | ".join(cells) + " |")
+            out.append("")
+        out += ["## 6. User-space instructions per echo round trip (callgrind, 1 KiB)", ""]
+        self.table("callgrind", "instructions_per_round_trip", "case", show_spread=False)
+
+        self.evaluate()
+        if self.checks:
+            out += ["## Targets", "", "| target | met | measured |", "|---|---|---|"]
+            for target, ok, detail in self.checks:
+                out.append(f"| {target} | {'yes' if ok else '**no**'} | {detail} |")
+            out.append("")
+        return "\n".join(out) + "\n"
+
+    def evaluate(self):
+        m = self.med
+        for case in self.cases["echo"]:
+            t, e = m("echo", case, "tulip", "req_per_s"), m("echo", case, "epoll", "req_per_s")
+            tc, ec = (m("echo", case, "tulip", "server_cpu_us_per_req"),
+                      m("echo", case, "epoll", "server_cpu_us_per_req"))
+            if t and e:
+                self.check(f"echo {case}: req/s ≥ 0.95× epoll", t / e >= 0.95, f"{t / e:.2f}×")
+            if tc and ec:
+                self.check(f"echo {case}: CPU/request ≤ 1.05× epoll", tc / ec <= 1.05,
+                           f"{tc / ec:.2f}×")
+            others = [p for p in ("libuv", "asio", "uvloop", "asyncio")
+                      if m("echo", case, p, "req_per_s")]
+            if t and others:
+                best = max(others, key=lambda p: m("echo", case, p, "req_per_s"))
+                b = m("echo", case, best, "req_per_s")
+                self.check(f"echo {case}: req/s ahead of every peer", t > b,
+                           f"tulip {t / b:.2f}× the best peer ({TITLES[best]})")
+        case = "seed client"
+        t = m("churn", case, "tulip", "conns_per_s")
+        others = [p for p in ("libuv", "asio", "uvloop", "asyncio") if m("churn", case, p, "conns_per_s")]
+        if t and others:
+            best = max(others, key=lambda p: m("churn", case, p, "conns_per_s"))
+            b = m("churn", case, best, "conns_per_s")
+            self.check("churn: ahead of every peer client", t > b,
+                       f"tulip {t / b:.2f}× the best peer ({TITLES[best]})")
+        for case in self.cases["bulk"]:
+            t, e = m("bulk", case, "tulip", "gb_per_s"), m("bulk", case, "epoll", "gb_per_s")
+            if t and e:
+                self.check("bulk: ≥ 0.9× epoll", t / e >= 0.9, f"{t / e:.2f}×")
+        for case in self.cases["idle"]:
+            t = m("idle", case, "tulip", "bytes_per_conn")
+            u, a = m("idle", case, "libuv", "bytes_per_conn"), m("idle", case, "asio", "bytes_per_conn")
+            if t is not None and u is not None and a is not None:
+                self.check("idle memory ≤ libuv's and ≤ Boost.Asio's", t <= u and t <= a,
+                           f"tulip {t:,.0f}, libuv {u:,.0f}, Boost.Asio {a:,.0f} bytes/connection")
+        for case in self.cases["callgrind"]:
+            t = m("callgrind", case, "tulip", "instructions_per_round_trip")
+            u = m("callgrind", case, "libuv", "instructions_per_round_trip")
+            if t and u:
+                self.check(f"callgrind {case}: ≤ 1/3 of libuv's instructions", t * 3 <= u,
+                           f"tulip {t:,.0f}, libuv {u:,.0f} ({t / u:.2f}×)")
+        for case, peers in (("call_soon_chain", ["asio"]),
+                            ("timers_fired", ["asio", "libuv", "uvloop", "asyncio"]),
+                            ("schedule_cancel", ["asio", "libuv", "uvloop", "asyncio"]),
+                            ("future_callback", ["uvloop", "asyncio"])):
+            t = m("loop", case, "tulip", "items_per_s")
+            present = [p for p in peers if m("loop", case, p, "items_per_s")]
+            if t and present:
+                best = max(present, key=lambda p: m("loop", case, p, "items_per_s"))
+                b = m("loop", case, best, "items_per_s")
+                self.check(f"loop {case}: ahead of every peer", t > b,
+                           f"tulip {t / 1e6:.1f} M/s, best peer {TITLES[best]} {b / 1e6:.1f} M/s")
+
+    def chart(self):
+        if not shutil.which("gnuplot"):
+            return None
+        data_dir = os.path.join(self.directory, "chart-data")
+        os.makedirs(data_dir, exist_ok=True)
+
+        def write(name, workload, metric, reference, peers, cases, labels=None, scale=1.0):
+            path = os.path.join(data_dir, name)
+            with open(path, "w") as f:
+                f.write("case " + " ".join(f'"{TITLES[p]}"' for p in peers) + "\n")
+                for case in cases:
+                    ref = self.med(workload, case, reference, metric) if reference else 1.0
+                    row = []
+                    for p in peers:
+                        v = self.med(workload, case, p, metric)
+                        row.append("?" if v is None or not ref else f"{v / ref * scale:.6g}")
+                    label = (labels or {}).get(case, case)
+                    f.write(f'"{label}" ' + " ".join(row) + "\n")
+            return path, len(peers)
+
+        panels = []
+        if self.cases["echo"]:
+            labels = {c: c.replace("S=1024", "1K").replace("S=10240", "10K")
+                      .replace("S=102400", "100K").replace(" C=", "/") for c in self.cases["echo"]}
+            panels.append(("echo req/s, ratio to epoll (higher is better)",
+                           *write("echo.dat", "echo", "req_per_s", "epoll", self.peers_of("echo"),
+                                  self.cases["echo"], labels), False))
+            panels.append(("echo server CPU per request, ratio to epoll (lower is better)",
+                           *write("cpu.dat", "echo", "server_cpu_us_per_req", "epoll",
+                                  self.peers_of("echo"), self.cases["echo"], labels), False))
+        rows = [("churn", "seed client", "conns_per_s"), ("bulk", None, "gb_per_s")]
+        path = os.path.join(data_dir, "other.dat")
+        peers = [p for p in PEERS if p in set(self.peers_of("churn")) | set(self.peers_of("bulk"))]
+        if peers:
+            with open(path, "w") as f:
+                f.write("case " + " ".join(f'"{TITLES[p]}"' for p in peers) + "\n")
+                for workload, case, metric in rows:
+                    case = case or (self.cases[workload] or [None])[0]
+                    ref = self.med(workload, case, "epoll", metric)
+                    cells = []
+                    for p in peers:
+                        v = self.med(workload, case, p, metric)
+                        cells.append("?" if v is None or not ref else f"{v / ref:.6g}")
+                    f.write(f'"{workload}" ' + " ".join(cells) + "\n")
+            panels.append(("client churn and bulk stream, ratio to epoll (higher is better)",
+                           path, len(peers), False))
+        if self.cases["idle"]:
+            panels.append(("server RSS per idle connection, bytes (lower is better)",
+                           *write("idle.dat", "idle", "bytes_per_conn", None, self.peers_of("idle"),
+                                  self.cases["idle"]), False))
+        if self.cases["callgrind"]:
+            panels.append(("user-space instructions per round trip, callgrind (log)",
+                           *write("callgrind.dat", "callgrind", "instructions_per_round_trip",
+                                  None, self.peers_of("callgrind"), self.cases["callgrind"]), True))
+        if self.cases["loop"]:
+            short = {"call_soon_chain": "chain", "call_soon_batch": "batch",
+                     "timers_fired": "timers", "schedule_cancel": "sched+cancel",
+                     "future_callback": "future"}
+            panels.append(("loop overhead, M callbacks per CPU-second (log)",
+                           *write("loop.dat", "loop", "items_per_s", None, self.peers_of("loop"),
+                                  [c for c in LOOP_CASES if c in self.cases["loop"]], short, 1e-6),
+                           True))
+        if not panels:
+            return None
+        rows_n = (len(panels) + 1) // 2
+        png = os.path.join(self.directory, "peers.png")
+        script = [f'set terminal pngcairo size 1400,{430 * rows_n} font "sans,10"',
+                  f'set output "{png}"', f"set multiplot layout {rows_n},2",
+                  "set style data histogram", "set style histogram clustered gap 1",
+                  "set style fill solid 0.85 border -1", 'set datafile missing "?"',
+                  "set key top right font ',8'", "set grid ytics", "set yrange [0:*]",
+                  "set xtics rotate by -30 font ',8'"]
+        for title, path, count, log in panels:
+            script.append(f'set title "{title}"')
+            script.append("set logscale y; set yrange [*:*]" if log else
+                          "unset logscale y; set yrange [0:*]")
+            script.append(f"plot for [i=2:{count + 1}] '{path}' using i:xtic(1) title columnheader(i)")
+        script.append("unset multiplot")
+        plot_file = os.path.join(data_dir, "peers.gnuplot")
+        with open(plot_file, "w") as f:
+            f.write("\n".join(script) + "\n")
+        subprocess.run(["gnuplot", plot_file], check=True)
+        return png
+
+
+def main():
+    if len(sys.argv) != 2:
+        sys.exit("usage: make_report.py RESULTS_DIR")
+    report = Report(sys.argv[1])
+    summary = report.build()
+    with open(os.path.join(sys.argv[1], "summary.md"), "w") as f:
+        f.write(summary)
+    report.chart()
+
+
+if __name__ == "__main__":
+    main()
