@@ -226,8 +226,6 @@ class SeedInteropTest(unittest.TestCase):
         tulip_lines = log_messages(tulip.stderr)
         self.assertEqual([re.sub(r'\d+$', 'N', m) for m in seed_lines],
                          [re.sub(r'\d+$', 'N', m) for m in tulip_lines])
-        # Both clients' sockets came from the same kernel defaults.
-        self.assertEqual(seed_lines[1:3], tulip_lines[1:3])
         served = [line for line in server.snapshot() if "recv: b'Hello World!'" in line]
         self.assertEqual(len(served), 2)
 
