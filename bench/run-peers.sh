@@ -197,7 +197,13 @@ stop_server() { # peer
 
 port_of() { # peer -> its port
   local i
-  for i in "${!peers[@]}"; do [ "${peers[$i]}" = "$1" ] && echo $((base_port + i)); done
+  for i in "${!peers[@]}"; do
+    if [ "${peers[$i]}" = "$1" ]; then
+      echo $((base_port + i))
+      return 0
+    fi
+  done
+  return 1
 }
 
 # Appends every key=value of a result line as CSV rows.
