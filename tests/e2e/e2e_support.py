@@ -36,7 +36,8 @@ SANITIZERS = ''  # as TULIP_SANITIZE: "address,undefined", "thread" or empty
 SLOWDOWN = 1.0
 
 LOG_LINE = re.compile(r'^\[MainThread \((\d+)\)\] (.*)$')
-SERVING = re.compile(r"Serving on \('127\.0\.0\.1', (\d+)\)$")
+# The first listening address's port ("('::1', P, 0, 0)" for IPv6).
+SERVING = re.compile(r"Serving on \('[^']*', (\d+)[,)]")
 
 USAGE_CLIENT = 'usage: tulip-echo-client '
 USAGE_SERVER = 'usage: tulip-echo-server '

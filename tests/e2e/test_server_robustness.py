@@ -92,7 +92,8 @@ class ConcurrencyTest(unittest.TestCase):
 
             asyncio.run(all_clients())
             # Every connection is closed on the server's side too: no fd leaks.
-            wait_for_sockets(server.pid, baseline_sockets, 10, 'the server to close every connection')
+            wait_for_sockets(server.pid, baseline_sockets, 10,
+                             'the server to close every connection')
             self.assertEqual(server.snapshot()[1:], [])  # nothing logged but "Serving on"
             self.assertEqual(server.stop(), 0)
 
@@ -324,9 +325,15 @@ class SignalTest(unittest.TestCase):
                     stuck.send(block)
             except BlockingIOError:
                 pass
+            # And two tulip-echo-client processes in the middle of a long transfer.
+            tools = [subprocess.Popen([e2e.CLIENT, '--port', str(server.port), '--size', '1G',
+                                       '--eof', '--quiet'], stdin=subprocess.DEVNULL,
+                                      stderr=subprocess.PIPE, text=True) for _ in range(2)]
+            self.addCleanup(lambda: [tool.kill() for tool in tools if tool.poll() is None])
             for event in flowing:
                 self.assertTrue(event.wait(bound(20)), 'a stream did not get going')
-            self.assertGreaterEqual(open_sockets(server.pid), baseline_sockets + self.STREAMS + 1)
+            wait_until(lambda: open_sockets(server.pid) >= baseline_sockets + self.STREAMS + 3,
+                       10, 'every client to connect')
 
             started = time.monotonic()
             status = server.stop(sig, timeout=20)
@@ -339,6 +346,15 @@ class SignalTest(unittest.TestCase):
             for thread in threads:
                 thread.join(bound(10))
             stuck.close()
+            # The tools see the server go: a clean close (0) or a reset (1), in one line.
+            for tool in tools:
+                _, stderr = tool.communicate(timeout=bound(10))
+                self.assertIn(tool.returncode, (0, 1), stderr)
+                if tool.returncode == 1:
+                    self.assertRegex(stderr, r"^tulip-echo-client: connection to \('127\.0\.0\.1"
+                                             r"', \d+\) lost: [^\n]+\n$")
+                else:
+                    self.assertEqual(stderr, '')
             errors = [line for line in server.snapshot() if not e2e.LOG_LINE.match(line)]
             self.assertEqual(errors, [])
 

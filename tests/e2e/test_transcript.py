@@ -7,6 +7,7 @@ import ast
 import asyncio
 import os
 import re
+import socket
 import subprocess
 import sys
 import threading
@@ -133,6 +134,31 @@ class TranscriptTest(unittest.TestCase):
             self.assertEqual(result.returncode, 0, result.stderr)
             server.wait_for(f'recv: {bytes(range(16))!r}', 10)
             server.wait_for(f'sent: {bytes(range(16))!r}', 10)
+
+    def test_localhost_name(self):
+        with ServerProcess() as server:
+            result = run_client('--host', 'localhost', '--port', str(server.port))
+            self.assertEqual(result.returncode, 0, result.stderr)
+            self.assertIn("recv: b'Hello World!'", log_messages(result.stderr))
+
+    def test_ipv6_loopback(self):
+        probe = socket.socket(socket.AF_INET6)
+        try:
+            probe.bind(('::1', 0))
+        except OSError as error:
+            self.skipTest(f'no IPv6 loopback: {error}')
+        finally:
+            probe.close()
+        with ServerProcess('--host', '::1') as server:
+            self.assertEqual(server.snapshot()[0].split('] ', 1)[1],
+                             f"Serving on ('::1', {server.port}, 0, 0)")
+            result = run_client('--host', '::1', '--port', str(server.port))
+            self.assertEqual(result.returncode, 0, result.stderr)
+            messages = log_messages(result.stderr)
+            self.assertEqual(messages[0], f"connected to ('::1', {server.port}, 0, 0)")
+            self.assertEqual(messages[3:], ["sent: b'Hello World!'", "recv: b'Hello World!'",
+                                            'The server closed the connection'])
+            server.wait_for(re.compile(r"connection from \('::1', \d+, 0, 0\)$"), 10)
 
     def test_quiet_client_logs_nothing(self):
         with ServerProcess() as server:
