@@ -117,6 +117,8 @@ struct Behaviour {
   bool pause_on_data = false;     // data_received pauses reading after each chunk
   bool small_limits = false;      // write-buffer limits from the second byte
   bool small_buffers = false;     // both sockets' kernel buffers at their minimum
+  bool close_on_data = false;     // data_received calls close() once it has the first chunk
+  bool abort_on_data = false;     // data_received calls abort() once it has the first chunk
   std::size_t parameter = 0;      // the second byte
 
   static Behaviour decode(Input& input) {
@@ -128,7 +130,8 @@ struct Behaviour {
     b.pause_on_data = flags & 0x08;
     b.small_limits = flags & 0x10;
     b.small_buffers = flags & 0x20;
-    b.small_buffers = flags & 0x20;
+    b.close_on_data = flags & 0x40;
+    b.abort_on_data = flags & 0x80;
     b.parameter = input.byte();
     return b;
   }
@@ -188,6 +191,9 @@ struct Session {
   std::error_code lost_error;
   bool writing_paused = false;
   bool reading_paused = false;
+  // Non-zero while a protocol callback or one of the fuzzer's calls into the
+  // transport runs: connection_lost must never come from inside either.
+  int nesting = 0;
 
   int peer_fd = -1;
 };
@@ -223,12 +229,13 @@ class Probe : public Base {
              " bytes delivered";
     });
     s_.eof = true;
-    return s_.behaviour.keep_open_on_eof;
+    return s_.behaviour.keep_open_on_eof;  // nothing called here: no nesting to track
   }
 
   void connection_lost(std::error_code error) override {
     check(s_.made == 1, "connection_lost without connection_made");
     check(s_.lost == 0, "connection_lost twice");
+    check(s_.nesting == 0, "connection_lost called from inside another call");
     ++s_.lost;
     s_.lost_error = error;
   }
@@ -253,6 +260,12 @@ class Probe : public Base {
 
  protected:
   void deliver(std::string_view data) {
+    ++s_.nesting;
+    deliver_nested(data);
+    --s_.nesting;
+  }
+
+  void deliver_nested(std::string_view data) {
     check(s_.made == 1, "data before connection_made");
     check(s_.lost == 0, "data after connection_lost");
     check(!s_.eof, "data after eof_received");
@@ -268,6 +281,16 @@ class Probe : public Base {
     if (s_.behaviour.pause_on_data) {
       s_.transport->pause_reading();
       s_.reading_paused = true;
+    }
+    // Closing from inside a callback: connection_lost must still come later,
+    // once, on a fresh stack, and nothing more may be delivered.
+    if (s_.behaviour.close_on_data && !s_.transport->is_closing()) {
+      s_.closed_by_protocol = true;
+      s_.transport->close();
+    }
+    if (s_.behaviour.abort_on_data && s_.lost == 0) {
+      s_.aborted = true;
+      s_.transport->abort();
     }
   }
 
@@ -437,7 +460,8 @@ void protocol_write(Session& s, std::size_t size, std::uint8_t variant) {
   }
 }
 
-void apply(Session& s, Op op, Input& input) {
+// Everything but a loop iteration: none of it may run connection_lost.
+void apply_call(Session& s, Op op, Input& input) {
   Transport& t = *s.transport;
   switch (op) {
     case Op::kPeerWrite:
@@ -484,11 +508,19 @@ void apply(Session& s, Op op, Input& input) {
       t.abort();
       break;
     case Op::kRunOnce:
-      run_once();
-      break;
     case Op::kCount:
       break;
   }
+}
+
+void apply(Session& s, Op op, Input& input) {
+  if (op == Op::kRunOnce) {
+    run_once();
+    return;
+  }
+  ++s.nesting;
+  apply_call(s, op, input);
+  --s.nesting;
 }
 
 // Drives the connection to its end the orderly way: reading resumed, the peer
