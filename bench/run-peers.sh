@@ -82,9 +82,13 @@ if [ -n "$commit" ]; then
   }
   build=build-bench-commit
   source_dir=$build/src
-  rm -rf "$source_dir"
-  mkdir -p "$source_dir"
-  git archive "$revision" | tar -x -C "$source_dir"
+  # Extracted once per revision, so an unchanged revision does not rebuild.
+  if [ "$(cat "$build/revision" 2>/dev/null)" != "$revision" ]; then
+    rm -rf "$source_dir"
+    mkdir -p "$source_dir"
+    git archive "$revision" | tar -x -C "$source_dir"
+    echo "$revision" >"$build/revision"
+  fi
 fi
 echo "building into $build/ (Release)" >&2
 targets=(tulip-echo-server tulip-bench-loop tulip-bench-churn-client bench-loadgen

@@ -51,6 +51,8 @@ def median(values, key):
 def number(x, digits=None):
     if x is None:
         return "—"
+    if x == 0:
+        return "0"
     if digits is None:
         digits = 0 if abs(x) >= 100 else 1 if abs(x) >= 10 else 2 if abs(x) >= 1 else 3
     return f"{x:,.{digits}f}"
