@@ -2,8 +2,11 @@
 
 Every test module runs as
 
-    python3 <module>.py --client PATH --server PATH [--sanitized] [--valgrind PATH]
-                        [unittest arguments ...]
+    python3 <module>.py --client PATH --server PATH [--sanitizers LIST] [--sanitized]
+                        [--valgrind PATH] [unittest arguments ...]
+
+--sanitizers names the build's sanitizers (TULIP_SANITIZE) and, like --sanitized,
+widens the safety bounds.
 
 ctest passes the paths of the two tools it built (see CMakeLists.txt here).
 Nothing in these helpers waits by sleeping: the server's port comes from its
@@ -15,7 +18,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import queue
+import random
 import re
 import signal
 import socket
@@ -201,10 +204,6 @@ class ServerProcess:
         with self._cond:
             return list(self.lines)
 
-    def wait_stderr_closed(self, timeout: float) -> list[str]:
-        self._reader.join(bound(timeout))
-        return self.snapshot()
-
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 10) -> int:
         """Sends `sig` and waits for the exit; returns the exit status."""
         self.process.send_signal(sig)
@@ -232,50 +231,8 @@ def connect(port: int, timeout: float = 10) -> socket.socket:
 
 
 def payload(seed: int, size: int) -> bytes:
-    """`size` deterministic bytes, different for each seed, every byte value present."""
-    import random
-    generator = random.Random(seed)
-    return generator.randbytes(size)
-
-
-def echo_over(sock: socket.socket, data: bytes) -> bytes:
-    """Sends `data`, half-closes, and returns everything read until the peer closes.
-
-    Writes and reads interleave (selectors) so that a large payload cannot
-    deadlock on full socket buffers.
-    """
-    import selectors
-    sock.setblocking(False)
-    received = bytearray()
-    view = memoryview(data)
-    sent = 0
-    selector = selectors.DefaultSelector()
-    selector.register(sock, selectors.EVENT_READ | selectors.EVENT_WRITE)
-    deadline = time.monotonic() + bound(60)
-    try:
-        while True:
-            if time.monotonic() > deadline:
-                raise AssertionError(f'echo did not finish: sent {sent} of {len(data)}, '
-                                     f'received {len(received)}')
-            for key, events in selector.select(timeout=bound(10)):
-                if events & selectors.EVENT_WRITE:
-                    try:
-                        sent += sock.send(view[sent:sent + 262144])
-                    except BlockingIOError:
-                        pass
-                    if sent == len(data):
-                        sock.shutdown(socket.SHUT_WR)
-                        selector.modify(sock, selectors.EVENT_READ)
-                if events & selectors.EVENT_READ:
-                    try:
-                        chunk = sock.recv(262144)
-                    except BlockingIOError:
-                        continue
-                    if not chunk:
-                        return bytes(received)
-                    received += chunk
-    finally:
-        selector.close()
+    """`size` deterministic pseudo-random bytes, different for each seed."""
+    return random.Random(seed).randbytes(size)
 
 
 def main() -> None:
