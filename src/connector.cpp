@@ -145,7 +145,6 @@ void Connector::try_next_address() {
 }
 
 void Connector::on_io_event(std::uint32_t) {
-  loop_.internals().backend.set_interest(fd_, this, 0);
   std::error_code error = socket_error(fd_);
   if (error) {
     close_socket();
@@ -164,11 +163,15 @@ void Connector::on_connected() {
     protocol = factory_();
     if (!protocol) throw std::invalid_argument("the protocol factory returned a null pointer");
   } catch (...) {
+    loop_.internals().backend.set_interest(fd, this, 0);
     close_fd(fd);
     fail(std::current_exception());
     return;
   }
-  auto transport = std::make_shared<SelectorSocketTransport>(loop_, fd, protocol, nullptr);
+  // The transport takes the descriptor's registration over from this connector
+  // (it replaces the watcher in start()), and the peer is the address connected to.
+  auto transport =
+      std::make_shared<SelectorSocketTransport>(loop_, fd, protocol, nullptr, current_);
   finished_ = true;
   timeout_.cancel();
   // The Future completes after connection_made has run (asyncio's waiter).

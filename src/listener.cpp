@@ -27,11 +27,19 @@ void Listener::set_accepting(bool accepting) {
 }
 
 void Listener::on_io_event(std::uint32_t) {
+  // A protocol factory may close the server from inside on_accepted(): that
+  // destroys this listener, and may drop the last reference to the server. Keep
+  // the server alive, and touch no member once it has stopped serving.
+  std::shared_ptr<Server> server = server_.shared_from_this();
   for (int i = 0; i < backlog_; ++i) {
-    int fd = ::accept4(fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    sockaddr_storage peer;
+    socklen_t peer_length = sizeof(peer);
+    int fd = ::accept4(fd_, reinterpret_cast<sockaddr*>(&peer), &peer_length,
+                       SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd >= 0) {
-      server_.on_accepted(fd);
-      if (!server_.is_serving()) return;  // a protocol factory may have closed the server
+      // accept() tells the peer's address for free: the transport need not ask.
+      server->on_accepted(fd, SocketAddress(reinterpret_cast<const sockaddr*>(&peer), peer_length));
+      if (!server->is_serving()) return;  // `this` may be gone
       continue;
     }
     int error = errno;

@@ -77,7 +77,7 @@ std::vector<ServerSocket> Server::sockets() const {
   return result;
 }
 
-void Server::on_accepted(int fd) {
+void Server::on_accepted(int fd, const SocketAddress& peer) {
   detail::apply_stream_options(fd, options_.nodelay, options_.keepalive);
   std::shared_ptr<StreamProtocol> protocol;
   try {
@@ -92,8 +92,8 @@ void Server::on_accepted(int fd) {
     loop_.call_exception_handler(context);
     return;
   }
-  auto transport =
-      std::make_shared<detail::SelectorSocketTransport>(loop_, fd, protocol, shared_from_this());
+  auto transport = std::make_shared<detail::SelectorSocketTransport>(loop_, fd, protocol,
+                                                                     shared_from_this(), peer);
   transport->start(nullptr);
 }
 

@@ -79,7 +79,7 @@ class Server : public std::enable_shared_from_this<Server> {
 
   // ---- Internal: used by the listener and transports -------------------------
   void add_listener(int fd);
-  void on_accepted(int fd);
+  void on_accepted(int fd, const SocketAddress& peer);
   /// accept() failed with `error`: report it and stop accepting for a while.
   void pause_accepting(int error);
   void attach(Transport* transport) { clients_.insert(transport); }

@@ -24,11 +24,12 @@ constexpr std::size_t kMaxIovecs = 64;
 
 SelectorSocketTransport::SelectorSocketTransport(EventLoop& loop, int fd,
                                                  std::shared_ptr<StreamProtocol> protocol,
-                                                 std::shared_ptr<Server> server)
+                                                 std::shared_ptr<Server> server,
+                                                 SocketAddress peername)
     : loop_(loop),
       fd_(fd),
       server_(std::move(server)),
-      peername_(SocketAddress::peer_of(fd)),
+      peername_(peername.empty() ? SocketAddress::peer_of(fd) : peername),
       sockname_(SocketAddress::local_of(fd)) {
   set_protocol(std::move(protocol));
 }
@@ -42,6 +43,10 @@ SelectorSocketTransport::~SelectorSocketTransport() {
 void SelectorSocketTransport::start(Callback on_made) {
   loop_.internals().transports.emplace(this, shared());
   if (server_) server_->attach(this);
+  // Watch for reads now (on_readable ignores them until connection_made has
+  // run): a connector hands its registration over here, so that one
+  // EPOLL_CTL_MOD replaces a DEL and an ADD.
+  update_interest();
   // connection_made runs from the ready queue, never inside the accept or
   // connect handler; reading starts only after it, as in asyncio.
   loop_.call_soon([self = shared(), on_made = std::move(on_made)]() mutable {
@@ -54,6 +59,8 @@ void SelectorSocketTransport::start(Callback on_made) {
       }
       transport.reading_started_ = true;
       transport.update_interest();
+      // Bytes that arrived before connection_made are waiting: level-triggered
+      // readiness reports them on the next poll.
     }
     if (on_made) on_made();
   });
@@ -84,7 +91,7 @@ void SelectorSocketTransport::on_io_event(std::uint32_t events) {
 }
 
 void SelectorSocketTransport::on_readable() {
-  if (closing_ || reading_paused_ || eof_received_) return;
+  if (!reading_started_ || closing_ || reading_paused_ || eof_received_) return;
   if (buffered_protocol_ != nullptr) {
     read_into_buffered_protocol();
   } else {
@@ -331,7 +338,7 @@ void SelectorSocketTransport::resume_reading() {
 void SelectorSocketTransport::update_interest() {
   std::uint32_t wanted = 0;
   if (!lost_) {
-    if (reading_started_ && !reading_paused_ && !closing_ && !eof_received_) wanted |= kReadable;
+    if (!reading_paused_ && !closing_ && !eof_received_) wanted |= kReadable;
     if (!buffer_.empty()) wanted |= kWritable;
   }
   if (wanted == interest_) return;

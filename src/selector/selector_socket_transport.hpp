@@ -36,8 +36,10 @@ namespace tulip::detail {
 class SelectorSocketTransport final : public Transport, private IoWatcher {
  public:
   /// Takes ownership of the connected socket `fd`. Call start() next.
+  /// `peername`: the peer's address when the caller already knows it (from
+  /// accept() or connect()), which saves a getpeername(); empty: ask the socket.
   SelectorSocketTransport(EventLoop& loop, int fd, std::shared_ptr<StreamProtocol> protocol,
-                          std::shared_ptr<Server> server);
+                          std::shared_ptr<Server> server, SocketAddress peername = {});
   ~SelectorSocketTransport() override;
 
   /// Registers with the loop and schedules connection_made, then reading, then
