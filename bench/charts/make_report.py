@@ -25,6 +25,8 @@ LOOP_TITLES = {"call_soon_chain": "chained call_soon (Asio: post chain; libuv: i
                "timers_fired": "due timers fired, 1000 per batch",
                "schedule_cancel": "timer scheduled then cancelled",
                "future_callback": "future resolved + done callback"}
+COLORS = {"epoll": "#7f7f7f", "tulip": "#d62728", "libuv": "#1f77b4", "asio": "#ff7f0e",
+          "uvloop": "#2ca02c", "asyncio": "#9467bd"}
 SATURATED = 0.9  # load generator CPU share from which a case counts as capped by it
 
 
@@ -263,12 +265,12 @@ class Report:
                         row.append("?" if v is None or not ref else f"{v / ref * scale:.6g}")
                     label = (labels or {}).get(case, case)
                     f.write(f'"{label}" ' + " ".join(row) + "\n")
-            return path, len(peers)
+            return path, peers
 
         panels = []
         if self.cases["echo"]:
-            labels = {c: c.replace("S=1024", "1K").replace("S=10240", "10K")
-                      .replace("S=102400", "100K").replace(" C=", "/") for c in self.cases["echo"]}
+            labels = {c: c.replace("S=102400", "100K").replace("S=10240", "10K")
+                      .replace("S=1024", "1K").replace(" C=", "/") for c in self.cases["echo"]}
             panels.append(("echo req/s, ratio to epoll (higher is better)",
                            *write("echo.dat", "echo", "req_per_s", "epoll", self.peers_of("echo"),
                                   self.cases["echo"], labels), False))
@@ -290,7 +292,7 @@ class Report:
                         cells.append("?" if v is None or not ref else f"{v / ref:.6g}")
                     f.write(f'"{workload}" ' + " ".join(cells) + "\n")
             panels.append(("client churn and bulk stream, ratio to epoll (higher is better)",
-                           path, len(peers), False))
+                           path, peers, False))
         if self.cases["idle"]:
             panels.append(("server RSS per idle connection, bytes (lower is better)",
                            *write("idle.dat", "idle", "bytes_per_conn", None, self.peers_of("idle"),
@@ -317,11 +319,13 @@ class Report:
                   "set style fill solid 0.85 border -1", 'set datafile missing "?"',
                   "set key top right font ',8'", "set grid ytics", "set yrange [0:*]",
                   "set xtics rotate by -30 font ',8'"]
-        for title, path, count, log in panels:
+        for title, path, peers_shown, log in panels:
             script.append(f'set title "{title}"')
             script.append("set logscale y; set yrange [*:*]" if log else
                           "unset logscale y; set yrange [0:*]")
-            script.append(f"plot for [i=2:{count + 1}] '{path}' using i:xtic(1) title columnheader(i)")
+            columns = [f"'{path}' using {i + 2}:xtic(1) title columnheader({i + 2}) "
+                       f"lc rgb '{COLORS[p]}'" for i, p in enumerate(peers_shown)]
+            script.append("plot " + ", ".join(columns))
         script.append("unset multiplot")
         plot_file = os.path.join(data_dir, "peers.gnuplot")
         with open(plot_file, "w") as f:
