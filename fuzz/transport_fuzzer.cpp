@@ -229,7 +229,7 @@ class Probe : public Base {
              " bytes delivered";
     });
     s_.eof = true;
-    return s_.behaviour.keep_open_on_eof;  // nothing called here: no nesting to track
+    return s_.behaviour.keep_open_on_eof;
   }
 
   void connection_lost(std::error_code error) override {
