@@ -1,0 +1,333 @@
+// Connections that cannot be made: refused, unresolvable, never completed, and
+// an address list where only some addresses answer.
+#include <gtest/gtest.h>
+
+#include <exception>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "connector.hpp"
+#include "fault/fault_support.hpp"
+#include "loop_internals.hpp"
+
+namespace tulip::testing {
+namespace {
+
+// A socket bound to `host` but not listening: connecting to its address is
+// refused for as long as it lives, and nobody else can take the port meanwhile.
+RawSocket bound_not_listening(const char* host, std::uint16_t port = 0) {
+  auto address = SocketAddress::parse(host, port);
+  int fd = ::socket(address->family(), SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd >= 0 && ::bind(fd, address->data(), address->size()) != 0) {
+    ::close(fd);
+    fd = -1;
+  }
+  return RawSocket(fd);
+}
+
+bool ipv6_loopback_available() { return bound_not_listening("::1").fd() >= 0; }
+
+// The outcome of a connection attempt: the error it failed with, if any.
+template <class P>
+std::exception_ptr failure_of(EventLoop& loop, Future<Connection<P>> future) {
+  try {
+    loop.run_until_complete(future);
+  } catch (...) {
+    return std::current_exception();
+  }
+  return nullptr;
+}
+
+std::string what_of(std::exception_ptr error) {
+  try {
+    std::rethrow_exception(error);
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+}
+
+// ---- Refused ------------------------------------------------------------------------
+
+TEST(ConnectRefused, OverIpv6NamesTheAddressLikePython) {
+  if (!ipv6_loopback_available()) GTEST_SKIP() << "no IPv6 loopback";
+  EventLoop loop;
+  RawSocket refusing = bound_not_listening("::1");
+  std::uint16_t port = refusing.address().port();
+  int calls = 0;
+  auto future = loop.create_connection(
+      [&] {
+        ++calls;
+        return std::make_shared<RecordingProtocol>();
+      },
+      "::1", port);
+  std::exception_ptr error = failure_of(loop, future);
+  ASSERT_TRUE(error);
+  try {
+    std::rethrow_exception(error);
+  } catch (const ConnectionError& e) {
+    EXPECT_EQ(e.code(), std::errc::connection_refused);
+    EXPECT_EQ(std::string(e.what()),
+              "connect to ('::1', " + std::to_string(port) + ", 0, 0) failed: Connection refused");
+  } catch (...) {
+    ADD_FAILURE() << "not a ConnectionError: " << what_of(error);
+  }
+  EXPECT_EQ(calls, 0);
+}
+
+TEST(ConnectRefused, ManyConcurrentAttemptsAllFailAndLeaveNothingBehind) {
+  EventLoop loop;
+  RawSocket refusing = bound_not_listening("127.0.0.1");
+  std::uint16_t port = refusing.address().port();
+  int calls = 0;
+  std::vector<Future<Connection<RecordingProtocol>>> attempts;
+  for (int i = 0; i < 100; ++i) {
+    attempts.push_back(loop.create_connection(
+        [&] {
+          ++calls;
+          return std::make_shared<RecordingProtocol>();
+        },
+        "127.0.0.1", port));
+  }
+  ASSERT_TRUE(run_until(loop, [&] {
+    for (auto& attempt : attempts) {
+      if (!attempt.done()) return false;
+    }
+    return true;
+  }));
+  std::string expected =
+      "connect to ('127.0.0.1', " + std::to_string(port) + ") failed: Connection refused";
+  for (auto& attempt : attempts) {
+    std::exception_ptr error = attempt.exception();
+    ASSERT_TRUE(error);
+    EXPECT_EQ(what_of(error), expected);
+  }
+  EXPECT_EQ(calls, 0);
+  EXPECT_TRUE(loop.internals().connectors.empty());
+  EXPECT_TRUE(loop.internals().transports.empty());
+}
+
+// ---- Names that do not resolve ----------------------------------------------------
+
+TEST(NameResolution, ManyUnresolvableNamesFailWhileANumericConnectSucceeds) {
+  EventLoop loop;
+  std::vector<Future<Connection<RecordingProtocol>>> lookups;
+  // More names than the resolver has worker threads, so some queue up.
+  for (int i = 0; i < 10; ++i) {
+    ConnectOptions options;
+    options.timeout = i % 2 == 0 ? 30.0 : 0.0;  // a pending timeout changes nothing
+    lookups.push_back(loop.create_connection([] { return std::make_shared<RecordingProtocol>(); },
+                                             "nosuch-" + std::to_string(i) + ".invalid", 80,
+                                             options));
+  }
+  auto protocol = std::make_shared<RecordingProtocol>();
+  auto [connection, peer] = connect_to_raw_peer(loop, protocol);
+  ASSERT_TRUE(run_until(loop, [&] {
+    for (auto& lookup : lookups) {
+      if (!lookup.done()) return false;
+    }
+    return true;
+  }));
+  for (int i = 0; i < 10; ++i) {
+    std::exception_ptr error = lookups[i].exception();
+    ASSERT_TRUE(error);
+    try {
+      std::rethrow_exception(error);
+    } catch (const ConnectionError& e) {
+      EXPECT_EQ(e.code(), Error::kNameResolution);
+      std::string prefix = "cannot resolve 'nosuch-" + std::to_string(i) + ".invalid': ";
+      EXPECT_EQ(std::string(e.what()).rfind(prefix, 0), 0u) << e.what();
+      EXPECT_GT(std::string(e.what()).size(), prefix.size());  // the resolver's reason
+    } catch (...) {
+      ADD_FAILURE() << "not a ConnectionError: " << what_of(error);
+    }
+  }
+  // The good connection was never disturbed.
+  peer.send_all("fine");
+  ASSERT_TRUE(run_until(loop, [&] { return protocol->received == "fine"; }));
+  EXPECT_EQ(protocol->lost, 0);
+  EXPECT_TRUE(loop.internals().connectors.empty());
+}
+
+TEST(NameResolution, ClosingTheLoopWithLookupsInFlightLeavesNothingBehind) {
+  int calls = 0;
+  std::vector<Future<Connection<RecordingProtocol>>> lookups;
+  {
+    EventLoop loop;
+    for (int i = 0; i < 8; ++i) {
+      lookups.push_back(loop.create_connection(
+          [&] {
+            ++calls;
+            return std::make_shared<RecordingProtocol>();
+          },
+          "nosuch-" + std::to_string(i) + ".invalid", 80));
+    }
+    loop.close();  // joins the resolver's workers; their answers are dropped
+  }
+  EXPECT_EQ(calls, 0);
+  for (auto& lookup : lookups) EXPECT_FALSE(lookup.done());
+}
+
+// ---- A handshake that never completes ------------------------------------------------
+
+TEST(ConnectTimeout, FullBacklogTimesOutAndNothingIsCreatedAfterwards) {
+  EventLoop loop;
+  // A listener whose accept queue is full drops further SYNs: connect() hangs.
+  RawSocket listener = RawSocket::listen_on("127.0.0.1", 0);
+  SocketAddress address = listener.address();
+  std::vector<RawSocket> fillers;
+  for (int i = 0; i < 4; ++i) {
+    RawSocket filler(::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+    ::connect(filler.fd(), address.data(), address.size());
+    fillers.push_back(std::move(filler));
+  }
+  int calls = 0;
+  ConnectOptions options;
+  options.timeout = 0.2;
+  auto future = loop.create_connection(
+      [&] {
+        ++calls;
+        return std::make_shared<RecordingProtocol>();
+      },
+      "127.0.0.1", address.port(), options);
+  std::exception_ptr error = failure_of(loop, future);
+  ASSERT_TRUE(error);
+  try {
+    std::rethrow_exception(error);
+  } catch (const TimeoutError& e) {
+    EXPECT_EQ(std::string(e.what()),
+              "connect to " + address.to_string() + " timed out after 0.2 s");
+  } catch (...) {
+    ADD_FAILURE() << "not a TimeoutError: " << what_of(error);
+  }
+  EXPECT_TRUE(loop.internals().connectors.empty());
+  // Empty the accept queue: a late handshake of the abandoned attempt must not
+  // produce a connection (its socket is closed).
+  ::fcntl(listener.fd(), F_SETFL, O_NONBLOCK);
+  std::vector<RawSocket> accepted;
+  for (int fd; (fd = ::accept4(listener.fd(), nullptr, nullptr, SOCK_CLOEXEC)) >= 0;) {
+    accepted.emplace_back(fd);
+  }
+  run_iterations(loop, 20);
+  EXPECT_EQ(calls, 0);
+  EXPECT_TRUE(loop.internals().transports.empty());
+  EXPECT_EQ(loop.ready_count(), 0u);
+}
+
+// ---- Trying every address in turn --------------------------------------------------------
+//
+// Where "localhost" resolves to ::1 first and only 127.0.0.1 listens, the first
+// attempt fails and the second must follow. This machine's resolver may give
+// only 127.0.0.1 for localhost, so these tests hand the connector the address
+// list a dual-stack resolver would return.
+
+// Connector::on_resolved is private; an explicit instantiation may name a
+// private member, which lets the test reach it without changing the class.
+using OnResolved = void (detail::Connector::*)(detail::ResolveResult);
+OnResolved on_resolved_member();
+template <OnResolved Member>
+struct ExposeOnResolved {
+  friend OnResolved on_resolved_member() { return Member; }
+};
+template struct ExposeOnResolved<&detail::Connector::on_resolved>;
+
+struct Outcome {
+  bool done = false;
+  std::exception_ptr error;
+  std::shared_ptr<Transport> transport;
+  std::shared_ptr<StreamProtocol> protocol;
+};
+
+// Starts a connector for "localhost" as if the resolver had answered `addresses`.
+void connect_through(EventLoop& loop, std::vector<SocketAddress> addresses, std::uint16_t port,
+                     int& factory_calls, Outcome& outcome) {
+  auto connector = std::make_shared<detail::Connector>(
+      loop,
+      [&factory_calls]() -> std::shared_ptr<StreamProtocol> {
+        ++factory_calls;
+        return std::make_shared<RecordingProtocol>();
+      },
+      "localhost", port, ConnectOptions{},
+      [&outcome](std::exception_ptr error, std::shared_ptr<Transport> transport,
+                 std::shared_ptr<StreamProtocol> protocol) {
+        outcome.done = true;
+        outcome.error = std::move(error);
+        outcome.transport = std::move(transport);
+        outcome.protocol = std::move(protocol);
+      });
+  // What open_connection does, with the resolver's answer in place of start().
+  loop.internals().connectors.emplace(connector.get(), connector);
+  detail::ResolveResult resolved;
+  resolved.addresses = std::move(addresses);
+  loop.call_soon([connector, resolved = std::move(resolved)]() mutable {
+    ((*connector).*on_resolved_member())(std::move(resolved));
+  });
+}
+
+// What a plain connect() to `address` fails with right now (for the message).
+std::string connect_error_text(const SocketAddress& address) {
+  RawSocket probe(::socket(address.family(), SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (probe.fd() < 0) return std::generic_category().message(errno);
+  if (::connect(probe.fd(), address.data(), address.size()) == 0) return "connected";
+  return std::generic_category().message(errno);
+}
+
+TEST(AddressList, AFailingIpv6AddressFallsBackToTheListeningIpv4One) {
+  EventLoop loop;
+  RawSocket listener = RawSocket::listen_on("127.0.0.1");
+  std::uint16_t port = listener.address().port();
+  // Hold [::1]:port without listening, so the IPv6 attempt is surely refused
+  // (where there is no IPv6 at all, it fails anyway).
+  RawSocket refusing6 = bound_not_listening("::1", port);
+  int calls = 0;
+  Outcome outcome;
+  connect_through(loop,
+                  {*SocketAddress::parse("::1", port), *SocketAddress::parse("127.0.0.1", port)},
+                  port, calls, outcome);
+  ASSERT_TRUE(run_until(loop, [&] { return outcome.done; }));
+  ASSERT_FALSE(outcome.error) << what_of(outcome.error);
+  EXPECT_EQ(calls, 1);
+  auto peername = outcome.transport->get_extra_info<SocketAddress>("peername");
+  ASSERT_TRUE(peername);
+  EXPECT_EQ(*peername, *SocketAddress::parse("127.0.0.1", port));
+  auto* protocol = static_cast<RecordingProtocol*>(outcome.protocol.get());
+  EXPECT_EQ(protocol->made, 1);  // done is called after connection_made
+  RawSocket peer = listener.accept_one();
+  peer.send_all("over v4");
+  ASSERT_TRUE(run_until(loop, [&] { return protocol->received == "over v4"; }));
+  outcome.transport->close();
+  ASSERT_TRUE(run_until(loop, [&] { return protocol->lost == 1; }));
+  EXPECT_TRUE(loop.internals().connectors.empty());
+}
+
+TEST(AddressList, EveryAddressFailingJoinsTheErrorsInOrder) {
+  EventLoop loop;
+  RawSocket refusing4 = bound_not_listening("127.0.0.1");
+  std::uint16_t port = refusing4.address().port();
+  RawSocket refusing6 = bound_not_listening("::1", port);
+  SocketAddress v6 = *SocketAddress::parse("::1", port);
+  SocketAddress v4 = *SocketAddress::parse("127.0.0.1", port);
+  std::string v6_error = connect_error_text(v6);
+  int calls = 0;
+  Outcome outcome;
+  connect_through(loop, {v6, v4}, port, calls, outcome);
+  ASSERT_TRUE(run_until(loop, [&] { return outcome.done; }));
+  ASSERT_TRUE(outcome.error);
+  EXPECT_FALSE(outcome.transport);
+  EXPECT_EQ(calls, 0);
+  try {
+    std::rethrow_exception(outcome.error);
+  } catch (const ConnectionError& e) {
+    EXPECT_EQ(e.code(), std::errc::connection_refused);  // the last attempt's cause
+    EXPECT_EQ(std::string(e.what()), "Multiple exceptions: connect to ('::1', " +
+                                         std::to_string(port) + ", 0, 0) failed: " + v6_error +
+                                         "; connect to ('127.0.0.1', " + std::to_string(port) +
+                                         ") failed: Connection refused");
+  } catch (...) {
+    ADD_FAILURE() << "not a ConnectionError: " << what_of(outcome.error);
+  }
+  EXPECT_TRUE(loop.internals().connectors.empty());
+}
+
+}  // namespace
+}  // namespace tulip::testing
