@@ -8,11 +8,21 @@
 
 namespace tulip {
 
-SocketAddress::SocketAddress() noexcept : storage_{}, length_(0) { storage_.ss_family = AF_UNSPEC; }
+SocketAddress::SocketAddress() noexcept : storage_{}, length_(0) {
+  storage_.any.sa_family = AF_UNSPEC;
+}
 
 SocketAddress::SocketAddress(const sockaddr* address, socklen_t length) noexcept : SocketAddress() {
-  if (address == nullptr || length == 0) return;
-  length_ = length > sizeof(storage_) ? sizeof(storage_) : length;
+  if (address == nullptr || length < sizeof(sa_family_t)) return;
+  if (address->sa_family == AF_INET && length >= sizeof(sockaddr_in)) {
+    length_ = sizeof(sockaddr_in);
+  } else if (address->sa_family == AF_INET6 && length >= sizeof(sockaddr_in6)) {
+    length_ = sizeof(sockaddr_in6);
+  } else {
+    storage_.any.sa_family = address->sa_family;
+    length_ = sizeof(sa_family_t);
+    return;
+  }
   std::memcpy(&storage_, address, length_);
 }
 
@@ -64,19 +74,19 @@ SocketAddress SocketAddress::peer_of(int fd) noexcept {
 std::string SocketAddress::host() const {
   char text[INET6_ADDRSTRLEN] = {};
   if (family() == AF_INET) {
-    const auto* v4 = reinterpret_cast<const sockaddr_in*>(&storage_);
+    const sockaddr_in* v4 = &storage_.v4;
     ::inet_ntop(AF_INET, &v4->sin_addr, text, sizeof(text));
   } else if (family() == AF_INET6) {
-    const auto* v6 = reinterpret_cast<const sockaddr_in6*>(&storage_);
+    const sockaddr_in6* v6 = &storage_.v6;
     ::inet_ntop(AF_INET6, &v6->sin6_addr, text, sizeof(text));
   }
   return text;
 }
 
 std::uint16_t SocketAddress::port() const noexcept {
-  if (family() == AF_INET) return ntohs(reinterpret_cast<const sockaddr_in*>(&storage_)->sin_port);
+  if (family() == AF_INET) return ntohs(storage_.v4.sin_port);
   if (family() == AF_INET6) {
-    return ntohs(reinterpret_cast<const sockaddr_in6*>(&storage_)->sin6_port);
+    return ntohs(storage_.v6.sin6_port);
   }
   return 0;
 }
@@ -84,7 +94,7 @@ std::uint16_t SocketAddress::port() const noexcept {
 std::string SocketAddress::to_string() const {
   if (family() == AF_INET) return "('" + host() + "', " + std::to_string(port()) + ")";
   if (family() == AF_INET6) {
-    const auto* v6 = reinterpret_cast<const sockaddr_in6*>(&storage_);
+    const sockaddr_in6* v6 = &storage_.v6;
     return "('" + host() + "', " + std::to_string(port()) + ", " +
            std::to_string(ntohl(v6->sin6_flowinfo)) + ", " + std::to_string(v6->sin6_scope_id) +
            ")";

@@ -4,9 +4,14 @@
 // the way Python prints a socket address tuple, so logs read like asyncio's:
 // ('127.0.0.1', 8888) for IPv4, ('::1', 8888, 0, 0) for IPv6.
 //
+// It is 32 bytes, not a 128-byte sockaddr_storage: every transport keeps two,
+// and with tens of thousands of connections that is memory worth having. An
+// address of another family keeps only its family (to_string() says None).
+//
 // Thread-safety: a plain value.
 #pragma once
 
+#include <netinet/in.h>
 #include <sys/socket.h>
 
 #include <cstdint>
@@ -20,7 +25,8 @@ class SocketAddress {
  public:
   /// An empty address (family AF_UNSPEC).
   SocketAddress() noexcept;
-  /// Copies a kernel socket address; lengths beyond sockaddr_storage are truncated.
+  /// Copies a kernel socket address (IPv4 or IPv6; any other family is kept as
+  /// its family alone).
   SocketAddress(const sockaddr* address, socklen_t length) noexcept;
 
   /// A numeric IPv4 or IPv6 host ("127.0.0.1", "::1", "fe80::1%lo") and a port;
@@ -31,7 +37,7 @@ class SocketAddress {
   static SocketAddress local_of(int fd) noexcept;
   static SocketAddress peer_of(int fd) noexcept;
 
-  int family() const noexcept { return storage_.ss_family; }
+  int family() const noexcept { return storage_.any.sa_family; }
   bool empty() const noexcept { return family() == AF_UNSPEC; }
   /// The numeric host, without brackets.
   std::string host() const;
@@ -40,13 +46,18 @@ class SocketAddress {
   /// Python's repr of the address tuple, e.g. ('127.0.0.1', 8888).
   std::string to_string() const;
 
-  const sockaddr* data() const noexcept { return reinterpret_cast<const sockaddr*>(&storage_); }
+  const sockaddr* data() const noexcept { return &storage_.any; }
   socklen_t size() const noexcept { return length_; }
 
   bool operator==(const SocketAddress& other) const noexcept;
 
  private:
-  sockaddr_storage storage_;
+  union Storage {
+    sockaddr any;
+    sockaddr_in v4;
+    sockaddr_in6 v6;
+  };
+  Storage storage_;
   socklen_t length_;
 };
 
