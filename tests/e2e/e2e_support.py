@@ -3,10 +3,13 @@
 Every test module runs as
 
     python3 <module>.py --client PATH --server PATH [--sanitizers LIST] [--sanitized]
-                        [--valgrind PATH] [unittest arguments ...]
+                        [--valgrind PATH] [--deadline SECONDS] [unittest arguments ...]
 
 --sanitizers names the build's sanitizers (TULIP_SANITIZE) and, like --sanitized,
-widens the safety bounds.
+widens the safety bounds. --deadline SECONDS (ctest passes a little less than the
+entry's TIMEOUT) makes a run that is still going at that point print every
+thread's stack, kill the tools it started and fail, rather than be killed by
+ctest without a word.
 
 ctest passes the paths of the two tools it built (see CMakeLists.txt here).
 Nothing in these helpers waits by sleeping: the server's port comes from its
@@ -17,6 +20,7 @@ with a timeout that is only a safety bound.
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import os
 import random
 import re
@@ -235,6 +239,43 @@ def payload(seed: int, size: int) -> bytes:
     return random.Random(seed).randbytes(size)
 
 
+def _children_of(pid: int) -> list[int]:
+    children = []
+    for entry in os.listdir('/proc'):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f'/proc/{entry}/stat') as stat:
+                ppid = int(stat.read().rsplit(')', 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        if ppid == pid:
+            children.append(int(entry))
+    return children
+
+
+def _watchdog(seconds: float) -> None:
+    """Ends a run that outlives its budget with a report, before ctest kills it
+    silently: every thread's stack, then the tools still running are killed."""
+    def expire() -> None:
+        sys.stderr.write(f'\ne2e watchdog: the run took more than {seconds:.0f} s; '
+                         'stacks of the test threads:\n')
+        faulthandler.dump_traceback(all_threads=True)
+        for child in _children_of(os.getpid()):
+            try:
+                with open(f'/proc/{child}/cmdline', 'rb') as cmdline:
+                    command = cmdline.read().replace(b'\0', b' ').decode(errors='replace')
+                sys.stderr.write(f'e2e watchdog: killing {child}: {command}\n')
+                os.kill(child, signal.SIGKILL)
+            except OSError:
+                pass
+        sys.stderr.flush()
+        os._exit(1)
+    timer = threading.Timer(seconds, expire)
+    timer.daemon = True
+    timer.start()
+
+
 def main() -> None:
     """Parses the tool paths, then runs the module's unittest tests."""
     global CLIENT, SERVER, VALGRIND, SANITIZED, SANITIZERS, SLOWDOWN
@@ -244,9 +285,12 @@ def main() -> None:
     parser.add_argument('--valgrind', default='')
     parser.add_argument('--sanitized', action='store_true')
     parser.add_argument('--sanitizers', default='')
+    parser.add_argument('--deadline', type=float, default=0)
     options, rest = parser.parse_known_args()
     CLIENT, SERVER, VALGRIND = options.client, options.server, options.valgrind
     SANITIZERS = options.sanitizers
     SANITIZED = options.sanitized or bool(SANITIZERS)
     SLOWDOWN = 3.0 if SANITIZED else 1.0
+    if options.deadline > 0:
+        _watchdog(options.deadline)
     unittest.main(module='__main__', argv=[sys.argv[0], *rest], verbosity=2)

@@ -116,6 +116,48 @@ class ConcurrencyTest(unittest.TestCase):
             self.assertEqual(server.stop(), 0)
 
 
+class ServerOptionsTest(unittest.TestCase):
+    def test_reuse_port_lets_two_servers_share_a_port(self):
+        with ServerProcess('--reuse-port', '--quiet') as first:
+            with ServerProcess('--reuse-port', '--quiet', '--port', str(first.port)) as second:
+                self.assertEqual(second.port, first.port)
+                hello_transcript_ok(self, first.port)
+                self.assertEqual(second.stop(), 0)
+            self.assertEqual(first.stop(), 0)
+
+    def test_backlog_of_one_still_serves_many_clients(self):
+        # --backlog is also the most connections accepted per wake-up.
+        with ServerProcess('--backlog', '1', '--keep-open', '--quiet') as server:
+            clients = [subprocess.Popen([e2e.CLIENT, '--port', str(server.port), '--size',
+                                         '100K', '--eof', '--verify', '--quiet'],
+                                        stdin=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                        text=True) for _ in range(12)]
+            try:
+                for client in clients:
+                    _, stderr = client.communicate(timeout=bound(60))
+                    self.assertEqual((client.returncode, stderr), (0, ''))
+            finally:
+                for client in clients:
+                    if client.poll() is None:
+                        client.kill()
+                        client.wait()
+            self.assertEqual(server.stop(), 0)
+
+    def test_empty_host_listens_on_every_interface(self):
+        with ServerProcess('--host', '', '--quiet') as server:
+            serving = server.snapshot()[0]
+            self.assertRegex(serving, r"\] Serving on \('0\.0\.0\.0', \d+\)"
+                                      r"(, \('::', \d+, 0, 0\))?$")
+            hello_transcript_ok(self, server.port)
+            self.assertEqual(server.stop(), 0)
+
+    def test_no_nodelay_and_keepalive_options_are_accepted(self):
+        with ServerProcess('--no-nodelay', '--keepalive-idle', '30', '--keepalive-count', '3',
+                           '--keepalive-interval', '5', '--quiet') as server:
+            hello_transcript_ok(self, server.port)
+            self.assertEqual(server.stop(), 0)
+
+
 class ResetStormTest(unittest.TestCase):
     CLIENTS = 300
 
