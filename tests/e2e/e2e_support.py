@@ -24,6 +24,7 @@ import faulthandler
 import os
 import random
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -128,6 +129,10 @@ def open_sockets(pid: int) -> int:
     return count
 
 
+# The servers of the running test, for the watchdog's report.
+_live_servers: set['ServerProcess'] = set()
+
+
 class ServerProcess:
     """tulip-echo-server on a free port (--port 0), its stderr collected line by line.
 
@@ -149,6 +154,7 @@ class ServerProcess:
         self.port = 0
 
     def __enter__(self) -> 'ServerProcess':
+        _live_servers.add(self)
         self.process = subprocess.Popen(
             self.prefix + [SERVER, '--port', '0', *self.args], stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, preexec_fn=self.preexec_fn,
@@ -216,6 +222,7 @@ class ServerProcess:
         return status
 
     def kill(self) -> None:
+        _live_servers.discard(self)
         if self.process is None:
             return
         if self.process.poll() is None:
@@ -261,13 +268,24 @@ def _watchdog(seconds: float) -> None:
         sys.stderr.write(f'\ne2e watchdog: the run took more than {seconds:.0f} s; '
                          'stacks of the test threads:\n')
         faulthandler.dump_traceback(all_threads=True)
+        for server in list(_live_servers):
+            sys.stderr.write(f'e2e watchdog: tulip-echo-server {server.pid} logged (last 20 '
+                             'lines):\n' + '\n'.join(server.snapshot()[-20:]) + '\n')
+        gdb = shutil.which('gdb')
         for child in _children_of(os.getpid()):
             try:
                 with open(f'/proc/{child}/cmdline', 'rb') as cmdline:
                     command = cmdline.read().replace(b'\0', b' ').decode(errors='replace')
+                if gdb and 'tulip-echo' in command:
+                    # Where the tool is stuck, when a debugger is at hand.
+                    sys.stderr.write(f'e2e watchdog: stacks of {child}: {command}\n')
+                    sys.stderr.flush()
+                    subprocess.run([gdb, '-p', str(child), '-batch', '-ex',
+                                    'thread apply all bt 25'], stdin=subprocess.DEVNULL,
+                                   stdout=sys.stderr, stderr=subprocess.DEVNULL, timeout=8)
                 sys.stderr.write(f'e2e watchdog: killing {child}: {command}\n')
                 os.kill(child, signal.SIGKILL)
-            except OSError:
+            except (OSError, subprocess.SubprocessError):
                 pass
         sys.stderr.flush()
         os._exit(1)
