@@ -2,7 +2,7 @@
 # Benchmarks tulip against its peers in one interleaved run; see bench/README.md.
 #
 # Usage: bench/run-peers.sh [--quick | --smoke] [--out DIR] [--commit REV]
-#   (default)     every workload, each case repeated 5 times (about 15 minutes)
+#   (default)     every workload, each case repeated 5 times (about 12 minutes)
 #   --quick       every workload, fewer and shorter repetitions (under 2 minutes)
 #   --smoke       a few seconds: proves the runner works, measures nothing useful
 #   --commit REV  measure tulip as committed at REV (built from `git archive` into
@@ -41,7 +41,7 @@ done
 # ---- settings per mode ------------------------------------------------------------
 case "$mode" in
   full)
-    reps=5 warmup=0.5 duration=2 churn_seconds=2 bulk_bytes=$((1 << 30))
+    reps=5 warmup=0.3 duration=1.5 churn_seconds=1.5 bulk_bytes=$((1 << 30))
     idle_conns=10000 idle_reps=3 loop_min_time=0.3 py_loop_scale=1
     sizes=(1024 10240 102400) concurrencies=(1 10 64)
     callgrind_small=2000 callgrind_large=22000 callgrind_concurrencies=(1 10)
