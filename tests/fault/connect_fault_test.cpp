@@ -214,6 +214,37 @@ TEST(ConnectTimeout, FullBacklogTimesOutAndNothingIsCreatedAfterwards) {
   EXPECT_EQ(loop.ready_count(), 0u);
 }
 
+// ---- Giving up on a connection attempt ----------------------------------------------------
+
+TEST(ConnectCancelled, AConnectionThatCompletesAfterTheCallerGaveUpIsClosed) {
+  EventLoop loop;
+  RawSocket listener = RawSocket::listen_on("127.0.0.1");
+  auto protocol = std::make_shared<RecordingProtocol>();
+  auto future = loop.create_connection([protocol] { return protocol; }, "127.0.0.1",
+                                       listener.address().port());
+  // The caller gives up before the attempt has even started (asyncio: the
+  // task awaiting create_connection was cancelled).
+  EXPECT_TRUE(future.cancel());
+  ASSERT_TRUE(run_until(loop, [&] { return protocol->lost == 1; }));
+  // The protocol still saw a complete, well-ordered life: made, then lost.
+  EXPECT_EQ(protocol->made, 1);
+  EXPECT_FALSE(protocol->lost_error);
+  EXPECT_TRUE(future.cancelled());
+  RawSocket peer = listener.accept_one();
+  EXPECT_EQ(peer.read_to_eof(), "");
+  EXPECT_TRUE(loop.internals().connectors.empty());
+  EXPECT_TRUE(loop.internals().transports.empty());
+}
+
+TEST(ConnectCancelled, GivingUpOnAnUnresolvableNameLeavesNothingBehind) {
+  EventLoop loop;
+  auto future = loop.create_connection([] { return std::make_shared<RecordingProtocol>(); },
+                                       "nosuch.invalid", 80);
+  EXPECT_TRUE(future.cancel());
+  ASSERT_TRUE(run_until(loop, [&] { return loop.internals().connectors.empty(); }));
+  EXPECT_TRUE(future.cancelled());
+}
+
 // ---- Trying every address in turn --------------------------------------------------------
 //
 // Where "localhost" resolves to ::1 first and only 127.0.0.1 listens, the first

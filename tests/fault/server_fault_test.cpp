@@ -202,11 +202,7 @@ TEST(ServerUnderLoad, AStormOfClientsThatConnectAndResetLeavesTheServerServing) 
 
 // ---- A factory that closes its own server ----------------------------------------------------
 
-// Disabled until the library is fixed: Server::close() called from the factory
-// destroys the Listener whose accept loop is running, and the loop then reads
-// the freed Listener's members (heap-use-after-free under ASan and TSan; the
-// plain build passes by luck). Enable it with the fix.
-TEST(ServerUnderLoad, DISABLED_AFactoryThatClosesItsServerMidBatchServesOnlyThatConnection) {
+TEST(ServerUnderLoad, AFactoryThatClosesItsServerMidBatchServesOnlyThatConnection) {
   EventLoop loop;
   ExceptionLog exceptions(loop);
   ServerStats stats;
@@ -233,6 +229,33 @@ TEST(ServerUnderLoad, DISABLED_AFactoryThatClosesItsServerMidBatchServesOnlyThat
   EXPECT_EQ(echo_through(loop, clients[0], "first"), "first");
   for (int i = 1; i < 4; ++i) EXPECT_EQ(clients[i].read_to_eof(), "") << "client " << i;
   ASSERT_TRUE(run_until(loop, [&] { return server->connection_count() == 0; }));
+}
+
+TEST(ServerUnderLoad, AFactoryMayCloseAServerNobodyElseHolds) {
+  EventLoop loop;
+  ServerStats stats;
+  std::weak_ptr<Server> weak;
+  int calls = 0;
+  auto server = loop.run_until_complete(loop.create_server(
+      [&]() -> std::shared_ptr<CountingEcho> {
+        if (++calls == 1) {
+          if (auto held = weak.lock()) held->close();
+        }
+        return std::make_shared<CountingEcho>(stats);
+      },
+      "127.0.0.1", 0));
+  weak = server;
+  SocketAddress address = address_of(server);
+  server.reset();  // from now on only the loop (while serving) and its connections hold it
+  std::vector<RawSocket> clients;
+  for (int i = 0; i < 3; ++i) clients.push_back(RawSocket::connect_to(address));
+  ASSERT_TRUE(run_until(loop, [&] { return stats.made == 1; }));
+  EXPECT_EQ(calls, 1);
+  ASSERT_FALSE(weak.expired());  // its one connection still holds it
+  EXPECT_EQ(echo_through(loop, clients[0], "served"), "served");
+  ASSERT_TRUE(run_until(loop, [&] { return stats.lost == 1; }));
+  EXPECT_TRUE(weak.expired());
+  for (int i = 1; i < 3; ++i) EXPECT_EQ(clients[i].read_to_eof(), "") << "client " << i;
 }
 
 // ---- A client that sends and never reads ------------------------------------------------------
