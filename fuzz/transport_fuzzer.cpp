@@ -29,6 +29,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstddef>
@@ -138,6 +139,11 @@ struct Behaviour {
   // BufferedProtocol: the size of the buffer get_buffer returns (1..4096).
   std::size_t buffer_size() const {
     return parameter < 128 ? parameter + 1 : (parameter - 127) * 32;
+  }
+  // What the peer may send: a BufferedProtocol with a tiny buffer takes one
+  // loop iteration per buffer, so its input is bounded to 2048 buffers' worth.
+  std::size_t peer_limit() const {
+    return buffered ? std::min(kMaxPeerBytes, buffer_size() * 2048) : kMaxPeerBytes;
   }
   // The high-water mark used when small_limits is set (0..16320).
   std::size_t high_water() const { return parameter * 64; }
@@ -363,7 +369,7 @@ void run_briefly() {
 // ---- The peer -----------------------------------------------------------------------------
 
 void peer_write(Session& s, std::size_t size) {
-  if (s.peer_fd < 0 || s.peer_shut || s.peer_sent.size() + size > kMaxPeerBytes) return;
+  if (s.peer_fd < 0 || s.peer_shut || s.peer_sent.size() + size > s.behaviour.peer_limit()) return;
   if (s.lost > 0) s.peer_wrote_after_loss = true;
   std::string data = stream_bytes(s.peer_sent.size(), size, 0x5a);
   ssize_t n = ::send(s.peer_fd, data.data(), data.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
