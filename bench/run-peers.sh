@@ -140,7 +140,9 @@ trap cleanup EXIT
 trap 'echo "run-peers.sh: interrupted" >&2; exit 130' INT TERM
 
 peers=(epoll tulip libuv asio uvloop asyncio)
-cc_peers=(epoll tulip libuv asio)
+# Under callgrind also libuv's textbook shape (uv_write of every read buffer), the
+# shape the libuv figures were taken with.
+cc_peers=(epoll tulip libuv libuv-plain asio)
 
 server_command() { # peer port -> the command line of its echo server
   local port=$2
@@ -148,6 +150,7 @@ server_command() { # peer port -> the command line of its echo server
     epoll) echo "$bin/bench-epoll-echo-server --port $port --backlog 1024" ;;
     tulip) echo "$build/tulip-echo-server --keep-open --quiet --port $port --backlog 1024" ;;
     libuv) echo "$bin/bench-uv-echo-server --port $port --backlog 1024" ;;
+    libuv-plain) echo "$bin/bench-uv-echo-server --port $port --backlog 1024 --plain-write" ;;
     asio) echo "$bin/bench-asio-echo-server --port $port --backlog 1024" ;;
     uvloop) echo "$python bench/peers/py_echo_server.py --loop uvloop --port $port --backlog 1024" ;;
     asyncio) echo "$python bench/peers/py_echo_server.py --loop asyncio --port $port --backlog 1024" ;;

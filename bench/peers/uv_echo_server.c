@@ -5,7 +5,10 @@
 // uv_write; while such a write is queued it stops reading (flow control).
 // TCP_NODELAY; a connection stays open until the peer closes it.
 //
-// Usage: bench-uv-echo-server [--host H] [--port P] [--backlog N]
+// --plain-write: the textbook shape instead (libuv's own echo server test): a
+// fresh buffer per read, handed to uv_write and freed in its callback.
+//
+// Usage: bench-uv-echo-server [--host H] [--port P] [--backlog N] [--plain-write]
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +18,7 @@
 enum { kReadSize = 256 * 1024 };
 
 static char read_buffer[kReadSize];
+static int plain_write;
 
 struct pending_write {
   uv_write_t request;
@@ -23,7 +27,12 @@ struct pending_write {
 
 static void on_alloc(uv_handle_t* handle, size_t suggested, uv_buf_t* buf) {
   (void)handle;
-  (void)suggested;
+  if (plain_write) {
+    char* base = malloc(suggested);
+    if (!base) abort();
+    *buf = uv_buf_init(base, (unsigned)suggested);
+    return;
+  }
   *buf = uv_buf_init(read_buffer, sizeof read_buffer);
 }
 
@@ -41,12 +50,50 @@ static void on_written(uv_write_t* request, int status) {
   if (!uv_is_closing((uv_handle_t*)stream)) uv_read_start(stream, on_alloc, on_read);
 }
 
+// --plain-write: the write request owns the read buffer until it completes.
+struct plain_write_request {
+  uv_write_t request;
+  uv_buf_t buf;
+};
+
+static void on_plain_written(uv_write_t* request, int status) {
+  struct plain_write_request* plain = (struct plain_write_request*)request;
+  uv_stream_t* stream = request->handle;
+  free(plain->buf.base);
+  free(plain);
+  if (uv_is_closing((uv_handle_t*)stream)) return;
+  if (status < 0) {
+    uv_close((uv_handle_t*)stream, on_close);
+  } else if (stream->write_queue_size == 0) {
+    uv_read_start(stream, on_alloc, on_read);
+  }
+}
+
+static void echo_plain(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
+  struct plain_write_request* plain = malloc(sizeof *plain);
+  if (!plain) abort();
+  plain->buf = uv_buf_init(buf->base, (unsigned)nread);
+  if (uv_write(&plain->request, stream, &plain->buf, 1, on_plain_written) != 0) {
+    free(buf->base);
+    free(plain);
+    uv_close((uv_handle_t*)stream, on_close);
+    return;
+  }
+  // Flow control: what the kernel did not take at once waits; stop reading.
+  if (stream->write_queue_size > 0) uv_read_stop(stream);
+}
+
 static void on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
+  if (nread <= 0 && plain_write) free(buf->base);
   if (nread < 0) {
     uv_close((uv_handle_t*)stream, on_close);
     return;
   }
   if (nread == 0) return;
+  if (plain_write) {
+    echo_plain(stream, nread, buf);
+    return;
+  }
   uv_buf_t out = uv_buf_init(buf->base, (unsigned)nread);
   int sent = uv_try_write(stream, &out, 1);
   if (sent == nread) return;
@@ -96,8 +143,11 @@ int main(int argc, char** argv) {
       port = atoi(argv[++i]);
     } else if (i + 1 < argc && strcmp(argv[i], "--backlog") == 0) {
       backlog = atoi(argv[++i]);
+    } else if (strcmp(argv[i], "--plain-write") == 0) {
+      plain_write = 1;
     } else {
-      fprintf(stderr, "usage: bench-uv-echo-server [--host H] [--port P] [--backlog N]\n");
+      fprintf(stderr,
+              "usage: bench-uv-echo-server [--host H] [--port P] [--backlog N] [--plain-write]\n");
       return 2;
     }
   }
