@@ -163,7 +163,6 @@ struct Sample {
   long server_rss_kib;
   long server_fds;
   std::size_t timers;
-  std::size_t ready;
   std::uint64_t messages;
 };
 
@@ -221,7 +220,7 @@ class Soak {
   std::uint64_t verified_bytes_ = 0;
   std::uint64_t skipped_ = 0;  // ticks that found a connection still waiting for its echo
   double steady_start_ = 0;
-  long base_rss_kib_ = 0, base_fds_ = 0, base_server_rss_kib_ = 0, base_server_fds_ = 0;
+  long base_rss_kib_ = 0, base_fds_ = 0, base_server_rss_kib_ = 0;
   long end_fds_ = 0;
   std::vector<Sample> samples_;
 };
@@ -390,7 +389,6 @@ void Soak::take_sample() {
   s.server_rss_kib = child_ > 0 ? resident_kib(child_) : 0;
   s.server_fds = child_ > 0 ? open_fds(child_) : 0;
   s.timers = loop_.scheduled_timer_count();
-  s.ready = loop_.ready_count();
   std::uint64_t messages = 0;
   for (auto& client : clients_) {
     if (client) messages += client->messages();
@@ -528,7 +526,6 @@ int Soak::run() {
   // Let the child finish starting before its baseline is taken.
   run_until([] { return false; }, 0.2);
   base_server_rss_kib_ = child_ > 0 ? resident_kib(child_) : 0;
-  base_server_fds_ = child_ > 0 ? open_fds(child_) : 0;
   std::printf(
       "tulip-soak: %d connections to 127.0.0.1:%u for %.0f s, a message of ~%zu bytes "
       "per connection every %.2f s (fd limit %ld)\n",
