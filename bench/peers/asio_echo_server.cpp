@@ -1,5 +1,5 @@
 // Boost.Asio echo server, callback style, shaped like Asio's own
-// async_tcp_echo_server example: a session reads some bytes, writes them all
+// async_tcp_echo_server example: a connection object reads some bytes, writes them all
 // back with async_write, then reads again, so writing is flow-controlled by
 // construction. Single-threaded: io_context(1). TCP_NODELAY; a connection stays
 // open until the peer closes it.
@@ -17,9 +17,9 @@ namespace {
 namespace asio = boost::asio;
 using asio::ip::tcp;
 
-class Session : public std::enable_shared_from_this<Session> {
+class Connection : public std::enable_shared_from_this<Connection> {
  public:
-  explicit Session(tcp::socket socket) : socket_(std::move(socket)) {}
+  explicit Connection(tcp::socket socket) : socket_(std::move(socket)) {}
 
   void start() {
     socket_.set_option(tcp::no_delay(true));
@@ -59,7 +59,7 @@ class Server {
  private:
   void accept() {
     acceptor_.async_accept([this](boost::system::error_code error, tcp::socket socket) {
-      if (!error) std::make_shared<Session>(std::move(socket))->start();
+      if (!error) std::make_shared<Connection>(std::move(socket))->start();
       accept();
     });
   }
