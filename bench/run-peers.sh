@@ -119,7 +119,7 @@ ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
   echo "mode: $mode"
   echo "tulip: $(if [ -n "$commit" ]; then echo "commit $revision"; else echo "working tree at $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src include tools || echo ' with local changes')"; fi)"
   echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //') ($(nproc) cores)"
-  echo "kernel: $(uname -r)"
+  echo "kernel: $(uname -r), memory: $(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo)"
   echo "loadavg at start: $(cut -d' ' -f1-3 /proc/loadavg)"
   echo "libuv: $(pkg-config --modversion libuv), boost: $(dpkg-query -W -f='${Version}' libboost1.81-dev)," \
     "python: $($python -c 'import platform; print(platform.python_version())')," \
