@@ -80,7 +80,7 @@ class TranscriptTest(unittest.TestCase):
             self.assert_lines(log_messages(result.stderr),
                               client_transcript(server.port, shown, [shown]))
 
-    def test_size_payload_shows_nul_and_ff_as_python_literal(self):
+    def test_size_payload_shows_nul_as_python_literal(self):
         # 256 bytes of the pattern hold every byte value, NUL and 0xff included;
         # the first 64 are shown, then the length, as documented.
         with ServerProcess('--keep-open') as server:
