@@ -315,5 +315,31 @@ TEST_P(CallbackFault, OnlyThatConnectionEndsAndExactlyOnce) {
 INSTANTIATE_TEST_SUITE_P(EveryCallback, CallbackFault, ::testing::ValuesIn(every_case()),
                          case_name);
 
+// An exception handler that itself throws must not change what the failing
+// connection goes through, nor take the loop down.
+TEST(CallbackFault, AThrowingExceptionHandlerIsLoggedAndTheConnectionStillEndsOnce) {
+  CapturedLog log;
+  EventLoop loop;
+  int handled = 0;
+  loop.set_exception_handler([&](EventLoop&, const ExceptionContext&) {
+    ++handled;
+    throw std::logic_error("handler bug");
+  });
+  auto protocol = std::make_shared<RecordingProtocol>();
+  protocol->on_data = [](std::string_view) { throw std::runtime_error("protocol bug"); };
+  auto [connection, peer] = connect_to_raw_peer(loop, protocol);
+  peer.send_all("boom");
+  ASSERT_TRUE(run_until(loop, [&] { return protocol->lost == 1; }));
+  run_iterations(loop, 10);
+  EXPECT_EQ(protocol->lost, 1);
+  EXPECT_EQ(protocol->lost_error, Error::kCallbackRaised);
+  EXPECT_EQ(handled, 1);
+  // The default handler reports both the handler's failure and the original error.
+  ASSERT_EQ(log.count(LogLevel::kError), 2u);
+  EXPECT_NE(log.lines[0].second.find("handler bug"), std::string::npos) << log.lines[0].second;
+  EXPECT_NE(log.lines[1].second.find("protocol bug"), std::string::npos) << log.lines[1].second;
+  loop.set_exception_handler(nullptr);
+}
+
 }  // namespace
 }  // namespace tulip::testing

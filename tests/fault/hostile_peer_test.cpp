@@ -81,6 +81,24 @@ TEST(PeerReset, ReachesABufferedProtocolTheSameWay) {
   EXPECT_EQ(protocol->lost, 1);
 }
 
+TEST(PeerReset, WhileReadingIsPausedIsReportedOnceReadingResumes) {
+  EventLoop loop;
+  auto protocol = std::make_shared<RecordingProtocol>();
+  auto [connection, peer] = connect_to_raw_peer(loop, protocol);
+  connection.transport->pause_reading();
+  peer.send_all("unread");
+  peer.reset_connection();
+  run_iterations(loop, 20);
+  EXPECT_EQ(protocol->received, "");  // paused: nothing is delivered
+  // However soon the reset is noticed, it ends the connection once, and no
+  // later than when reading resumes.
+  connection.transport->resume_reading();
+  ASSERT_TRUE(run_until(loop, [&] { return protocol->lost == 1; }));
+  EXPECT_EQ(protocol->lost_error, std::errc::connection_reset) << protocol->lost_error.message();
+  EXPECT_TRUE(protocol->received == "" || protocol->received == "unread") << protocol->received;
+  EXPECT_FALSE(protocol->eof);
+}
+
 // ---- Half-close -------------------------------------------------------------------
 
 TEST(PeerHalfClose, EofReturningFalseStillFlushesWhatWeHadBuffered) {
