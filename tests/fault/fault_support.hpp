@@ -1,4 +1,4 @@
-// Helpers shared by the fault tests: bounded loop runs, captured diagnostics,
+// What the fault tests share: bounded loop runs, captured diagnostics,
 // a long verifiable byte stream, and a buffered protocol that records.
 #pragma once
 
