@@ -28,7 +28,7 @@ scripts/install-deps.sh clang-14 libclang-rt-14-dev
 
 build=build-fuzz
 CC=clang-14 CXX=clang++-14 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-  -DTULIP_BUILD_FUZZ=ON "-DTULIP_SANITIZE=address,undefined" \
+  -DTULIP_BUILD_FUZZ=ON "-DTULIP_SANITIZE=address,undefined" -DTULIP_WERROR=ON \
   -DTULIP_BUILD_TESTS=OFF -DTULIP_BUILD_BENCH=OFF -DTULIP_BUILD_TOOLS=OFF >/dev/null
 cmake --build "$build" -j "$(nproc)" --target tulip-fuzz-transport
 fuzzer=$build/fuzz/tulip-fuzz-transport

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs the whole test suite: a plain build, then ASan+UBSan, then TSan.
+# Runs the whole test suite: a plain build, then ASan+UBSan, then TSan, then a
+# short fuzzing run (fuzz/run.sh --ci).
 # Usage: scripts/test.sh [--quick]   (--quick: the plain build only)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,5 +21,9 @@ for flavour in "${flavours[@]}"; do
   echo "=== $flavour: test"
   ctest --test-dir "build-$flavour" --output-on-failure -j "$(nproc)"
 done
+if [ $quick -eq 0 ]; then
+  echo "=== fuzz: a short run of the transport fuzzer (clang, ASan+UBSan)"
+  fuzz/run.sh --ci
+  flavours+=(fuzz)
+fi
 echo "all test runs passed: ${flavours[*]}"
-[ $quick -eq 1 ] || fuzz/run.sh --ci

@@ -182,7 +182,7 @@ void open_server(EventLoop& loop, ProtocolFactory factory, std::string host, std
                  ServerOptions options, ServerCallback done) {
   if (loop.is_closed()) throw RuntimeError("Event loop is closed");
   if (options.backlog <= 0) options.backlog = 100;
-  auto finish = [&loop, factory = std::move(factory), options, host, port](
+  auto finish = [&loop, factory = std::move(factory), options, host](
                     ResolveResult resolved, ServerCallback callback) mutable {
     if (!resolved.error.empty()) {
       callback(std::make_exception_ptr(OSError(make_error_code(Error::kNameResolution),
