@@ -316,11 +316,11 @@ class Report:
             return None
         rows_n = (len(panels) + 1) // 2
         png = os.path.join(self.directory, "peers.png")
-        script = [f'set terminal pngcairo size 1400,{430 * rows_n} font "sans,10"',
+        script = [f'set terminal pngcairo size 1400,{470 * rows_n} font "sans,10"',
                   f'set output "{png}"', f"set multiplot layout {rows_n},2",
                   "set style data histogram", "set style histogram clustered gap 1",
                   "set style fill solid 0.85 border -1", 'set datafile missing "?"',
-                  "set key top right font ',8'", "set grid ytics", "set yrange [0:*]",
+                  "set termoption noenhanced", "set key below horizontal font ',8'", "set grid ytics", "set yrange [0:*]",
                   "set xtics rotate by -30 font ',8'"]
         for title, path, peers_shown, log in panels:
             script.append(f'set title "{title}"')
