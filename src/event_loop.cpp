@@ -147,23 +147,33 @@ void EventLoop::drop_cancelled_timers() {
 
 // ---- Running -----------------------------------------------------------------
 
-void EventLoop::run_forever() {
-  if (closed_) throw_closed();
-  if (running_.exchange(true)) throw RuntimeError("This event loop is already running");
-  struct Reset {
-    EventLoop* loop;
-    ~Reset() {
-      loop->stopping_ = false;
-      loop->running_.store(false);
+// Inlined into run_once: a chain of callbacks runs one batch per iteration, and
+// the call would be a measurable part of each step.
+[[gnu::always_inline]] inline void EventLoop::run_ready_batch() {
+  // Exactly what is ready now runs in this iteration; callbacks scheduled by
+  // these go to the fresh queue and run in the next one.
+  detail::CallbackNode* node = ready_.take_all();
+  while (node != nullptr) {
+    detail::CallbackNode* next = node->next;
+    if (node->state == detail::CallbackState::kPending) {
+      node->state = detail::CallbackState::kRunning;
+      try {
+        node->callback();
+      } catch (...) {
+        call_exception_handler({"Exception in callback", std::current_exception()});
+      }
+      node->state = detail::CallbackState::kFinished;
+      // A Handle may keep the node long after this; what the callback captured
+      // must not live that long (an object holding its own timer's handle
+      // would otherwise keep itself alive through the capture).
+      node->callback.reset();
     }
-  } reset{this};
-  for (;;) {
-    run_once();
-    if (stopping_) break;
+    detail::NodePool::release(node);
+    node = next;
   }
 }
 
-void EventLoop::run_once() {
+[[gnu::always_inline]] inline void EventLoop::run_once() {
   // The checks that guard each step are inline so that an iteration that only
   // dispatches I/O pays for no function call it does not need.
   if (cancelled_timers_ != 0) drop_cancelled_timers();
@@ -208,27 +218,19 @@ void EventLoop::run_once() {
   if (!ready_.empty()) run_ready_batch();
 }
 
-void EventLoop::run_ready_batch() {
-  // Exactly what is ready now runs in this iteration; callbacks scheduled by
-  // these go to the fresh queue and run in the next one.
-  detail::CallbackNode* node = ready_.take_all();
-  while (node != nullptr) {
-    detail::CallbackNode* next = node->next;
-    if (node->state == detail::CallbackState::kPending) {
-      node->state = detail::CallbackState::kRunning;
-      try {
-        node->callback();
-      } catch (...) {
-        call_exception_handler({"Exception in callback", std::current_exception()});
-      }
-      node->state = detail::CallbackState::kFinished;
-      // A Handle may keep the node long after this; what the callback captured
-      // must not live that long (an object holding its own timer's handle
-      // would otherwise keep itself alive through the capture).
-      node->callback.reset();
+void EventLoop::run_forever() {
+  if (closed_) throw_closed();
+  if (running_.exchange(true)) throw RuntimeError("This event loop is already running");
+  struct Reset {
+    EventLoop* loop;
+    ~Reset() {
+      loop->stopping_ = false;
+      loop->running_.store(false);
     }
-    detail::NodePool::release(node);
-    node = next;
+  } reset{this};
+  for (;;) {
+    run_once();
+    if (stopping_) break;
   }
 }
 
