@@ -32,7 +32,9 @@ std::int64_t seconds_to_ns(double seconds) {
   double ns = seconds * 1e9;
   if (ns >= 9.2e18) return INT64_MAX;
   if (ns <= -9.2e18) return INT64_MIN / 2;
-  return std::llround(ns);
+  // Round half away from zero; cheaper than llround, and exact for any delay a
+  // timer can have (below 2^53 ns, about 104 days, every value is representable).
+  return static_cast<std::int64_t>(ns >= 0 ? ns + 0.5 : ns - 0.5);
 }
 
 }  // namespace
@@ -117,11 +119,23 @@ void Handle::cancel() noexcept {
   // asyncio drops the callback's references at cancel time; so do we.
   node_->callback.reset();
   if (node_->is_timer) {
-    if (EventLoop* loop = node_->pool->loop()) loop->on_timer_cancelled();
+    if (EventLoop* loop = node_->pool->loop()) loop->on_timer_cancelled(node_);
   }
 }
 
-void EventLoop::on_timer_cancelled() noexcept { ++cancelled_timers_; }
+void EventLoop::on_timer_cancelled(detail::CallbackNode* node) noexcept {
+  // The timer scheduled last usually sits at the heap's end (a later deadline
+  // than its parent: the common case of a timeout cancelled soon after it was
+  // set): removing the last element keeps the heap valid, so it goes now.
+  // Anywhere else it is dropped lazily, as asyncio does.
+  if (timers_.back() == node) {
+    timers_.pop_back();
+    node->is_timer = false;
+    detail::NodePool::release(node);
+    return;
+  }
+  ++cancelled_timers_;
+}
 
 void EventLoop::drop_cancelled_timers() {
   if (cancelled_timers_ == 0) return;

@@ -221,7 +221,7 @@ class EventLoop {
   void run_ready_batch();
   void drain_threadsafe_queue();
   void drop_cancelled_timers();
-  void on_timer_cancelled() noexcept;
+  void on_timer_cancelled(detail::CallbackNode* node) noexcept;
 
   // Ready queue and timer heap: the hot path, kept inline in this object.
   detail::NodePool* pool_;

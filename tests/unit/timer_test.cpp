@@ -99,13 +99,31 @@ TEST(Timers, HeapIsCompactedWhenCancelledTimersDominate) {
   EventLoop loop;
   std::vector<TimerHandle> handles;
   for (int i = 0; i < 1000; ++i) handles.push_back(loop.call_later(100 + i, [] {}));
-  // Cancel the later 600: none is at the head, so only compaction can remove them.
-  for (int i = 400; i < 1000; ++i) handles[i].cancel();
+  // Cancel 600 from the middle: none is at the head or at the heap's end, so
+  // only compaction can remove them.
+  for (int i = 200; i < 800; ++i) handles[i].cancel();
   EXPECT_EQ(loop.scheduled_timer_count(), 1000u);
   loop.stop();
   loop.run_forever();
   EXPECT_EQ(loop.scheduled_timer_count(), 400u);
-  for (int i = 0; i < 400; ++i) EXPECT_TRUE(handles[i].pending());
+  for (int i = 0; i < 1000; ++i) EXPECT_EQ(handles[i].pending(), i < 200 || i >= 800) << i;
+}
+
+TEST(Timers, CancellingTheLastScheduledTimerRemovesItAtOnce) {
+  EventLoop loop;
+  std::vector<int> fired;
+  TimerHandle first = loop.call_at(loop.time() - 2, [&] { fired.push_back(1); });
+  TimerHandle second = loop.call_at(loop.time() - 1, [&] { fired.push_back(2); });
+  TimerHandle last = loop.call_later(50, [&] { fired.push_back(3); });
+  last.cancel();  // at the heap's end: gone now, not left for a sweep
+  EXPECT_EQ(loop.scheduled_timer_count(), 2u);
+  EXPECT_TRUE(last.cancelled());
+  last.cancel();  // idempotent
+  EXPECT_EQ(loop.scheduled_timer_count(), 2u);
+  loop.stop();
+  loop.run_forever();
+  EXPECT_EQ(fired, (std::vector<int>{1, 2}));
+  EXPECT_EQ(loop.scheduled_timer_count(), 0u);
 }
 
 TEST(Timers, ScheduleCancelChurnKeepsTheHeapBounded) {
