@@ -72,7 +72,8 @@ void SelectorSocketTransport::set_protocol(std::shared_ptr<StreamProtocol> proto
   protocol_ = std::move(protocol);
   // Resolved once here so that every read dispatches without a dynamic_cast.
   data_protocol_ = dynamic_cast<Protocol*>(protocol_.get());
-  buffered_protocol_ = dynamic_cast<BufferedProtocol*>(protocol_.get());
+  buffered_protocol_ =
+      data_protocol_ != nullptr ? nullptr : dynamic_cast<BufferedProtocol*>(protocol_.get());
 }
 
 std::any SelectorSocketTransport::get_extra_info(std::string_view name) const {
