@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs the whole test suite: a plain build, then ASan+UBSan, then TSan, then a
-# short fuzzing run (fuzz/run.sh --ci).
+# short fuzzing run (fuzz/run.sh --ci) and a smoke check of the benchmark runner.
 # Usage: scripts/test.sh [--quick]   (--quick: the plain build only)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,6 +24,8 @@ done
 if [ $quick -eq 0 ]; then
   echo "=== fuzz: a short run of the transport fuzzer (clang, ASan+UBSan)"
   fuzz/run.sh --ci
-  flavours+=(fuzz)
+  echo "=== bench smoke: the peer benchmark runner works (nothing is measured)"
+  bench/smoke.sh
+  flavours+=(fuzz bench-smoke)
 fi
 echo "all test runs passed: ${flavours[*]}"
