@@ -48,6 +48,24 @@ def wait_for_sockets(pid: int, expected: int, timeout: float, what: str) -> None
                lambda: f'{what}: {expected} sockets expected, has {fd_table(pid)}')
 
 
+def verify_clients_in_parallel(test: unittest.TestCase, port: int, sizes: list[str]) -> None:
+    """Runs one `tulip-echo-client --size S --eof --verify --quiet` per size, all at
+    once, and checks that each exits 0 without a word."""
+    clients = [subprocess.Popen([e2e.CLIENT, '--port', str(port), '--size', size, '--eof',
+                                 '--verify', '--quiet'],
+                                stdin=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+               for size in sizes]
+    try:
+        for client in clients:
+            _, stderr = client.communicate(timeout=bound(60))
+            test.assertEqual((client.returncode, stderr), (0, ''))
+    finally:
+        for client in clients:
+            if client.poll() is None:
+                client.kill()
+                client.wait()
+
+
 def hello_transcript_ok(test: unittest.TestCase, port: int) -> None:
     """A normal seed exchange against the server works."""
     result = run_client('--port', str(port), '--message', 'still here', '--eof')
@@ -106,20 +124,9 @@ class ConcurrencyTest(unittest.TestCase):
 
     def test_tulip_clients_in_parallel_verify(self):
         with ServerProcess('--keep-open', '--quiet') as server:
-            clients = [subprocess.Popen([e2e.CLIENT, '--port', str(server.port), '--size',
-                                         f'{size}K', '--eof', '--verify', '--quiet'],
-                                        stdin=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                        text=True)
-                       for size in (1, 63, 64, 65, 1000, 4096, 8191, 8192)]
-            try:
-                for client in clients:
-                    _, stderr = client.communicate(timeout=bound(60))
-                    self.assertEqual((client.returncode, stderr), (0, ''))
-            finally:
-                for client in clients:
-                    if client.poll() is None:
-                        client.kill()
-                        client.wait()
+            verify_clients_in_parallel(self, server.port,
+                                       [f'{size}K' for size in
+                                        (1, 63, 64, 65, 1000, 4096, 8191, 8192)])
             self.assertEqual(server.stop(), 0)
 
 
@@ -135,19 +142,7 @@ class ServerOptionsTest(unittest.TestCase):
     def test_backlog_of_one_still_serves_many_clients(self):
         # --backlog is also the most connections accepted per wake-up.
         with ServerProcess('--backlog', '1', '--keep-open', '--quiet') as server:
-            clients = [subprocess.Popen([e2e.CLIENT, '--port', str(server.port), '--size',
-                                         '100K', '--eof', '--verify', '--quiet'],
-                                        stdin=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                        text=True) for _ in range(12)]
-            try:
-                for client in clients:
-                    _, stderr = client.communicate(timeout=bound(60))
-                    self.assertEqual((client.returncode, stderr), (0, ''))
-            finally:
-                for client in clients:
-                    if client.poll() is None:
-                        client.kill()
-                        client.wait()
+            verify_clients_in_parallel(self, server.port, ['100K'] * 12)
             self.assertEqual(server.stop(), 0)
 
     def test_empty_host_listens_on_every_interface(self):

@@ -95,16 +95,14 @@ struct Script {
   }
 };
 
-class ScriptedProtocol final : public Protocol {
+// The callbacks both kinds of protocol share, each reporting to the script.
+template <class Base>
+class ScriptedCallbacks : public Base {
  public:
-  explicit ScriptedProtocol(Script& script) : script_(script) {}
+  explicit ScriptedCallbacks(Script& script) : script_(script) {}
   void connection_made(Transport& t) override {
     script_.transport = &t;
     script_.hit(Callback::kConnectionMade);
-  }
-  void data_received(std::string_view data) override {
-    script_.received.append(data);
-    script_.hit(Callback::kDataReceived);
   }
   bool eof_received() override {
     script_.hit(Callback::kEofReceived);
@@ -118,13 +116,22 @@ class ScriptedProtocol final : public Protocol {
     script_.hit(Callback::kConnectionLost);
   }
 
- private:
+ protected:
   Script& script_;
 };
 
-class ScriptedBufferedProtocol final : public BufferedProtocol {
+class ScriptedProtocol final : public ScriptedCallbacks<Protocol> {
  public:
-  explicit ScriptedBufferedProtocol(Script& script) : script_(script) {}
+  using ScriptedCallbacks::ScriptedCallbacks;
+  void data_received(std::string_view data) override {
+    script_.received.append(data);
+    script_.hit(Callback::kDataReceived);
+  }
+};
+
+class ScriptedBufferedProtocol final : public ScriptedCallbacks<BufferedProtocol> {
+ public:
+  using ScriptedCallbacks::ScriptedCallbacks;
   std::span<std::byte> get_buffer(std::size_t) override {
     script_.hit(Callback::kGetBuffer);
     return std::span<std::byte>(buffer_, sizeof(buffer_));
@@ -133,24 +140,8 @@ class ScriptedBufferedProtocol final : public BufferedProtocol {
     script_.received.append(reinterpret_cast<const char*>(buffer_), bytes);
     script_.hit(Callback::kBufferUpdated);
   }
-  void connection_made(Transport& t) override {
-    script_.transport = &t;
-    script_.hit(Callback::kConnectionMade);
-  }
-  bool eof_received() override {
-    script_.hit(Callback::kEofReceived);
-    return false;
-  }
-  void pause_writing() override { script_.hit(Callback::kPauseWriting); }
-  void resume_writing() override { script_.hit(Callback::kResumeWriting); }
-  void connection_lost(std::error_code error) override {
-    ++script_.lost;
-    script_.lost_error = error;
-    script_.hit(Callback::kConnectionLost);
-  }
 
  private:
-  Script& script_;
   std::byte buffer_[1024];
 };
 
