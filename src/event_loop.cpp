@@ -32,8 +32,8 @@ std::int64_t seconds_to_ns(double seconds) {
   double ns = seconds * 1e9;
   if (ns >= 9.2e18) return INT64_MAX;
   if (ns <= -9.2e18) return INT64_MIN / 2;
-  // Round half away from zero; cheaper than llround, and exact for any delay a
-  // timer can have (below 2^53 ns, about 104 days, every value is representable).
+  // Round half away from zero, as llround does but cheaper; the result matches
+  // llround's exactly below 2^52 ns (52 days) and is within 1 ns beyond.
   return static_cast<std::int64_t>(ns >= 0 ? ns + 0.5 : ns - 0.5);
 }
 
@@ -128,7 +128,7 @@ void EventLoop::on_timer_cancelled(detail::CallbackNode* node) noexcept {
   // than its parent: the common case of a timeout cancelled soon after it was
   // set): removing the last element keeps the heap valid, so it goes now.
   // Anywhere else it is dropped lazily, as asyncio does.
-  if (timers_.back() == node) {
+  if (!timers_.empty() && timers_.back() == node) {
     timers_.pop_back();
     node->is_timer = false;
     detail::NodePool::release(node);
