@@ -26,6 +26,7 @@
 #include <dirent.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -598,10 +599,20 @@ void run_input(const std::uint8_t* data, std::size_t size) {
     ::setsockopt(s.peer_fd, SOL_SOCKET, SO_RCVBUF, &bytes, sizeof(bytes));
     ::setsockopt(s.peer_fd, SOL_SOCKET, SO_SNDBUF, &bytes, sizeof(bytes));
   }
-  // Loopback connects complete at once against a listening socket.
-  check(::connect(s.peer_fd, reinterpret_cast<const sockaddr*>(&world->address),
-                  sizeof(world->address)) == 0,
-        "connect() failed", [&] { return std::to_string(errno); });
+  // Loopback connects complete at once against a listening socket, but
+  // libFuzzer's timeout alarm (SIGALRM) can interrupt the call: the connection
+  // then goes on in the background, so wait for it and read its outcome.
+  int status = ::connect(s.peer_fd, reinterpret_cast<const sockaddr*>(&world->address),
+                         sizeof(world->address));
+  int error = status == 0 ? 0 : errno;
+  if (error == EINTR) {
+    pollfd writable{s.peer_fd, POLLOUT, 0};
+    while (::poll(&writable, 1, -1) < 0 && errno == EINTR) {
+    }
+    socklen_t length = sizeof(error);
+    ::getsockopt(s.peer_fd, SOL_SOCKET, SO_ERROR, &error, &length);
+  }
+  check(error == 0, "connect() failed", [&] { return std::to_string(error); });
   auto start = std::chrono::steady_clock::now();
   for (int round = 0; s.made == 0; ++round) {
     if (round < kSpinIterations) {
