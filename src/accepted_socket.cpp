@@ -40,8 +40,9 @@ std::exception_ptr os_error(int error, int fd, const char* what) {
 }
 
 // Checks that `fd` is a connected TCP socket and readies it for a transport;
-// returns the error that says why not.
-std::exception_ptr prepare(int fd) {
+// returns the error that says why not. `peer` gets the peer's address, which
+// the check has to ask for anyway and the transport then need not.
+std::exception_ptr prepare(int fd, SocketAddress& peer) {
   int type = get_int_option(fd, SOL_SOCKET, SO_TYPE);
   if (type < 0) return os_error(errno, fd, "not a socket");
   int family = SocketAddress::local_of(fd).family();
@@ -49,7 +50,8 @@ std::exception_ptr prepare(int fd) {
     return std::make_exception_ptr(std::invalid_argument(
         "connect_accepted_socket(fd " + std::to_string(fd) + "): a TCP socket was expected"));
   }
-  if (SocketAddress::peer_of(fd).empty()) return os_error(ENOTCONN, fd, "not connected");
+  peer = SocketAddress::peer_of(fd);
+  if (peer.empty()) return os_error(ENOTCONN, fd, "not connected");
   int flags = ::fcntl(fd, F_GETFL);
   if (flags < 0 || ::fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) {
     return os_error(errno, fd, "cannot make it non-blocking");
@@ -63,32 +65,31 @@ std::exception_ptr prepare(int fd) {
 void adopt_connection(EventLoop& loop, ProtocolFactory factory, int fd, ConnectCallback done) {
   // As every loop method, this runs nothing it was given before returning: the
   // factory is called from the ready queue.
-  loop.call_soon(
-      [&loop, factory = std::move(factory), owned = OwnedFd(fd), done = std::move(done)]() mutable {
-        if (owned.get() < 0) {
-          done(os_error(EBADF, -1, "invalid descriptor"), nullptr, nullptr);
-          return;
-        }
-        if (std::exception_ptr error = prepare(owned.get())) {
-          done(std::move(error), nullptr, nullptr);
-          return;
-        }
-        std::shared_ptr<StreamProtocol> protocol;
-        try {
-          protocol = factory();
-          if (!protocol)
-            throw std::invalid_argument("the protocol factory returned a null pointer");
-        } catch (...) {
-          done(std::current_exception(), nullptr, nullptr);
-          return;
-        }
-        auto transport =
-            std::make_shared<SelectorSocketTransport>(loop, owned.release(), protocol, nullptr);
-        // The Future completes after connection_made has run, as for create_connection.
-        transport->start([transport, protocol, done = std::move(done)]() mutable {
-          done(nullptr, std::move(transport), std::move(protocol));
-        });
-      });
+  loop.call_soon([&loop, factory = std::move(factory), owned = OwnedFd(fd),
+                  done = std::move(done)]() mutable {
+    if (owned.get() < 0) {
+      done(os_error(EBADF, -1, "invalid descriptor"), nullptr, nullptr);
+      return;
+    }
+    SocketAddress peer;
+    if (std::exception_ptr error = prepare(owned.get(), peer)) {
+      done(std::move(error), nullptr, nullptr);
+      return;
+    }
+    std::shared_ptr<StreamProtocol> protocol;
+    try {
+      protocol = factory();
+    } catch (...) {
+      done(std::current_exception(), nullptr, nullptr);
+      return;
+    }
+    auto transport =
+        std::make_shared<SelectorSocketTransport>(loop, owned.release(), protocol, nullptr, peer);
+    // The Future completes after connection_made has run, as for create_connection.
+    transport->start([transport, protocol, done = std::move(done)]() mutable {
+      done(nullptr, std::move(transport), std::move(protocol));
+    });
+  });
 }
 
 }  // namespace tulip::detail

@@ -6,6 +6,7 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <utility>
 
 #include "loop_internals.hpp"
 #include "selector/selector_socket_transport.hpp"
@@ -156,18 +157,14 @@ void Connector::on_io_event(std::uint32_t) {
 }
 
 void Connector::on_connected() {
-  int fd = fd_;
-  fd_ = -1;  // the transport owns it from here
   std::shared_ptr<StreamProtocol> protocol;
   try {
     protocol = factory_();
-    if (!protocol) throw std::invalid_argument("the protocol factory returned a null pointer");
   } catch (...) {
-    loop_.internals().backend.set_interest(fd, this, 0);
-    close_fd(fd);
-    fail(std::current_exception());
+    fail(std::current_exception());  // closes (and unwatches) the socket
     return;
   }
+  int fd = std::exchange(fd_, -1);  // the transport owns it from here
   // The transport takes the descriptor's registration over from this connector
   // (it replaces the watcher in start()), and the peer is the address connected to.
   auto transport =

@@ -75,8 +75,8 @@ void EventLoop::call_soon_threadsafe(Callback callback) {
   if (!threadsafe_pending_.exchange(true, std::memory_order_acq_rel)) backend_->wakeup();
 }
 
+// Called by run_once when threadsafe_pending_ is set.
 void EventLoop::drain_threadsafe_queue() {
-  if (!threadsafe_pending_.load(std::memory_order_acquire)) return;
   std::vector<Callback> batch;
   {
     std::lock_guard lock(threadsafe_mutex_);
@@ -137,8 +137,8 @@ void EventLoop::on_timer_cancelled(detail::CallbackNode* node) noexcept {
   ++cancelled_timers_;
 }
 
+// Called by run_once when cancelled_timers_ is not zero.
 void EventLoop::drop_cancelled_timers() {
-  if (cancelled_timers_ == 0) return;
   if (timers_.size() > kMinTimersForCompaction && cancelled_timers_ * 2 > timers_.size()) {
     // Most of the heap is dead weight: rebuild it from the live timers only, so
     // schedule/cancel churn cannot grow memory without bound.

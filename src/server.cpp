@@ -82,7 +82,6 @@ void Server::on_accepted(int fd, const SocketAddress& peer) {
   std::shared_ptr<StreamProtocol> protocol;
   try {
     protocol = factory_();
-    if (!protocol) throw std::invalid_argument("the protocol factory returned a null pointer");
   } catch (...) {
     detail::close_fd(fd);
     ExceptionContext context;

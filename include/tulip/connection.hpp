@@ -32,6 +32,7 @@
 #include <cstdint>
 #include <exception>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -76,7 +77,10 @@ ProtocolFactory erase_factory(Factory&& factory) {
                 "the factory must return a (shared or unique) pointer to a Protocol or "
                 "BufferedProtocol");
   return [factory = std::forward<Factory>(factory)]() mutable -> std::shared_ptr<StreamProtocol> {
-    return std::shared_ptr<FactoryProtocol<Factory>>(factory());
+    std::shared_ptr<FactoryProtocol<Factory>> protocol(factory());
+    // Checked here, once for every caller (client, server, adopted socket).
+    if (!protocol) throw std::invalid_argument("the protocol factory returned a null pointer");
+    return protocol;
   };
 }
 

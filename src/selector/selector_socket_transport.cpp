@@ -177,13 +177,8 @@ void SelectorSocketTransport::on_writable() {
     update_interest();
     return;
   }
-  ssize_t n = send_buffers(fd_, buffers, count);
-  if (n < 0) {
-    if (!would_block(static_cast<int>(-n))) {
-      socket_failed(errno_code(static_cast<int>(-n)), "Fatal write error on socket transport");
-    }
-    return;
-  }
+  ssize_t n = send_now(buffers, count);
+  if (n <= 0) return;  // the kernel took nothing, or the connection failed
   buffer_.consume(static_cast<std::size_t>(n));
   maybe_resume_protocol();
   if (lost_ || !buffer_.empty()) return;  // resume_writing may have aborted us

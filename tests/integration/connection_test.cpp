@@ -229,6 +229,40 @@ TEST(CreateConnection, ThrowingFactoryFailsTheFuture) {
   EXPECT_EQ(server->connection_count(), 0u);
 }
 
+TEST(CreateConnection, FactoryReturningNullFailsTheFuture) {
+  EventLoop loop;
+  auto server = start_echo_server(loop);
+  int fds_before = open_fd_count();
+  auto future = loop.create_connection([] { return std::shared_ptr<RecordingProtocol>(); },
+                                       "127.0.0.1", port_of(server));
+  try {
+    loop.run_until_complete(future);
+    ADD_FAILURE() << "a null protocol was accepted";
+  } catch (const std::invalid_argument& error) {
+    EXPECT_NE(std::string(error.what()).find("null pointer"), std::string::npos) << error.what();
+  }
+  EXPECT_TRUE(run_until(loop, [&] { return open_fd_count() == fds_before; }));
+}
+
+TEST(Server, FactoryReturningNullClosesThatConnectionAndReportsIt) {
+  EventLoop loop;
+  std::vector<std::string> reports;
+  loop.set_exception_handler([&](EventLoop&, const ExceptionContext& context) {
+    try {
+      if (context.exception) std::rethrow_exception(context.exception);
+    } catch (const std::exception& error) {
+      reports.push_back(error.what());
+    }
+  });
+  auto server = loop.run_until_complete(
+      loop.create_server([] { return std::shared_ptr<RecordingProtocol>(); }, "127.0.0.1", 0));
+  RawSocket client = RawSocket::connect_to(server->sockets().at(0).sockname);
+  ASSERT_TRUE(run_until(loop, [&] { return !reports.empty(); }));
+  EXPECT_NE(reports.at(0).find("null pointer"), std::string::npos) << reports.at(0);
+  EXPECT_EQ(client.read_to_eof(), "");
+  EXPECT_EQ(server->connection_count(), 0u);
+}
+
 bool descriptor_is_open(int fd) { return ::fcntl(fd, F_GETFD) >= 0; }
 
 TEST(ConnectAcceptedSocket, WrapsAnAcceptedSocket) {
