@@ -40,6 +40,7 @@
 #include "tulip/connection_options.hpp"
 #include "tulip/detail/inline_function.hpp"
 #include "tulip/event_loop.hpp"
+#include "tulip/export.hpp"
 #include "tulip/future.hpp"
 #include "tulip/protocol.hpp"
 #include "tulip/server.hpp"
@@ -62,10 +63,10 @@ using ConnectCallback = InlineFunction<void(std::exception_ptr, std::shared_ptr<
 using ServerCallback = InlineFunction<void(std::exception_ptr, std::shared_ptr<Server>)>;
 
 /// The untyped machinery behind the templates below (src/connector.cpp, src/server.cpp).
-void open_connection(EventLoop& loop, ProtocolFactory factory, std::string host, std::uint16_t port,
+TULIP_API void open_connection(EventLoop& loop, ProtocolFactory factory, std::string host, std::uint16_t port,
                      ConnectOptions options, ConnectCallback done);
-void adopt_connection(EventLoop& loop, ProtocolFactory factory, int fd, ConnectCallback done);
-void open_server(EventLoop& loop, ProtocolFactory factory, std::string host, std::uint16_t port,
+TULIP_API void adopt_connection(EventLoop& loop, ProtocolFactory factory, int fd, ConnectCallback done);
+TULIP_API void open_server(EventLoop& loop, ProtocolFactory factory, std::string host, std::uint16_t port,
                  ServerOptions options, ServerCallback done);
 
 template <class Factory>

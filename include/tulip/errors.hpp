@@ -15,35 +15,37 @@
 #include <string>
 #include <system_error>
 
+#include "tulip/export.hpp"
+
 namespace tulip {
 
 /// A Future's result set twice, or read before it is done (asyncio.InvalidStateError).
-class InvalidStateError : public std::logic_error {
+class TULIP_API InvalidStateError : public std::logic_error {
  public:
   using std::logic_error::logic_error;
 };
 
 /// The result of a cancelled Future (asyncio.CancelledError).
-class CancelledError : public std::runtime_error {
+class TULIP_API CancelledError : public std::runtime_error {
  public:
   explicit CancelledError(const std::string& message = "cancelled") : std::runtime_error(message) {}
 };
 
 /// The loop was used in a state that does not allow it (Python's RuntimeError).
-class RuntimeError : public std::runtime_error {
+class TULIP_API RuntimeError : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
 };
 
 /// A deadline passed before the operation finished (Python's TimeoutError).
-class TimeoutError : public std::runtime_error {
+class TULIP_API TimeoutError : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
 };
 
 /// An operating-system failure of an operation. code() is the OS error; what()
 /// is exactly the message given, which names the address and the cause.
-class OSError : public std::system_error {
+class TULIP_API OSError : public std::system_error {
  public:
   OSError(std::error_code code, std::string message)
       : std::system_error(code), message_(std::move(message)) {}
@@ -54,7 +56,7 @@ class OSError : public std::system_error {
 };
 
 /// A connection could not be made (refused, unreachable, reset, unresolvable name).
-class ConnectionError : public OSError {
+class TULIP_API ConnectionError : public OSError {
  public:
   using OSError::OSError;
 };
@@ -67,7 +69,7 @@ enum class Error {
   kNameResolution,      // getaddrinfo failed (see the message for the resolver's text)
 };
 
-const std::error_category& error_category() noexcept;
+TULIP_API const std::error_category& error_category() noexcept;
 
 inline std::error_code make_error_code(Error e) noexcept {
   return {static_cast<int>(e), error_category()};

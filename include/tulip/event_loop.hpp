@@ -46,6 +46,7 @@
 #include "tulip/detail/inline_function.hpp"
 #include "tulip/errors.hpp"
 #include "tulip/exception_context.hpp"
+#include "tulip/export.hpp"
 #include "tulip/handle.hpp"
 
 namespace tulip {
@@ -64,7 +65,7 @@ struct LoopInternals;
 /// A callback for the loop: any callable with signature void().
 using Callback = detail::InlineFunction<void()>;
 
-class EventLoop {
+class TULIP_API EventLoop {
  public:
   /// Zero-timeout polls happen at most this many iterations apart while callbacks are ready.
   static constexpr unsigned kPollIntervalWhenBusy = 32;

@@ -12,6 +12,8 @@
 #include <functional>
 #include <string>
 
+#include "tulip/export.hpp"
+
 namespace tulip {
 
 class EventLoop;
@@ -34,6 +36,6 @@ struct ExceptionContext {
 using ExceptionHandler = std::function<void(EventLoop&, const ExceptionContext&)>;
 
 /// "message: what()" — the one-line text the default handler logs.
-std::string describe(const ExceptionContext& context);
+TULIP_API std::string describe(const ExceptionContext& context);
 
 }  // namespace tulip

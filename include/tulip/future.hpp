@@ -42,6 +42,7 @@
 #include "tulip/detail/loop_token.hpp"
 #include "tulip/errors.hpp"
 #include "tulip/event_loop.hpp"
+#include "tulip/export.hpp"
 
 namespace tulip {
 
@@ -51,7 +52,7 @@ using CallbackId = std::uint64_t;
 namespace detail {
 
 /// What every Future<T> shares, whatever T is.
-class FutureStateBase {
+class TULIP_API FutureStateBase {
  public:
   enum class Status : std::uint8_t { kPending, kCancelled, kFinished };
 

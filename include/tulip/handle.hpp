@@ -14,12 +14,13 @@
 #include <utility>
 
 #include "tulip/detail/callback_node.hpp"
+#include "tulip/export.hpp"
 
 namespace tulip {
 
 class EventLoop;
 
-class Handle {
+class TULIP_API Handle {
  public:
   Handle() noexcept = default;
   Handle(const Handle& other) noexcept : node_(other.node_) {

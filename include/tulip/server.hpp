@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "tulip/connection_options.hpp"
+#include "tulip/export.hpp"
 #include "tulip/future.hpp"
 #include "tulip/handle.hpp"
 #include "tulip/socket_address.hpp"
@@ -42,7 +43,7 @@ struct ServerSocket {
   SocketAddress sockname;
 };
 
-class Server : public std::enable_shared_from_this<Server> {
+class TULIP_API Server : public std::enable_shared_from_this<Server> {
  public:
   using ProtocolFactory = std::function<std::shared_ptr<StreamProtocol>()>;
 

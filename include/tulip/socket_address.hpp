@@ -19,9 +19,11 @@
 #include <string>
 #include <string_view>
 
+#include "tulip/export.hpp"
+
 namespace tulip {
 
-class SocketAddress {
+class TULIP_API SocketAddress {
  public:
   /// An empty address (family AF_UNSPEC).
   SocketAddress() noexcept;

@@ -36,13 +36,15 @@
 #include <string_view>
 #include <utility>
 
+#include "tulip/export.hpp"
+
 namespace tulip {
 
 class EventLoop;
 class StreamProtocol;
 
 /// What every transport has: closing and extra information.
-class BaseTransport : public std::enable_shared_from_this<BaseTransport> {
+class TULIP_API BaseTransport : public std::enable_shared_from_this<BaseTransport> {
  public:
   virtual ~BaseTransport() = default;
 
@@ -78,7 +80,7 @@ class BaseTransport : public std::enable_shared_from_this<BaseTransport> {
 };
 
 /// A bidirectional byte stream (TCP).
-class Transport : public BaseTransport {
+class TULIP_API Transport : public BaseTransport {
  public:
   // ---- Reading ---------------------------------------------------------------
 

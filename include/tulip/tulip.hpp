@@ -15,3 +15,4 @@
 #include "tulip/server.hpp"
 #include "tulip/socket_address.hpp"
 #include "tulip/transport.hpp"
+#include "tulip/version.hpp"
