@@ -63,11 +63,12 @@ using ConnectCallback = InlineFunction<void(std::exception_ptr, std::shared_ptr<
 using ServerCallback = InlineFunction<void(std::exception_ptr, std::shared_ptr<Server>)>;
 
 /// The untyped machinery behind the templates below (src/connector.cpp, src/server.cpp).
-TULIP_API void open_connection(EventLoop& loop, ProtocolFactory factory, std::string host, std::uint16_t port,
-                     ConnectOptions options, ConnectCallback done);
-TULIP_API void adopt_connection(EventLoop& loop, ProtocolFactory factory, int fd, ConnectCallback done);
-TULIP_API void open_server(EventLoop& loop, ProtocolFactory factory, std::string host, std::uint16_t port,
-                 ServerOptions options, ServerCallback done);
+TULIP_API void open_connection(EventLoop& loop, ProtocolFactory factory, std::string host,
+                               std::uint16_t port, ConnectOptions options, ConnectCallback done);
+TULIP_API void adopt_connection(EventLoop& loop, ProtocolFactory factory, int fd,
+                                ConnectCallback done);
+TULIP_API void open_server(EventLoop& loop, ProtocolFactory factory, std::string host,
+                           std::uint16_t port, ServerOptions options, ServerCallback done);
 
 template <class Factory>
 using FactoryProtocol = typename std::invoke_result_t<Factory&>::element_type;
