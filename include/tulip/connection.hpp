@@ -51,8 +51,8 @@ namespace tulip {
 /// A connected transport and its protocol, as asyncio's (transport, protocol).
 template <class P = StreamProtocol>
 struct Connection {
-  std::shared_ptr<Transport> transport;
-  std::shared_ptr<P> protocol;
+  std::shared_ptr<Transport> transport;  ///< The connection's transport.
+  std::shared_ptr<P> protocol;           ///< The protocol the factory made for it.
 };
 
 namespace detail {

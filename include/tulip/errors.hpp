@@ -28,6 +28,7 @@ class TULIP_API InvalidStateError : public std::logic_error {
 /// The result of a cancelled Future (asyncio.CancelledError).
 class TULIP_API CancelledError : public std::runtime_error {
  public:
+  /// `message` is what() (asyncio's cancel message).
   explicit CancelledError(const std::string& message = "cancelled") : std::runtime_error(message) {}
 };
 
@@ -47,8 +48,10 @@ class TULIP_API TimeoutError : public std::runtime_error {
 /// is exactly the message given, which names the address and the cause.
 class TULIP_API OSError : public std::system_error {
  public:
+  /// `code` is the OS error; `message` is what(), naming the address and the cause.
   OSError(std::error_code code, std::string message)
       : std::system_error(code), message_(std::move(message)) {}
+  /// The message given to the constructor.
   const char* what() const noexcept override { return message_.c_str(); }
 
  private:
@@ -77,5 +80,8 @@ inline std::error_code make_error_code(Error e) noexcept {
 
 }  // namespace tulip
 
+/// @cond INTERNAL
+/// Lets tulip::Error convert to std::error_code.
 template <>
 struct std::is_error_code_enum<tulip::Error> : std::true_type {};
+/// @endcond

@@ -65,6 +65,7 @@ struct LoopInternals;
 /// A callback for the loop: any callable with signature void().
 using Callback = detail::InlineFunction<void()>;
 
+/// asyncio's event loop: callbacks, timers and I/O on one thread (see the file comment).
 class TULIP_API EventLoop {
  public:
   /// Zero-timeout polls happen at most this many iterations apart while callbacks are ready.
@@ -102,6 +103,7 @@ class TULIP_API EventLoop {
   /// allowed: the callback runs in deadline order with other due timers.
   TimerHandle call_later(double delay_seconds, Callback callback);
 
+  /// Same, with the delay as a std::chrono::duration.
   template <class Rep, class Period>
   TimerHandle call_later(std::chrono::duration<Rep, Period> delay, Callback callback) {
     return call_at_ns(
@@ -135,7 +137,9 @@ class TULIP_API EventLoop {
   /// Idempotent. Throws RuntimeError if the loop is running.
   void close();
 
+  /// True while run_forever() or run_until_complete() runs.
   bool is_running() const noexcept { return running_.load(std::memory_order_relaxed); }
+  /// True once close() was called.
   bool is_closed() const noexcept { return closed_; }
 
   /// A new pending Future bound to this loop (asyncio's loop.create_future()).
@@ -170,7 +174,9 @@ class TULIP_API EventLoop {
   void add_reader(int fd, Callback callback);
   /// Stops watching `fd` for reading; returns whether it was watched.
   bool remove_reader(int fd);
+  /// Like add_reader, for when `fd` is writable.
   void add_writer(int fd, Callback callback);
+  /// Stops watching `fd` for writing; returns whether it was watched.
   bool remove_writer(int fd);
 
   // ---- Unix signals -----------------------------------------------------------
@@ -187,6 +193,7 @@ class TULIP_API EventLoop {
   /// Installs the handler called for errors no caller could receive; an empty
   /// function restores the default, which logs.
   void set_exception_handler(ExceptionHandler handler);
+  /// The installed handler; empty when the default one is in use.
   const ExceptionHandler& get_exception_handler() const noexcept { return exception_handler_; }
   /// Calls the installed handler, or the default one. Never throws.
   void call_exception_handler(const ExceptionContext& context) noexcept;
@@ -202,11 +209,13 @@ class TULIP_API EventLoop {
 
   // ---- Internal ---------------------------------------------------------------
 
+  /// @cond INTERNAL
   /// For tulip's own transports and servers; not part of the API.
   detail::LoopInternals& internals() noexcept { return *internals_; }
   std::int64_t now_ns() const noexcept;
   TimerHandle call_at_ns(std::int64_t when_ns, Callback callback);
   const std::shared_ptr<detail::LoopToken>& token() const noexcept { return token_; }
+  /// @endcond
 
  private:
   friend class Handle;

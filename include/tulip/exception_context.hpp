@@ -21,6 +21,7 @@ class BaseTransport;
 class BaseProtocol;
 class Server;
 
+/// What went wrong, for the loop's exception handler (asyncio's context dict).
 struct ExceptionContext {
   /// Always set: what went wrong, in a sentence (asyncio's 'message').
   std::string message;
@@ -28,8 +29,8 @@ struct ExceptionContext {
   std::exception_ptr exception;
   /// The transport / protocol / server involved, if any; borrowed.
   BaseTransport* transport = nullptr;
-  BaseProtocol* protocol = nullptr;
-  Server* server = nullptr;
+  BaseProtocol* protocol = nullptr;  ///< The protocol involved, if any; borrowed.
+  Server* server = nullptr;          ///< The server involved, if any; borrowed.
 };
 
 /// Called on the loop's thread; an exception it throws is caught and logged.

@@ -181,22 +181,30 @@ class FutureState final : public FutureStateBase,
 
 }  // namespace detail
 
+/// asyncio.Future: a shared handle to a result that is not there yet (see the file comment).
 template <class T = void>
 class Future {
  public:
+  /// The result's type.
   using value_type = T;
 
   /// An empty Future with no state; valid() is false. Only assignment is allowed.
   Future() noexcept = default;
   /// A new pending Future bound to `loop` (same as loop.create_future<T>()).
   explicit Future(EventLoop& loop) : state_(std::make_shared<detail::FutureState<T>>(loop)) {}
+  /// @cond INTERNAL
   explicit Future(std::shared_ptr<detail::FutureState<T>> state) noexcept
       : state_(std::move(state)) {}
+  /// @endcond
 
+  /// False for a default-constructed Future.
   bool valid() const noexcept { return state_ != nullptr; }
+  /// The loop the future belongs to; throws RuntimeError if it was destroyed.
   EventLoop& get_loop() const { return state_->loop(); }
 
+  /// True once it has a result, an exception, or was cancelled.
   bool done() const noexcept { return state_->done(); }
+  /// True if cancel() took effect.
   bool cancelled() const noexcept { return state_->cancelled(); }
 
   /// Completes the future with a value; schedules the done callbacks.
@@ -205,6 +213,7 @@ class Future {
   requires(!std::is_void_v<T> && std::is_constructible_v<T, U&&>) void set_result(U&& value) {
     state_->finish_with_value(std::forward<U>(value));
   }
+  /// Completes a Future<void>; as the other overload.
   void set_result() requires std::is_void_v<T> { state_->finish_with_value(); }
 
   /// Completes the future with an exception. Throws InvalidStateError if done,

@@ -39,12 +39,14 @@ class Listener;
 
 /// One listening socket of a Server.
 struct ServerSocket {
-  int fd;
-  SocketAddress sockname;
+  int fd;                  ///< The listening descriptor (the Server owns it).
+  SocketAddress sockname;  ///< The address it listens on (the port picked, for port 0).
 };
 
+/// A listening TCP server and its accepted connections (asyncio.Server).
 class TULIP_API Server : public std::enable_shared_from_this<Server> {
  public:
+  /// Makes the protocol of each accepted connection.
   using ProtocolFactory = std::function<std::shared_ptr<StreamProtocol>()>;
 
   /// Use EventLoop::create_server.
@@ -53,6 +55,7 @@ class TULIP_API Server : public std::enable_shared_from_this<Server> {
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
 
+  /// The loop the server runs on.
   EventLoop& get_loop() const noexcept { return loop_; }
 
   /// Stops listening and closes the listening sockets. Accepted connections stay
@@ -72,6 +75,7 @@ class TULIP_API Server : public std::enable_shared_from_this<Server> {
   /// Starts accepting, if the server was created with start_serving = false.
   void start_serving();
 
+  /// True while accepting connections.
   bool is_serving() const noexcept { return serving_; }
   /// The listening sockets (empty once closed); asyncio returns socket objects.
   std::vector<ServerSocket> sockets() const;
@@ -79,12 +83,14 @@ class TULIP_API Server : public std::enable_shared_from_this<Server> {
   std::size_t connection_count() const noexcept { return clients_.size(); }
 
   // ---- Internal: used by the listener and transports -------------------------
+  /// @cond INTERNAL
   void add_listener(int fd);
   void on_accepted(int fd, const SocketAddress& peer);
   /// accept() failed with `error`: report it and stop accepting for a while.
   void pause_accepting(int error);
   void attach(Transport* transport) { clients_.insert(transport); }
   void detach(Transport* transport);
+  /// @endcond
 
  private:
   void set_accepting(bool accepting);

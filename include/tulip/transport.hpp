@@ -76,6 +76,7 @@ class TULIP_API BaseTransport : public std::enable_shared_from_this<BaseTranspor
   /// The current protocol; null once connection_lost has returned.
   virtual StreamProtocol* get_protocol() const noexcept = 0;
 
+  /// The loop the transport runs on.
   virtual EventLoop& get_loop() const noexcept = 0;
 };
 
@@ -87,6 +88,7 @@ class TULIP_API Transport : public BaseTransport {
   /// Stops calling data_received until resume_reading(). Idempotent; no effect
   /// once closing.
   virtual void pause_reading() = 0;
+  /// Calls data_received again after pause_reading(). Idempotent.
   virtual void resume_reading() = 0;
   /// True unless paused or closing.
   virtual bool is_reading() const noexcept = 0;
@@ -100,7 +102,9 @@ class TULIP_API Transport : public BaseTransport {
   virtual void write(std::string_view data) = 0;
   /// Same, but moves `data` into the write buffer instead of copying it.
   virtual void write(std::string&& data) = 0;
+  /// write() of a NUL-terminated string.
   void write(const char* data) { write(std::string_view(data)); }
+  /// write() of raw bytes.
   void write(std::span<const std::byte> data) {
     write(std::string_view(reinterpret_cast<const char*>(data.data()), data.size()));
   }
@@ -108,6 +112,7 @@ class TULIP_API Transport : public BaseTransport {
   /// Sends every buffer, in order, with one sendmsg() system call when nothing
   /// is buffered; flow control applies exactly as for write().
   virtual void writelines(std::span<const std::string_view> buffers) = 0;
+  /// writelines() of a braced list: writelines({header, body}).
   void writelines(std::initializer_list<std::string_view> buffers) {
     writelines(std::span<const std::string_view>(buffers.begin(), buffers.size()));
   }
