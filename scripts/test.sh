@@ -1,9 +1,8 @@
 #!/usr/bin/env bash
 # Runs the whole test suite: a plain build (then, from it, the API reference, the
 # install check with consumer projects and a shared build, and the Debian
-# packages), then ASan+UBSan,
-# then TSan, then a short fuzzing run (fuzz/run.sh --ci) and a smoke check of the
-# benchmark runner.
+# packages), then ASan+UBSan, then TSan, then a short fuzzing run (fuzz/run.sh
+# --ci) and a smoke check of the benchmark runner.
 # Usage: scripts/test.sh [--quick]   (--quick: the plain build only)
 set -euo pipefail
 cd "$(dirname "$0")/.."
