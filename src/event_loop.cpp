@@ -204,7 +204,8 @@ void EventLoop::drop_cancelled_timers() {
   if (cancelled_timers_ != 0) drop_cancelled_timers();
 
   bool work_ready = !ready_.empty() || threadsafe_pending_.load(std::memory_order_acquire);
-  bool polled = true;
+  detail::CallbackNode* ready = nullptr;
+  bool dispatch_after_ready = false;
   if (!work_ready && !stopping_) {
     int timeout_ms = -1;
     if (!timers_.empty()) {
@@ -215,20 +216,24 @@ void EventLoop::drop_cancelled_timers() {
               ? 0
               : static_cast<int>(std::min<std::int64_t>((wait_ns + 999'999) / 1'000'000, INT_MAX));
     }
-    backend_->poll(timeout_ms);
-    iterations_since_poll_ = 0;
-  } else if (stopping_ || ++iterations_since_poll_ >= kPollIntervalWhenBusy) {
-    backend_->poll(0);
+    // Nothing was ready, so the I/O handlers come first in this iteration's
+    // order anyway: the backend delivers as soon as the poll returns. What
+    // they schedule waits for the next iteration, with anything that arrived
+    // from other threads meanwhile.
+    backend_->poll_and_dispatch(timeout_ms);
     iterations_since_poll_ = 0;
   } else {
-    polled = false;
+    if (stopping_ || ++iterations_since_poll_ >= kPollIntervalWhenBusy) {
+      backend_->poll(0);
+      iterations_since_poll_ = 0;
+      dispatch_after_ready = true;
+    }
+    if (threadsafe_pending_.load(std::memory_order_acquire)) drain_threadsafe_queue();
+    // The batch is taken before any of it runs: what it schedules waits for
+    // the next iteration.
+    ready = ready_.take_all();
   }
 
-  if (threadsafe_pending_.load(std::memory_order_acquire)) drain_threadsafe_queue();
-
-  // The batch: what is ready now, then I/O, then due timers. Taken before any
-  // of it runs, so that what it schedules waits for the next iteration.
-  detail::CallbackNode* ready = ready_.take_all();
   detail::ReadyQueue due;
   if (!timers_.empty()) {
     std::int64_t now = now_ns();
@@ -247,7 +252,7 @@ void EventLoop::drop_cancelled_timers() {
     }
   }
   if (ready != nullptr) run_batch(ready, *this);
-  if (polled) backend_->dispatch();
+  if (dispatch_after_ready) backend_->dispatch();
   if (!due.empty()) run_batch(due.take_all(), *this);
 }
 

@@ -92,8 +92,11 @@ class IoBackend {
   virtual const char* name() const noexcept = 0;
 
   /// Waits up to `timeout_ms` (-1: no limit, 0: do not block) and collects the
-  /// events that arrived; nothing is delivered yet.
+  /// events that arrived, for dispatch() to deliver.
   virtual void poll(int timeout_ms) = 0;
+  /// poll() and dispatch() in one: the loop's path when no callback was ready,
+  /// so that I/O comes first in the iteration anyway.
+  virtual void poll_and_dispatch(int timeout_ms) = 0;
   /// Delivers the events the last poll() collected. An event whose owner went
   /// away (or stopped wanting it) since the poll is dropped. An exception from
   /// one handler goes to the loop's exception handler; the rest still run.

@@ -15,6 +15,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <utility>
 #include <vector>
 
 #include "io_backend.hpp"
@@ -31,7 +32,8 @@ class EpollBackend final : public IoBackend, private IoWatcher {
 
   const char* name() const noexcept override { return "epoll"; }
   void poll(int timeout_ms) override;
-  void dispatch() override;
+  void poll_and_dispatch(int timeout_ms) override;
+  void dispatch() override { deliver(std::exchange(collected_, 0)); }
   void wakeup() noexcept override;
   void set_interest(int fd, IoWatcher* watcher, std::uint32_t interest) override;
   bool owns(int fd) const noexcept override {
@@ -71,16 +73,23 @@ class EpollBackend final : public IoBackend, private IoWatcher {
  private:
   static constexpr int kMaxEvents = 256;
 
+  // 16 bytes, so that dispatch indexes the table with a shift.
   struct Registration {
     IoWatcher* watcher = nullptr;
-    std::uint32_t interest = 0;    // 0: not in the epoll set
     std::uint32_t generation = 0;  // bumped whenever the watcher changes
+    std::uint8_t interest = 0;     // IoEvent bits; 0: not in the epoll set
     bool owned = false;            // a transport, listener or connect owns the fd
   };
 
   // The eventfd's own handler: reset the counter so the next wakeup is seen.
   void on_io_event(std::uint32_t) override;
   Registration& registration(int fd);
+  int wait(int timeout_ms);
+  void deliver(int count);
+  // What an event carries: the descriptor and its registration's generation.
+  static std::uint64_t key_of(std::uint64_t fd, std::uint32_t generation) noexcept {
+    return fd | (static_cast<std::uint64_t>(generation) << 32);
+  }
   int control(int op, int fd, std::uint32_t interest, std::uint32_t generation);
 
   EventLoop& loop_;

@@ -54,7 +54,7 @@ void SelectorSocketTransport::start(Callback on_made) {
   // EPOLL_CTL_MOD replaces a DEL and an ADD. This is the step the kernel may
   // refuse (ENOMEM, ENOSPC): then nothing else has been registered yet.
   try {
-    update_interest();
+    watch_as_needed();
   } catch (...) {
     released_ = true;
     lost_ = closing_ = true;
@@ -364,15 +364,37 @@ void SelectorSocketTransport::resume_reading() {
   update_interest();
 }
 
-void SelectorSocketTransport::update_interest() {
+bool SelectorSocketTransport::watch_as_needed() {
   std::uint32_t wanted = 0;
   if (!lost_) {
     if (!reading_paused_ && !closing_ && !eof_received_) wanted |= kReadable;
     if (!buffer_.empty()) wanted |= kWritable;
   }
-  if (wanted == interest_) return;
+  if (wanted == interest_) return false;
   backend_.set_interest(fd_, this, wanted);
   interest_ = wanted;
+  return true;
+}
+
+void SelectorSocketTransport::update_interest() noexcept {
+  try {
+    watch_as_needed();
+  } catch (const std::exception&) {
+    // The kernel refused to change the registration (ENOMEM, ENOSPC): this
+    // connection cannot go on, the others can. Removing a registration never
+    // fails, so the close below does not come back here.
+    ExceptionContext details = context("Fatal error: cannot watch the socket");
+    details.exception = std::current_exception();
+    loop_.call_exception_handler(details);
+    std::error_code error = std::make_error_code(std::errc::not_enough_memory);
+    try {
+      throw;
+    } catch (const std::system_error& e) {
+      error = e.code();
+    } catch (...) {
+    }
+    force_close(error);
+  }
 }
 
 // ---- Closing -----------------------------------------------------------------------

@@ -101,7 +101,11 @@ class SelectorSocketTransport final : public Transport, public LoopMember, priva
   // took, or -1 after a fatal error.
   ssize_t send_now(const iovec* buffers, std::size_t count);
   void after_buffer_grew();
-  void update_interest();
+  // Brings the registration in line with the state; returns whether it changed.
+  // Throws if the kernel refuses (start() then fails as a whole).
+  bool watch_as_needed();
+  // The same, for every later change: a refusal ends this connection only.
+  void update_interest() noexcept;
 
   void maybe_pause_protocol();
   void maybe_resume_protocol();
