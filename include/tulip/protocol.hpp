@@ -64,6 +64,14 @@ class TULIP_API BaseProtocol {
 /// What stream protocols share; not instantiated directly (use Protocol or
 /// BufferedProtocol). tulip's name for the part asyncio's two classes have in common.
 class TULIP_API StreamProtocol : public BaseProtocol {
+ private:
+  // Derive from tulip::Protocol or tulip::BufferedProtocol, not from
+  // StreamProtocol: a class with neither data_received nor get_buffer would
+  // silently drop every byte, so only those two may construct this base.
+  StreamProtocol() = default;
+  friend class Protocol;
+  friend class BufferedProtocol;
+
  public:
   /// The connection is ready. `transport` is valid until connection_lost returns.
   /// Reading starts after this returns, so pausing reading here reads nothing.

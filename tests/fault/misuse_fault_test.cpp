@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "fault/fault_support.hpp"
+#include "loop_access.hpp"
 #include "loop_internals.hpp"
 
 namespace tulip::testing {
@@ -249,7 +250,7 @@ TEST(LoopClose, WithServersConnectionsAttemptsAndTimersLiveTellsEachProtocolOnce
     EXPECT_FALSE(hanging.done());
     EXPECT_TRUE(closed.done());  // closed, and every connection is gone
     EXPECT_TRUE(exceptions.reports.empty());
-    EXPECT_TRUE(loop.internals().transports.empty());
+    EXPECT_TRUE(detail::LoopAccess::internals(loop).registry.transports.empty());
   }
   // Every protocol that was started heard once, with the documented error.
   ASSERT_EQ(server_losses.size(), 3u);
