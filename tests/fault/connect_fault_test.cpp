@@ -153,36 +153,6 @@ TEST(NameResolution, ManyUnresolvableNamesFailWhileANumericConnectSucceeds) {
   EXPECT_TRUE(detail::LoopAccess::internals(loop).registry.connectors.empty());
 }
 
-// A lookup that never answers until the test lets it (a DNS server that
-// does not reply: getaddrinfo then blocks for tens of seconds).
-struct StuckResolver {
-  std::mutex mutex;
-  std::condition_variable released_cv;
-  bool released = false;
-  int asked = 0;
-
-  detail::Resolver::Lookup lookup() {
-    return [this](const detail::ResolveQuestion&) {
-      std::unique_lock lock(mutex);
-      ++asked;
-      released_cv.notify_all();
-      released_cv.wait(lock, [this] { return released; });
-      detail::ResolveResult result;
-      result.error = "answered too late";
-      return result;
-    };
-  }
-  void wait_until_asked(int count) {
-    std::unique_lock lock(mutex);
-    released_cv.wait(lock, [&] { return asked >= count; });
-  }
-  void release() {
-    std::lock_guard lock(mutex);
-    released = true;
-    released_cv.notify_all();
-  }
-};
-
 // Records the thread its last copy dies on: the loop's objects must die on the loop's thread.
 struct ThreadRecordingFactory {
   std::shared_ptr<std::thread::id> died_on;
@@ -200,7 +170,7 @@ struct ThreadRecordingFactory {
 };
 
 TEST(NameResolution, ClosingTheLoopWithLookupsThatNeverAnswerReturnsAtOnce) {
-  auto stuck = std::make_shared<StuckResolver>();
+  auto stuck = std::make_shared<StuckLookup>();
   int calls = 0;
   auto died_on = std::make_shared<std::thread::id>();
   std::vector<Future<Connection<RecordingProtocol>>> lookups;
@@ -332,7 +302,9 @@ TEST(ConnectCancelled, GivingUpWhileTheHandshakeHangsClosesTheSocketAtOnce) {
 }
 
 TEST(ConnectCancelled, GivingUpOnAnUnresolvableNameLeavesNothingBehind) {
+  StuckLookup stuck;
   EventLoop loop;
+  detail::LoopAccess::internals(loop).resolver.set_lookup_for_testing(stuck.lookup());
   auto future = loop.create_connection([] { return std::make_shared<RecordingProtocol>(); },
                                        "nosuch.invalid", 80);
   EXPECT_TRUE(future.cancel());

@@ -183,8 +183,10 @@ TEST(LoopClose, WithServersConnectionsAttemptsAndTimersLiveTellsEachProtocolOnce
   RawSocket listener = RawSocket::listen_on("127.0.0.1", 16, kSmallReceiveBuffer);
   std::vector<RawSocket> client_peers;
   CapturedLog log;
+  StuckLookup stuck;  // the name lookup is still in flight when the loop closes
   {
     EventLoop loop;
+    detail::LoopAccess::internals(loop).resolver.set_lookup_for_testing(stuck.lookup());
     ExceptionLog exceptions(loop);
     // A server with three accepted connections, each with megabytes still buffered.
     auto server = loop.run_until_complete(loop.create_server(
