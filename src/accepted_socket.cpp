@@ -17,39 +17,23 @@
 namespace tulip::detail {
 namespace {
 
-// Owns the descriptor until a transport takes it, so that every path that does
-// not get that far (an error, a cancellation, or a loop closed before the
-// adoption ran) closes it.
-class OwnedFd {
- public:
-  explicit OwnedFd(int fd) noexcept : fd_(fd) {}
-  OwnedFd(OwnedFd&& other) noexcept : fd_(other.release()) {}
-  OwnedFd& operator=(OwnedFd&&) = delete;
-  ~OwnedFd() { close_fd(fd_); }
-
-  int get() const noexcept { return fd_; }
-  int release() noexcept { return std::exchange(fd_, -1); }
-
- private:
-  int fd_;
-};
-
 std::exception_ptr os_error(int error, int fd, const char* what) {
   return std::make_exception_ptr(
       OSError(errno_code(error), "connect_accepted_socket(fd " + std::to_string(fd) + "): " + what +
                                      ": " + errno_code(error).message()));
 }
 
-// Checks that `fd` is a connected TCP socket and readies it for a transport;
+// Checks that `fd` is a connected TCP or Unix stream socket and readies it for a transport;
 // returns the error that says why not. `peer` gets the peer's address, which
 // the check has to ask for anyway and the transport then need not.
 std::exception_ptr prepare(int fd, SocketAddress& peer) {
   int type = get_int_option(fd, SOL_SOCKET, SO_TYPE);
   if (type < 0) return os_error(errno, fd, "not a socket");
-  int family = SocketAddress::local_of(fd).family();
-  if (type != SOCK_STREAM || (family != AF_INET && family != AF_INET6)) {
-    return std::make_exception_ptr(std::invalid_argument(
-        "connect_accepted_socket(fd " + std::to_string(fd) + "): a TCP socket was expected"));
+  int family = get_int_option(fd, SOL_SOCKET, SO_DOMAIN);
+  if (type != SOCK_STREAM || (family != AF_INET && family != AF_INET6 && family != AF_UNIX)) {
+    return std::make_exception_ptr(
+        std::invalid_argument("connect_accepted_socket(fd " + std::to_string(fd) +
+                              "): a TCP or Unix stream socket was expected"));
   }
   peer = SocketAddress::peer_of(fd);
   if (peer.empty()) return os_error(ENOTCONN, fd, "not connected");
@@ -57,7 +41,7 @@ std::exception_ptr prepare(int fd, SocketAddress& peer) {
   if (flags < 0 || ::fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) {
     return os_error(errno, fd, "cannot make it non-blocking");
   }
-  apply_stream_options(fd, /*nodelay=*/true, std::nullopt);
+  if (family != AF_UNIX) apply_stream_options(fd, /*nodelay=*/true, std::nullopt);
   return nullptr;
 }
 

@@ -13,6 +13,7 @@
 #include "socket_ops.hpp"
 #include "socket_options.hpp"
 #include "tulip/event_loop.hpp"
+#include "unix_socket_file.hpp"
 
 namespace tulip::detail {
 
@@ -26,6 +27,36 @@ std::weak_ptr<CancellableOperation> open_connection(EventLoop& loop, ProtocolFac
   LoopAccess::internals(loop).registry.connectors.emplace(connector.get(), connector);
   connector->start();
   return connector;
+}
+
+std::weak_ptr<CancellableOperation> open_unix_connection(EventLoop& loop, ProtocolFactory factory,
+                                                         std::string path,
+                                                         UnixConnectOptions options,
+                                                         ConnectCompletion completion) {
+  if (loop.is_closed()) throw RuntimeError("Event loop is closed");
+  SocketAddress address;
+  try {
+    address = unix_address_or_throw(path, "cannot connect to");
+  } catch (...) {
+    // A bad path fails the Future, as asyncio's coroutine raises; nothing was opened.
+    completion.done(std::current_exception(), nullptr, nullptr);
+    return {};
+  }
+  ConnectOptions connect;
+  connect.timeout = options.timeout;
+  auto connector =
+      std::make_shared<Connector>(loop, std::move(factory), std::move(address),
+                                  describe_unix_path(path), connect, std::move(completion));
+  LoopAccess::internals(loop).registry.connectors.emplace(connector.get(), connector);
+  connector->start();
+  return connector;
+}
+
+Connector::Connector(EventLoop& loop, ProtocolFactory factory, SocketAddress address,
+                     std::string target, ConnectOptions options, ConnectCompletion completion)
+    : Connector(loop, std::move(factory), std::move(target), 0, std::move(options),
+                std::move(completion)) {
+  known_ = std::move(address);
 }
 
 Connector::Connector(EventLoop& loop, ProtocolFactory factory, std::string host, std::uint16_t port,
@@ -43,6 +74,16 @@ void Connector::start() {
     timeout_ =
         loop_.call_later(options_.timeout, [self = shared_from_this()] { self->on_timeout(); });
   }
+  if (known_) {
+    // Nothing to look up; the attempt still starts from the loop, never inside
+    // the call that asked for it.
+    loop_.call_soon([self = shared_from_this()] {
+      ResolveResult known;
+      known.addresses.push_back(*self->known_);
+      self->on_resolved(std::move(known));
+    });
+    return;
+  }
   resolve_address(
       loop_, host_, port_, options_.family, false,
       [self = shared_from_this()](ResolveResult result) { self->on_resolved(std::move(result)); });
@@ -51,8 +92,9 @@ void Connector::start() {
 void Connector::on_timeout() {
   if (finished_) return;
   close_socket();
-  std::string target =
-      current_.empty() ? "'" + host_ + "' port " + std::to_string(port_) : current_.to_string();
+  std::string target = known_             ? host_
+                       : current_.empty() ? "'" + host_ + "' port " + std::to_string(port_)
+                                          : current_.to_string();
   char seconds[32];
   std::snprintf(seconds, sizeof(seconds), "%g", options_.timeout);
   std::string what = "connect to " + target + " timed out after " + seconds + " s";
@@ -87,19 +129,22 @@ void Connector::on_resolved(ResolveResult result) {
 
 void Connector::record_failure(const SocketAddress& address, std::error_code error) {
   last_error_ = error;
-  failures_.push_back("connect to " + address.to_string() + " failed: " + error.message());
+  std::string target = known_ ? host_ : address.to_string();
+  failures_.push_back("connect to " + target + " failed: " + error.message());
 }
 
 void Connector::try_next_address() {
   while (!finished_ && next_ < addresses_.size()) {
     current_ = addresses_[next_++];
     std::error_code error;
-    fd_ = open_socket(current_.family(), SOCK_STREAM, IPPROTO_TCP, error);
+    bool tcp = current_.family() != AF_UNIX;
+    fd_ = open_socket(current_.family(), SOCK_STREAM, tcp ? IPPROTO_TCP : 0, error);
     if (fd_ < 0) {
       record_failure(current_, error);
       continue;
     }
-    apply_stream_options(fd_, options_.nodelay, options_.keepalive);
+    // TCP_NODELAY and keep-alive are TCP's; a Unix socket has neither.
+    if (tcp) apply_stream_options(fd_, options_.nodelay, options_.keepalive);
     if (options_.local_host) {
       auto local = SocketAddress::parse(*options_.local_host, options_.local_port);
       if (!local || local->family() != current_.family()) {

@@ -1,6 +1,7 @@
 // Connector: one create_connection attempt, from resolution to connection_made.
 //
-// Steps: resolve the host (numeric hosts are parsed), then try each address in
+// Steps: resolve the host (numeric hosts are parsed; a Unix socket path needs
+// nothing), then try each address in
 // turn: socket, options, optional bind, connect through the backend. The first
 // address that connects gets a transport from the backend; if all fail, the
 // error names each address and cause. A timeout option bounds the whole
@@ -18,6 +19,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -34,6 +36,10 @@ class Connector final : public std::enable_shared_from_this<Connector>,
                         public LoopMember {
  public:
   Connector(EventLoop& loop, ProtocolFactory factory, std::string host, std::uint16_t port,
+            ConnectOptions options, ConnectCompletion completion);
+  /// An attempt on a known address (a Unix socket path): nothing to resolve.
+  /// `target` names it in messages.
+  Connector(EventLoop& loop, ProtocolFactory factory, SocketAddress address, std::string target,
             ConnectOptions options, ConnectCompletion completion);
 
   void start();
@@ -61,6 +67,7 @@ class Connector final : public std::enable_shared_from_this<Connector>,
   ConnectOptions options_;
   ConnectCompletion completion_;
   std::vector<SocketAddress> addresses_;
+  std::optional<SocketAddress> known_;  // set: skip resolution
   std::size_t next_ = 0;
   std::vector<std::string> failures_;
   std::error_code last_error_;

@@ -15,6 +15,7 @@
 #include "socket_options.hpp"
 #include "tulip/event_loop.hpp"
 #include "tulip/log.hpp"
+#include "unix_socket_file.hpp"
 
 namespace tulip {
 namespace {
@@ -64,6 +65,12 @@ void Server::add_listener(int fd) {
       detail::LoopAccess::backend(loop_).make_listener(*this, fd, options_.backlog));
 }
 
+void Server::set_socket_file(std::string path, std::uint64_t device, std::uint64_t inode) {
+  socket_file_ = std::move(path);
+  socket_file_device_ = device;
+  socket_file_inode_ = inode;
+}
+
 void Server::start_serving() {
   if (serving_ || closed_) return;
   set_accepting(true);
@@ -81,7 +88,10 @@ std::vector<ServerSocket> Server::sockets() const {
 }
 
 void Server::on_accepted(int fd, const SocketAddress& peer) {
-  detail::apply_stream_options(fd, options_.nodelay, options_.keepalive);
+  // Unix servers are made with nodelay off and no keep-alive: nothing to set.
+  if (options_.nodelay || options_.keepalive) {
+    detail::apply_stream_options(fd, options_.nodelay, options_.keepalive);
+  }
   std::shared_ptr<StreamProtocol> protocol;
   try {
     protocol = factory_();
@@ -130,6 +140,13 @@ void Server::close() {
   serving_ = false;
   resume_accepting_.cancel();
   listeners_.clear();  // unwatches and closes every listening socket
+  if (!socket_file_.empty()) {
+    // asyncio 3.13's cleanup_socket: the file goes with the server, unless
+    // someone removed it and bound another there meanwhile.
+    detail::remove_socket_file_if_unchanged(socket_file_, {static_cast<dev_t>(socket_file_device_),
+                                                           static_cast<ino_t>(socket_file_inode_)});
+    socket_file_.clear();
+  }
   // asyncio cancels the serve_forever() task when the server closes.
   Future<void> serving = std::move(serve_forever_waiter_);
   serve_forever_waiter_ = Future<void>();

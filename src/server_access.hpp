@@ -7,7 +7,10 @@
 // Thread-safety: loop thread only.
 #pragma once
 
+#include <cstdint>
 #include <memory>
+#include <string>
+#include <utility>
 
 #include "tulip/server.hpp"
 
@@ -19,6 +22,11 @@ struct ServerAccess {
     return std::shared_ptr<Server>(new Server(loop, std::move(factory), std::move(options)));
   }
   static void add_listener(Server& server, int fd) { server.add_listener(fd); }
+  /// The socket file close() removes if it is still the one bound.
+  static void set_socket_file(Server& server, std::string path, std::uint64_t device,
+                              std::uint64_t inode) {
+    server.set_socket_file(std::move(path), device, inode);
+  }
   /// A listener accepted `fd` from `peer`: make its transport and protocol.
   static void on_accepted(Server& server, int fd, const SocketAddress& peer) {
     server.on_accepted(fd, peer);

@@ -3,10 +3,26 @@
 #include <arpa/inet.h>
 #include <net/if.h>
 #include <netinet/in.h>
+#include <sys/un.h>
 
+#include <cstddef>
 #include <cstring>
+#include <new>
 
 namespace tulip {
+
+struct SocketAddress::UnixStorage {
+  sockaddr_un address;
+};
+
+namespace {
+
+// Where sun_path starts: a Unix address's length counts the bytes up to here
+// plus the path's (with the terminating NUL for a pathname, without for an
+// abstract name, whose every byte up to the length is significant).
+constexpr socklen_t kPathOffset = offsetof(sockaddr_un, sun_path);
+
+}  // namespace
 
 SocketAddress::SocketAddress() noexcept : storage_{}, length_(0) {
   storage_.any.sa_family = AF_UNSPEC;
@@ -18,6 +34,17 @@ SocketAddress::SocketAddress(const sockaddr* address, socklen_t length) noexcept
     length_ = sizeof(sockaddr_in);
   } else if (address->sa_family == AF_INET6 && length >= sizeof(sockaddr_in6)) {
     length_ = sizeof(sockaddr_in6);
+  } else if (address->sa_family == AF_UNIX && length <= sizeof(sockaddr_un)) {
+    storage_.any.sa_family = AF_UNIX;
+    try {
+      auto copy = std::make_shared<UnixStorage>();
+      std::memcpy(&copy->address, address, length);
+      unix_ = std::move(copy);
+      length_ = length;
+    } catch (const std::bad_alloc&) {
+      length_ = sizeof(sa_family_t);  // out of memory: the family alone, as documented
+    }
+    return;
   } else {
     storage_.any.sa_family = address->sa_family;
     length_ = sizeof(sa_family_t);
@@ -55,6 +82,39 @@ std::optional<SocketAddress> SocketAddress::parse(std::string_view host, std::ui
     return SocketAddress(reinterpret_cast<const sockaddr*>(&v6), sizeof(v6));
   }
   return std::nullopt;
+}
+
+std::optional<SocketAddress> SocketAddress::from_path(std::string_view path) {
+  if (path.empty()) return std::nullopt;
+  bool abstract = path.front() == '\0';
+  // A pathname needs its terminating NUL inside sun_path; an abstract name does not.
+  std::size_t room = sizeof(sockaddr_un::sun_path) - (abstract ? 0 : 1);
+  if (path.size() > room) return std::nullopt;
+  if (path.find('\0', abstract ? 1 : 0) != std::string_view::npos) return std::nullopt;
+  sockaddr_un address{};
+  address.sun_family = AF_UNIX;
+  std::memcpy(address.sun_path, path.data(), path.size());
+  auto length = static_cast<socklen_t>(kPathOffset + path.size() + (abstract ? 0 : 1));
+  return SocketAddress(reinterpret_cast<const sockaddr*>(&address), length);
+}
+
+const sockaddr* SocketAddress::data() const noexcept {
+  if (unix_) return reinterpret_cast<const sockaddr*>(&unix_->address);
+  return &storage_.any;
+}
+
+std::string SocketAddress::path() const {
+  if (!unix_ || length_ <= kPathOffset) return {};
+  const char* text = unix_->address.sun_path;
+  std::size_t size = length_ - kPathOffset;
+  // A pathname's length may include its NUL terminator (and the kernel may
+  // report more); an abstract name's bytes are all significant.
+  if (text[0] != '\0') size = strnlen(text, size);
+  return std::string(text, size);
+}
+
+bool SocketAddress::is_abstract() const noexcept {
+  return unix_ && length_ > kPathOffset && unix_->address.sun_path[0] == '\0';
 }
 
 SocketAddress SocketAddress::local_of(int fd) noexcept {
@@ -99,11 +159,33 @@ std::string SocketAddress::to_string() const {
            std::to_string(ntohl(v6->sin6_flowinfo)) + ", " + std::to_string(v6->sin6_scope_id) +
            ")";
   }
+  if (family() == AF_UNIX) {
+    std::string name = path();
+    if (name.empty() || name.front() != '\0') return name;  // Python: the str path
+    // Python returns an abstract name as bytes; str() of those is their repr.
+    static const char kHex[] = "0123456789abcdef";
+    std::string out = "b'";
+    for (char c : name) {
+      auto byte = static_cast<unsigned char>(c);
+      if (c == '\'' || c == '\\') {
+        out += '\\';
+        out += c;
+      } else if (byte < 0x20 || byte >= 0x7f) {
+        out += "\\x";
+        out += kHex[byte >> 4];
+        out += kHex[byte & 0xf];
+      } else {
+        out += c;
+      }
+    }
+    return out + "'";
+  }
   return "None";
 }
 
 bool SocketAddress::operator==(const SocketAddress& other) const noexcept {
-  return length_ == other.length_ && std::memcmp(&storage_, &other.storage_, length_) == 0;
+  if (length_ != other.length_ || family() != other.family()) return false;
+  return std::memcmp(data(), other.data(), length_) == 0;
 }
 
 }  // namespace tulip

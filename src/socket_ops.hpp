@@ -76,4 +76,25 @@ int get_int_option(int fd, int level, int name);
 /// Closes `fd` (ignoring EINTR, which on Linux still closes it).
 void close_fd(int fd) noexcept;
 
+/// Owns a descriptor until something takes it (release()), so that every path
+/// that does not get that far (an error, a cancellation, a loop closed before
+/// a queued step ran) closes it.
+class OwnedFd {
+ public:
+  explicit OwnedFd(int fd) noexcept : fd_(fd) {}
+  OwnedFd(OwnedFd&& other) noexcept : fd_(other.release()) {}
+  OwnedFd& operator=(OwnedFd&&) = delete;
+  ~OwnedFd() { close_fd(fd_); }
+
+  int get() const noexcept { return fd_; }
+  int release() noexcept {
+    int fd = fd_;
+    fd_ = -1;
+    return fd;
+  }
+
+ private:
+  int fd_;
+};
+
 }  // namespace tulip::detail

@@ -9,12 +9,30 @@
 // address and cause ("Multiple exceptions: ..." when there are several, as
 // asyncio joins them); with a timeout option, with TimeoutError.
 //
-// EventLoop::connect_accepted_socket(factory, fd) wraps a TCP socket that is
-// already connected (accepted by your own code, or inherited): it takes the
-// descriptor over, makes it non-blocking, sets TCP_NODELAY, and completes as
-// create_connection does. A descriptor that is not a connected TCP socket fails
-// the Future (OSError, or std::invalid_argument for another kind of socket) and
-// is closed: either way the caller no longer owns it.
+// EventLoop::connect_accepted_socket(factory, fd) wraps a TCP or Unix stream
+// socket that is already connected (accepted by your own code, inherited, or
+// one end of a socketpair): it takes the descriptor over, makes it
+// non-blocking, sets TCP_NODELAY on TCP, and completes as create_connection
+// does. A descriptor that is not a connected stream socket fails the Future
+// (OSError, or std::invalid_argument for another kind of socket) and is
+// closed: either way the caller no longer owns it.
+//
+// EventLoop::create_unix_connection(factory, path) and
+// create_unix_server(factory, path) are the same for Unix domain stream
+// sockets: `path` is a file-system path, or a Linux abstract name when it
+// starts with a NUL byte. The transports are the same as TCP's (flow control,
+// BufferedProtocol, write_eof); peername and sockname are SocketAddresses of
+// family AF_UNIX (path()), and get_extra_info("peercred") gives the peer's
+// PeerCredentials. A path too long for sun_path fails the Future with OSError
+// (ENAMETOOLONG) naming the path. create_unix_server replaces a stale socket
+// file, refuses (EADDRINUSE) one where a server is listening, and removes its
+// file again on close (UnixServerOptions::cleanup_socket).
+//
+// create_server(factory, sock, options) and create_unix_server(factory, sock,
+// options) serve on a listening socket made elsewhere (systemd's LISTEN_FDS, a
+// parent process): the server owns `sock` from the call on; one that is not a
+// listening stream socket (of the Unix family, for create_unix_server) fails
+// the Future with std::invalid_argument, and is closed.
 //
 // EventLoop::create_server(factory, host, port) binds every address `host`
 // resolves to (an empty host: every interface, IPv4 and IPv6), listens, and
@@ -85,7 +103,8 @@ class CancellableOperation {
 };
 
 /// The untyped machinery behind EventLoop's templates (src/connector.cpp,
-/// src/accepted_socket.cpp, src/server.cpp).
+/// src/accepted_socket.cpp, src/server.cpp, src/unix_server.cpp,
+/// src/adopted_server.cpp).
 TULIP_API std::weak_ptr<CancellableOperation> open_connection(EventLoop& loop,
                                                               ProtocolFactory factory,
                                                               std::string host, std::uint16_t port,
@@ -95,6 +114,15 @@ TULIP_API void adopt_connection(EventLoop& loop, ProtocolFactory factory, int fd
                                 ConnectCompletion completion);
 TULIP_API void open_server(EventLoop& loop, ProtocolFactory factory, std::string host,
                            std::uint16_t port, ServerOptions options, ServerCallback done);
+TULIP_API std::weak_ptr<CancellableOperation> open_unix_connection(EventLoop& loop,
+                                                                   ProtocolFactory factory,
+                                                                   std::string path,
+                                                                   UnixConnectOptions options,
+                                                                   ConnectCompletion completion);
+TULIP_API void open_unix_server(EventLoop& loop, ProtocolFactory factory, std::string path,
+                                UnixServerOptions options, ServerCallback done);
+TULIP_API void adopt_server(EventLoop& loop, ProtocolFactory factory, int fd, ServerOptions options,
+                            bool unix_only, ServerCallback done);
 TULIP_API void close_server(Server& server);
 
 template <class Factory>

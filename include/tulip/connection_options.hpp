@@ -1,4 +1,5 @@
-// Options for create_connection and create_server (asyncio's keyword arguments).
+// Options for create_connection, create_server, create_unix_connection and
+// create_unix_server (asyncio's keyword arguments).
 //
 // Thread-safety: plain values.
 #pragma once
@@ -51,6 +52,24 @@ struct ServerOptions {
   bool nodelay = true;
   /// TCP keep-alive probing on accepted connections; none by default.
   std::optional<KeepAliveOptions> keepalive;
+};
+
+/// Options of EventLoop::create_unix_connection.
+struct UnixConnectOptions {
+  /// Seconds for the whole attempt; 0: no limit (as ConnectOptions::timeout).
+  double timeout = 0;
+};
+
+/// Options of EventLoop::create_unix_server (asyncio's keyword arguments).
+struct UnixServerOptions {
+  /// listen() backlog, and the most connections accepted per readiness event.
+  int backlog = 100;
+  /// Listen at once; else call Server::start_serving() or serve_forever().
+  bool start_serving = true;
+  /// Remove the socket file when the server closes, unless another file has
+  /// replaced it meanwhile (asyncio 3.13's cleanup_socket). Abstract names
+  /// have no file. A server on an adopted descriptor never removes anything.
+  bool cleanup_socket = true;
 };
 
 }  // namespace tulip

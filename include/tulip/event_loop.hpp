@@ -227,6 +227,65 @@ class TULIP_API EventLoop {
     return result;
   }
 
+  /// Serves on `sock`, a listening TCP or Unix stream socket made elsewhere
+  /// (asyncio's create_server(sock=...)); the server owns it from this call on,
+  /// whatever the outcome. Of `options`, backlog (accepts per event),
+  /// start_serving, nodelay and keepalive apply; the socket's own binding stays.
+  /// Fails with std::invalid_argument for a descriptor that is not a listening
+  /// stream socket, OSError for one that is not a socket at all.
+  template <class Factory>
+  Future<std::shared_ptr<Server>> create_server(Factory&& protocol_factory, int sock,
+                                                ServerOptions options = {}) {
+    Future<std::shared_ptr<Server>> result = create_future<std::shared_ptr<Server>>();
+    detail::adopt_server(*this, detail::erase_factory(std::forward<Factory>(protocol_factory)),
+                         sock, std::move(options), false, detail::complete_server(result));
+    return result;
+  }
+
+  // ---- Unix domain sockets (see connection.hpp) --------------------------------
+
+  /// Connects to the Unix stream socket at `path` (a leading NUL byte: an
+  /// abstract name); completes as create_connection does. A path that cannot
+  /// be a Unix address fails the Future with OSError naming it.
+  template <class Factory>
+  auto create_unix_connection(Factory&& protocol_factory, std::string path,
+                              UnixConnectOptions options = {}) {
+    using P = detail::FactoryProtocol<Factory>;
+    Future<Connection<P>> result = create_future<Connection<P>>();
+    detail::cancel_on_cancel(
+        result, detail::open_unix_connection(
+                    *this, detail::erase_factory(std::forward<Factory>(protocol_factory)),
+                    std::move(path), options, detail::complete_connection(result)));
+    return result;
+  }
+
+  /// Opens a Unix stream server at `path`; completes with the Server once it
+  /// is listening. A stale socket file there is replaced; a live one (a server
+  /// answers) fails the Future with OSError (EADDRINUSE) and is left alone.
+  template <class Factory>
+  Future<std::shared_ptr<Server>> create_unix_server(Factory&& protocol_factory, std::string path,
+                                                     UnixServerOptions options = {}) {
+    Future<std::shared_ptr<Server>> result = create_future<std::shared_ptr<Server>>();
+    detail::open_unix_server(*this, detail::erase_factory(std::forward<Factory>(protocol_factory)),
+                             std::move(path), options, detail::complete_server(result));
+    return result;
+  }
+
+  /// Serves on `sock`, a listening Unix stream socket made elsewhere; as
+  /// create_server(factory, sock), but only the Unix family is accepted. The
+  /// server never removes the socket's file.
+  template <class Factory>
+  Future<std::shared_ptr<Server>> create_unix_server(Factory&& protocol_factory, int sock,
+                                                     UnixServerOptions options = {}) {
+    Future<std::shared_ptr<Server>> result = create_future<std::shared_ptr<Server>>();
+    ServerOptions server_options;
+    server_options.backlog = options.backlog;
+    server_options.start_serving = options.start_serving;
+    detail::adopt_server(*this, detail::erase_factory(std::forward<Factory>(protocol_factory)),
+                         sock, server_options, true, detail::complete_server(result));
+    return result;
+  }
+
   // ---- Watching file descriptors ---------------------------------------------
 
   /// Calls `callback` whenever `fd` is readable, until remove_reader(fd); it

@@ -1,4 +1,4 @@
-// Server: what create_server returns (asyncio.Server).
+// Server: what create_server and create_unix_server return (asyncio.Server).
 //
 // A Server owns its listening sockets and accepts connections on them; each
 // accepted connection gets a transport and a protocol from the factory. The
@@ -16,8 +16,10 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <memory>
+#include <string>
 #include <unordered_set>
 #include <vector>
 
@@ -44,8 +46,9 @@ struct ServerSocket {
   SocketAddress sockname;  ///< The address it listens on (the port picked, for port 0).
 };
 
-/// A listening TCP server and its accepted connections (asyncio.Server). Made by
-/// EventLoop::create_server; shared, so it can be kept after close().
+/// A listening TCP or Unix stream server and its accepted connections
+/// (asyncio.Server). Made by EventLoop::create_server / create_unix_server;
+/// shared, so it can be kept after close().
 class TULIP_API Server : public std::enable_shared_from_this<Server> {
  public:
   ~Server();
@@ -56,7 +59,8 @@ class TULIP_API Server : public std::enable_shared_from_this<Server> {
   EventLoop& get_loop() const noexcept { return loop_; }
 
   /// Stops listening and closes the listening sockets. Accepted connections stay
-  /// open. A pending serve_forever() Future is cancelled, as asyncio cancels
+  /// open. A Unix server removes its socket file, unless another file replaced
+  /// it or cleanup_socket is off. A pending serve_forever() Future is cancelled, as asyncio cancels
   /// the serve_forever() task. Idempotent.
   void close();
   /// close() every accepted connection (they flush first).
@@ -96,6 +100,9 @@ class TULIP_API Server : public std::enable_shared_from_this<Server> {
   void detach(Transport* transport);
   void set_accepting(bool accepting);
   void maybe_wake_closed_waiters();
+  // A Unix server's socket file, removed on close() if it is still the one
+  // bound (identified by device and inode); empty: nothing to remove.
+  void set_socket_file(std::string path, std::uint64_t device, std::uint64_t inode);
 
   EventLoop& loop_;
   ProtocolFactory factory_;
@@ -105,6 +112,9 @@ class TULIP_API Server : public std::enable_shared_from_this<Server> {
   std::vector<Future<void>> closed_waiters_;
   Future<void> serve_forever_waiter_;
   TimerHandle resume_accepting_;
+  std::string socket_file_;
+  std::uint64_t socket_file_device_ = 0;
+  std::uint64_t socket_file_inode_ = 0;
   bool serving_ = false;
   bool closed_ = false;
   /// @endcond

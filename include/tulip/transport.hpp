@@ -58,7 +58,8 @@ class TULIP_API BaseTransport : public std::enable_shared_from_this<BaseTranspor
 
   /// asyncio's get_extra_info(name): "peername" and "sockname" (SocketAddress,
   /// still available after close), "socket" (int, the descriptor, or -1 once
-  /// closed). An empty std::any for names it does not know.
+  /// closed), and for a Unix stream socket "peercred" (PeerCredentials, while
+  /// open). An empty std::any for names it does not know.
   virtual std::any get_extra_info(std::string_view name) const = 0;
 
   /// Typed convenience: get_extra_info<SocketAddress>("peername"); nullopt if
@@ -80,7 +81,7 @@ class TULIP_API BaseTransport : public std::enable_shared_from_this<BaseTranspor
   virtual EventLoop& get_loop() const noexcept = 0;
 };
 
-/// A bidirectional byte stream (TCP).
+/// A bidirectional byte stream (TCP or a Unix stream socket).
 class TULIP_API Transport : public BaseTransport {
  public:
   // ---- Reading ---------------------------------------------------------------
@@ -120,7 +121,7 @@ class TULIP_API Transport : public BaseTransport {
   /// Half-closes: the peer sees EOF once the buffered bytes are sent. Reading
   /// goes on. Idempotent; no effect after close().
   virtual void write_eof() = 0;
-  /// True: TCP can half-close.
+  /// True: TCP and Unix stream sockets can half-close.
   virtual bool can_write_eof() const noexcept = 0;
 
   /// Closes now, dropping buffered bytes; connection_lost (no error) follows on

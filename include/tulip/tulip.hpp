@@ -11,6 +11,7 @@
 #include "tulip/future.hpp"
 #include "tulip/handle.hpp"
 #include "tulip/log.hpp"
+#include "tulip/peer_credentials.hpp"
 #include "tulip/protocol.hpp"
 #include "tulip/server.hpp"
 #include "tulip/socket_address.hpp"

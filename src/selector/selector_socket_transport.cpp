@@ -14,6 +14,7 @@
 #include "tulip/errors.hpp"
 #include "tulip/event_loop.hpp"
 #include "tulip/log.hpp"
+#include "tulip/peer_credentials.hpp"
 #include "tulip/server.hpp"
 
 namespace tulip::detail {
@@ -111,6 +112,13 @@ std::any SelectorSocketTransport::get_extra_info(std::string_view name) const {
   if (name == "peername") return peername_.empty() ? std::any{} : std::any(peername_);
   if (name == "sockname") return sockname_.empty() ? std::any{} : std::any(sockname_);
   if (name == "socket") return std::any(fd_);
+  if (name == "peercred" && fd_ >= 0 && sockname_.family() == AF_UNIX) {
+    // Asked of the kernel when wanted: most connections never need it.
+    ucred credentials{};
+    socklen_t length = sizeof(credentials);
+    if (::getsockopt(fd_, SOL_SOCKET, SO_PEERCRED, &credentials, &length) < 0) return {};
+    return std::any(PeerCredentials{credentials.pid, credentials.uid, credentials.gid});
+  }
   return {};
 }
 

@@ -1,4 +1,4 @@
-// SelectorSocketTransport: a TCP transport driven by readiness (epoll).
+// SelectorSocketTransport: a stream transport (TCP or Unix) driven by readiness (epoll).
 //
 // State machine (asyncio's _SelectorSocketTransport):
 //
