@@ -5,7 +5,8 @@
 //  * wait for events (poll) and deliver them (dispatch), and wake a waiting
 //    poll from another thread (wakeup);
 //  * make the objects whose mechanics differ by model: stream transports,
-//    listeners, connect operations, and close the sockets those own;
+//    datagram transports, listeners, connect operations, and close the
+//    sockets those own;
 //  * watch plain descriptors for add_reader/add_writer (set_interest).
 // The readiness backend (src/selector/, epoll) implements these with
 // non-blocking system calls on readiness; a completion backend (io_uring)
@@ -15,14 +16,18 @@
 // Thread-safety: wakeup() from any thread; everything else on the loop's thread.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <system_error>
 
 #include "tulip/detail/inline_function.hpp"
 #include "tulip/socket_address.hpp"
 
 namespace tulip {
+class DatagramProtocol;
+class DatagramTransport;
 class EventLoop;
 class Server;
 class StreamProtocol;
@@ -85,6 +90,14 @@ struct StreamSocket {
   SocketAddress peer;                        // the peer, if known (else asked of the socket)
 };
 
+/// What a new datagram transport is made of.
+struct DatagramSocket {
+  int fd = -1;                                 // bound and/or connected; owned from now on
+  std::shared_ptr<DatagramProtocol> protocol;  // non-null
+  std::optional<SocketAddress> remote;         // the peer of a connected endpoint
+  std::size_t max_datagram_size = 0;           // longer datagrams are reported, not delivered
+};
+
 class IoBackend {
  public:
   virtual ~IoBackend() = default;
@@ -120,6 +133,13 @@ class IoBackend {
   /// socket is closed and the exception propagates; nothing stays registered.
   virtual std::shared_ptr<Transport> start_stream_transport(StreamSocket socket,
                                                             InlineFunction<void()> on_made) = 0;
+
+  /// Makes a datagram transport for `socket` and starts it, as
+  /// start_stream_transport does for streams (registry, connection_made
+  /// scheduled, reading after it, then `on_made`; on failure the socket is
+  /// closed and the exception propagates).
+  virtual std::shared_ptr<DatagramTransport> start_datagram_transport(
+      DatagramSocket socket, InlineFunction<void()> on_made) = 0;
 
   /// Makes the listener of `server` for the bound, listening socket `fd`
   /// (owned from now on); it accepts once set_accepting(true).

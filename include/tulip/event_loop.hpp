@@ -43,6 +43,7 @@
 
 #include "tulip/connection.hpp"
 #include "tulip/connection_options.hpp"
+#include "tulip/datagram.hpp"
 #include "tulip/detail/callback_node.hpp"
 #include "tulip/detail/inline_function.hpp"
 #include "tulip/detail/time_conversion.hpp"
@@ -283,6 +284,28 @@ class TULIP_API EventLoop {
     server_options.start_serving = options.start_serving;
     detail::adopt_server(*this, detail::erase_factory(std::forward<Factory>(protocol_factory)),
                          sock, server_options, true, detail::complete_server(result));
+    return result;
+  }
+
+  // ---- Datagrams (see datagram.hpp) -------------------------------------------
+
+  /// Opens a UDP endpoint: bound to `local_addr` and/or connected to
+  /// `remote_addr` (either may be nullopt); completes with
+  /// DatagramEndpoint<P>{transport, protocol} once connection_made has run.
+  /// Fails with OSError naming the address (bind, connect, resolution), or
+  /// std::invalid_argument when neither address nor options.family says which
+  /// family to use. Cancelling the Future before it completes means no
+  /// protocol is made.
+  template <class Factory>
+  auto create_datagram_endpoint(Factory&& protocol_factory, std::optional<HostPort> local_addr,
+                                std::optional<HostPort> remote_addr = std::nullopt,
+                                DatagramOptions options = {}) {
+    using P = typename std::invoke_result_t<Factory&>::element_type;
+    Future<DatagramEndpoint<P>> result = create_future<DatagramEndpoint<P>>();
+    detail::open_datagram_endpoint(
+        *this, detail::erase_datagram_factory(std::forward<Factory>(protocol_factory)),
+        std::move(local_addr), std::move(remote_addr), std::move(options),
+        detail::complete_datagram(result));
     return result;
   }
 

@@ -5,6 +5,7 @@
 
 #include "tulip/connection.hpp"
 #include "tulip/connection_options.hpp"
+#include "tulip/datagram.hpp"
 #include "tulip/errors.hpp"
 #include "tulip/event_loop.hpp"
 #include "tulip/exception_context.hpp"
