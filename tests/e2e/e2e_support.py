@@ -46,6 +46,8 @@ SLOWDOWN = 1.0
 LOG_LINE = re.compile(r'^\[MainThread \((\d+)\)\] (.*)$')
 # The first listening address's port ("('::1', P, 0, 0)" for IPv6).
 SERVING = re.compile(r"Serving on \('[^']*', (\d+)[,)]")
+# A Unix server prints its path, as Python prints a Unix socket's address.
+SERVING_UNIX = re.compile(r"Serving on (.+)$")
 
 USAGE_CLIENT = 'usage: tulip-echo-client '
 USAGE_SERVER = 'usage: tulip-echo-server '
@@ -135,6 +137,7 @@ _live_servers: set['ServerProcess'] = set()
 
 class ServerProcess:
     """tulip-echo-server on a free port (--port 0), its stderr collected line by line.
+    With --unix among the arguments it gets no --port, and `port` stays 0.
 
     Use as a context manager; on exit the server is stopped (SIGTERM, then
     SIGKILL if it does not stop) so no test leaves a process behind.
@@ -155,18 +158,20 @@ class ServerProcess:
 
     def __enter__(self) -> 'ServerProcess':
         _live_servers.add(self)
+        unix = '--unix' in self.args
+        port_args = [] if unix else ['--port', '0']
         self.process = subprocess.Popen(
-            self.prefix + [SERVER, '--port', '0', *self.args], stdin=subprocess.DEVNULL,
+            self.prefix + [SERVER, *port_args, *self.args], stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, preexec_fn=self.preexec_fn,
             env=self.env)
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
         try:
-            match = self.wait_for(SERVING, self.start_timeout)
+            match = self.wait_for(SERVING_UNIX if unix else SERVING, self.start_timeout)
         except BaseException:
             self.kill()
             raise
-        self.port = int(match.group(1))
+        self.port = 0 if unix else int(match.group(1))
         return self
 
     def __exit__(self, *exc_info) -> None:

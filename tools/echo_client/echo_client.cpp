@@ -1,8 +1,10 @@
 // tulip-echo-client: the seed's asyncio echo client, as a command-line program.
 //
-// Connects, logs the peer and the socket's buffer sizes, writes the message,
-// logs every chunk that comes back, and exits 0 when the server closes the
-// connection. See docs/tools.md for every option and exit code.
+// Connects (TCP, or a Unix socket with --unix), logs the peer and the
+// socket's buffer sizes, writes the message, logs every chunk that comes back,
+// and exits 0 when the server closes the connection. With --udp it sends the
+// message as one datagram and waits for the echo instead. See docs/tools.md
+// for every option and exit code.
 #include <sys/socket.h>
 
 #include <csignal>
@@ -20,8 +22,13 @@ using namespace tulip::tools;
 
 constexpr const char* kProgram = "tulip-echo-client";
 constexpr const char* kUsage =
-    "usage: tulip-echo-client [--host H] [--port P] [--message TEXT] [--size N] [--eof]\n"
-    "                         [--verify] [--timeout SEC] [--quiet]\n";
+    "usage: tulip-echo-client [--host H] [--port P | --unix PATH] [--udp] [--message TEXT]\n"
+    "                         [--size N] [--eof] [--verify] [--timeout SEC] [--quiet]\n";
+
+// The largest UDP payload over IPv4 (65535 less the IP and UDP headers).
+constexpr std::uint64_t kMaxDatagram = 65507;
+// How long --udp waits for its echo when --timeout is not given.
+constexpr double kDefaultUdpTimeout = 5.0;
 
 struct Options {
   std::string host = "127.0.0.1";
@@ -32,6 +39,10 @@ struct Options {
   bool verify = false;
   double timeout = 0;
   bool quiet = false;
+  std::optional<std::string> unix_path;  // --unix: a Unix socket instead of TCP
+  bool udp = false;
+  bool host_given = false;
+  bool port_given = false;
 };
 
 [[noreturn]] void usage_error(const std::string& message) {
@@ -60,12 +71,20 @@ Options parse_arguments(int argc, char** argv) {
       std::exit(kExitOk);
     } else if (name == "--host") {
       options.host = required();
+      options.host_given = true;
       if (options.host.empty()) usage_error("--host must not be empty");
     } else if (name == "--port") {
       std::string value = required();
       auto port = parse_port(value, 1);
       if (!port) usage_error("--port must be a number from 1 to 65535, not '" + value + "'");
       options.port = *port;
+      options.port_given = true;
+    } else if (name == "--unix") {
+      options.unix_path = required();
+      if (options.unix_path->empty()) usage_error("--unix must not be empty");
+    } else if (name == "--udp") {
+      flag();
+      options.udp = true;
     } else if (name == "--message") {
       options.message = required();
       if (options.message.empty()) usage_error("--message must not be empty");
@@ -95,6 +114,19 @@ Options parse_arguments(int argc, char** argv) {
     } else {
       usage_error("unknown option '" + name + "'");
     }
+  }
+  if (options.unix_path) {
+    if (options.udp) usage_error("--unix and --udp cannot be combined");
+    if (options.port_given) usage_error("--port cannot be combined with --unix");
+    if (options.host_given) usage_error("--host cannot be combined with --unix");
+  }
+  if (options.udp) {
+    if (options.eof) usage_error("--eof has no meaning with --udp (a datagram has no end)");
+    if (options.size && *options.size > kMaxDatagram) {
+      usage_error("--size must be at most " + std::to_string(kMaxDatagram) +
+                  " bytes with --udp (one datagram)");
+    }
+    if (options.timeout == 0) options.timeout = kDefaultUdpTimeout;
   }
   return options;
 }
@@ -274,17 +306,23 @@ int run(const Options& options) {
   auto report_timeout = [&]() {
     char seconds[32];
     std::snprintf(seconds, sizeof(seconds), "%g", options.timeout);
-    error_line(kProgram, std::string("timed out after ") + seconds + " s talking to '" +
-                             options.host + "' port " + std::to_string(options.port));
+    std::string target = options.unix_path
+                             ? "'" + *options.unix_path + "'"
+                             : "'" + options.host + "' port " + std::to_string(options.port);
+    error_line(kProgram, std::string("timed out after ") + seconds + " s talking to " + target);
     return kExitTimeout;
   };
 
   Future<bool> on_con_lost = loop.create_future<bool>();
   std::shared_ptr<Transport> transport;
   try {
-    auto connection = loop.run_until_complete(loop.create_connection(
-        [&] { return std::make_shared<EchoClientProtocol>(options, on_con_lost, outcome); },
-        options.host, options.port));
+    auto factory = [&] {
+      return std::make_shared<EchoClientProtocol>(options, on_con_lost, outcome);
+    };
+    auto connection =
+        options.unix_path
+            ? loop.run_until_complete(loop.create_unix_connection(factory, *options.unix_path))
+            : loop.run_until_complete(loop.create_connection(factory, options.host, options.port));
     transport = connection.transport;
   } catch (const RuntimeError&) {
     if (timed_out) return report_timeout();
@@ -312,13 +350,115 @@ int run(const Options& options) {
   return outcome.exit_code;
 }
 
+// --udp: one datagram out, one echo back.
+class UdpClientProtocol final : public DatagramProtocol {
+ public:
+  UdpClientProtocol(const Options& options, Future<void> done, Outcome& outcome)
+      : options_(options), done_(std::move(done)), outcome_(outcome) {
+    if (options.size) {
+      message_.resize(*options.size);
+      fill_pattern(message_.data(), 0, message_.size());
+    } else {
+      message_ = options.message;
+    }
+  }
+
+  void connection_made(DatagramTransport& transport) override {
+    transport_ = &transport;
+    auto peer = transport.get_extra_info<SocketAddress>("peername");
+    peer_ = peer ? peer->to_string() : std::string("None");
+    log("connected to " + peer_);
+    transport.sendto(message_);
+    log("sent: " + python_bytes_repr(message_));
+  }
+
+  void datagram_received(std::string_view data, const SocketAddress&) override {
+    log("recv: " + python_bytes_repr(data));
+    if (options_.verify && data != message_) {
+      std::size_t at = 0;
+      while (at < data.size() && at < message_.size() && data[at] == message_[at]) ++at;
+      finish(kExitVerifyMismatch, "verify: the echo differs from what was sent at byte " +
+                                      std::to_string(at) + " (" + std::to_string(data.size()) +
+                                      " bytes received, " + std::to_string(message_.size()) +
+                                      " sent)");
+      return;
+    }
+    finish(kExitOk, "");
+  }
+
+  void error_received(std::error_code error) override {
+    finish(kExitConnectionError, "no echo from " + peer_ + ": " + error.message());
+  }
+
+  void connection_lost(std::error_code) override {
+    transport_ = nullptr;
+    if (!done_.done()) done_.set_result();
+  }
+
+ private:
+  void finish(int code, std::string message) {
+    if (transport_ == nullptr || transport_->is_closing()) return;
+    outcome_.exit_code = code;
+    outcome_.error = std::move(message);
+    transport_->close();
+  }
+
+  void log(const std::string& message) const {
+    if (!options_.quiet) log_line(message);
+  }
+
+  const Options& options_;
+  Future<void> done_;
+  Outcome& outcome_;
+  std::string message_;
+  std::string peer_;
+  DatagramTransport* transport_ = nullptr;  // valid from connection_made until connection_lost
+};
+
+int run_udp(const Options& options) {
+  Outcome outcome;  // outlives the loop: the protocol refers to it until connection_lost
+  EventLoop loop;
+  loop.set_exception_handler([&outcome](EventLoop&, const ExceptionContext& context) {
+    error_line(kProgram, describe(context));
+    if (outcome.exit_code == kExitOk) outcome.exit_code = kExitConnectionError;
+  });
+  Future<void> done = loop.create_future();
+  DatagramEndpoint<UdpClientProtocol> endpoint;
+  try {
+    endpoint = loop.run_until_complete(loop.create_datagram_endpoint(
+        [&] { return std::make_shared<UdpClientProtocol>(options, done, outcome); }, std::nullopt,
+        HostPort{options.host, options.port}));
+  } catch (const std::exception& e) {
+    error_line(kProgram, e.what());
+    return kExitConnectionError;
+  }
+  // A datagram may be lost, or nobody may answer: the timeout ends the wait.
+  bool timed_out = false;
+  TimerHandle timer = loop.call_later(options.timeout, [&] {
+    timed_out = true;
+    endpoint.transport->abort();
+  });
+  loop.run_until_complete(done);
+  timer.cancel();
+  if (timed_out) {
+    char seconds[32];
+    std::snprintf(seconds, sizeof(seconds), "%g", options.timeout);
+    error_line(kProgram, std::string("timed out after ") + seconds +
+                             " s waiting for the echo from '" + options.host + "' port " +
+                             std::to_string(options.port));
+    return kExitTimeout;
+  }
+  if (outcome.exit_code != kExitOk && !outcome.error.empty()) error_line(kProgram, outcome.error);
+  return outcome.exit_code;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   Options options = parse_arguments(argc, argv);
   std::signal(SIGPIPE, SIG_IGN);
   try {
-    return run(options);
+    return options.udp ? run_udp(options) : run(options);
   } catch (const std::exception& e) {
     error_line(kProgram, std::string("error: ") + e.what());
     return kExitConnectionError;

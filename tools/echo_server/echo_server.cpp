@@ -2,7 +2,9 @@
 //
 // Default mode: echo the first chunk received, then close (the asyncio docs'
 // echo server, which the seed's client talks to). --keep-open echoes every byte
-// until the peer half-closes, with backpressure. See docs/tools.md.
+// until the peer half-closes, with backpressure. --unix PATH serves on a Unix
+// socket instead of TCP; --udp echoes each datagram to its sender. See
+// docs/tools.md.
 #include <csignal>
 #include <cstdio>
 #include <string>
@@ -17,8 +19,8 @@ using namespace tulip::tools;
 
 constexpr const char* kProgram = "tulip-echo-server";
 constexpr const char* kUsage =
-    "usage: tulip-echo-server [--host H] [--port P] [--keep-open] [--quiet] [--backlog N]\n"
-    "                         [--reuse-port] [--nodelay | --no-nodelay]\n"
+    "usage: tulip-echo-server [--host H] [--port P | --unix PATH] [--udp] [--keep-open]\n"
+    "                         [--quiet] [--backlog N] [--reuse-port] [--nodelay | --no-nodelay]\n"
     "                         [--keepalive-idle S] [--keepalive-count N] [--keepalive-interval "
     "S]\n";
 
@@ -31,6 +33,12 @@ struct Options {
   bool keep_open = false;
   bool quiet = false;
   ServerOptions server;
+  std::optional<std::string> unix_path;  // --unix: a Unix socket instead of TCP
+  bool udp = false;
+  bool host_given = false;
+  bool port_given = false;
+  bool tcp_tuning_given = false;  // --nodelay, --no-nodelay, --keepalive-*
+  bool backlog_given = false;
 };
 
 [[noreturn]] void usage_error(const std::string& message) {
@@ -71,11 +79,19 @@ Options parse_arguments(int argc, char** argv) {
       std::exit(kExitOk);
     } else if (name == "--host") {
       options.host = required();
+      options.host_given = true;
     } else if (name == "--port") {
       std::string value = required();
       auto port = parse_port(value, 0);
       if (!port) usage_error("--port must be a number from 0 to 65535, not '" + value + "'");
       options.port = *port;
+      options.port_given = true;
+    } else if (name == "--unix") {
+      options.unix_path = required();
+      if (options.unix_path->empty()) usage_error("--unix must not be empty");
+    } else if (name == "--udp") {
+      flag();
+      options.udp = true;
     } else if (name == "--keep-open") {
       flag();
       options.keep_open = true;
@@ -84,15 +100,18 @@ Options parse_arguments(int argc, char** argv) {
       options.quiet = true;
     } else if (name == "--backlog") {
       options.server.backlog = positive("number");
+      options.backlog_given = true;
     } else if (name == "--reuse-port") {
       flag();
       options.server.reuse_port = true;
     } else if (name == "--nodelay") {
       flag();
       options.server.nodelay = true;
+      options.tcp_tuning_given = true;
     } else if (name == "--no-nodelay") {
       flag();
       options.server.nodelay = false;
+      options.tcp_tuning_given = true;
     } else if (name == "--keepalive-idle") {
       keepalive().idle_seconds = positive("number of seconds");
     } else if (name == "--keepalive-count") {
@@ -103,6 +122,17 @@ Options parse_arguments(int argc, char** argv) {
       usage_error("unknown option '" + name + "'");
     }
   }
+  if (options.server.keepalive) options.tcp_tuning_given = true;
+  if (options.unix_path) {
+    if (options.udp) usage_error("--unix and --udp cannot be combined");
+    if (options.port_given) usage_error("--port cannot be combined with --unix");
+    if (options.host_given) usage_error("--host cannot be combined with --unix");
+    if (options.server.reuse_port) usage_error("--reuse-port cannot be combined with --unix");
+  }
+  if ((options.unix_path || options.udp) && options.tcp_tuning_given) {
+    usage_error("--nodelay, --no-nodelay and --keepalive-* are TCP options");
+  }
+  if (options.udp && options.backlog_given) usage_error("--backlog has no meaning with --udp");
   return options;
 }
 
@@ -164,15 +194,77 @@ class EchoServerProtocol final : public Protocol {
   Transport* transport_ = nullptr;  // valid from connection_made until connection_lost
 };
 
+// --udp: echoes each datagram to its sender (--keep-open is implied: a
+// datagram endpoint has no connection to close).
+class UdpEchoProtocol final : public DatagramProtocol {
+ public:
+  explicit UdpEchoProtocol(const Options& options) : options_(options) {}
+
+  void connection_made(DatagramTransport& transport) override { transport_ = &transport; }
+
+  void datagram_received(std::string_view data, const SocketAddress& from) override {
+    if (!options_.quiet) log_line("recv: " + python_bytes_repr(data) + " from " + from.to_string());
+    transport_->sendto(data, from);
+    if (!options_.quiet) log_line("sent: " + python_bytes_repr(data) + " to " + from.to_string());
+  }
+
+  void error_received(std::error_code error) override {
+    if (!options_.quiet) log_line("error received: " + error.message());
+  }
+
+  void connection_lost(std::error_code) override { transport_ = nullptr; }
+
+ private:
+  const Options& options_;
+  DatagramTransport* transport_ = nullptr;  // valid from connection_made until connection_lost
+};
+
+int run_udp(const Options& options) {
+  EventLoop loop;
+  loop.set_exception_handler(
+      [](EventLoop&, const ExceptionContext& context) { error_line(kProgram, describe(context)); });
+  DatagramEndpoint<UdpEchoProtocol> endpoint;
+  DatagramOptions datagram_options;
+  datagram_options.reuse_port = options.server.reuse_port;
+  try {
+    endpoint = loop.run_until_complete(loop.create_datagram_endpoint(
+        [&options] { return std::make_shared<UdpEchoProtocol>(options); },
+        HostPort{options.host, options.port}, std::nullopt, datagram_options));
+  } catch (const std::exception& e) {
+    error_line(kProgram, e.what());
+    return kExitConnectionError;
+  }
+  auto address = endpoint.transport->get_extra_info<SocketAddress>("sockname");
+  log_line("Serving on " + (address ? address->to_string() : std::string("None")));
+  Future<void> stopped = loop.create_future();
+  auto shut_down = [&] {
+    if (stopped.done()) return;
+    if (!options.quiet) log_line("shutting down");
+    endpoint.transport->abort();
+    stopped.set_result();
+  };
+  loop.add_signal_handler(SIGINT, shut_down);
+  loop.add_signal_handler(SIGTERM, shut_down);
+  loop.run_until_complete(stopped);
+  return kExitOk;
+}
+
 int run(const Options& options) {
   EventLoop loop;
   loop.set_exception_handler(
       [](EventLoop&, const ExceptionContext& context) { error_line(kProgram, describe(context)); });
   std::shared_ptr<Server> server;
   try {
-    server = loop.run_until_complete(
-        loop.create_server([&options] { return std::make_shared<EchoServerProtocol>(options); },
-                           options.host, options.port, options.server));
+    auto factory = [&options] { return std::make_shared<EchoServerProtocol>(options); };
+    if (options.unix_path) {
+      UnixServerOptions unix_options;
+      unix_options.backlog = options.server.backlog;
+      server = loop.run_until_complete(
+          loop.create_unix_server(factory, *options.unix_path, unix_options));
+    } else {
+      server = loop.run_until_complete(
+          loop.create_server(factory, options.host, options.port, options.server));
+    }
   } catch (const std::exception& e) {
     error_line(kProgram, e.what());
     return kExitConnectionError;
@@ -210,7 +302,7 @@ int main(int argc, char** argv) {
   Options options = parse_arguments(argc, argv);
   std::signal(SIGPIPE, SIG_IGN);
   try {
-    return run(options);
+    return options.udp ? run_udp(options) : run(options);
   } catch (const std::exception& e) {
     error_line(kProgram, std::string("error: ") + e.what());
     return kExitConnectionError;
