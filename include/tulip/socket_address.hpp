@@ -8,10 +8,11 @@
 // the client end of a connection) or, for a Linux abstract-namespace address,
 // the bytes Python returns for it (b'\x00name').
 //
-// An IP address is stored inline in 32 bytes, not a 128-byte sockaddr_storage:
-// every transport keeps two, and with tens of thousands of connections that is
-// memory worth having. A Unix address (up to 110 bytes) is kept in a shared,
-// immutable block instead, so IP addresses do not pay for it. An address of
+// An IP address is stored inline (the object is 48 bytes, not a 128-byte
+// sockaddr_storage): every transport keeps two, and with tens of thousands of
+// connections that is memory worth having. A Unix address (up to 110 bytes) is
+// kept in a shared, immutable block instead, so IP addresses do not pay for it
+// and copies of a Unix address share one block. An address of
 // another family keeps only its family (to_string() says None).
 //
 // Thread-safety: a plain value.

@@ -234,8 +234,6 @@ int run_udp(const Options& options) {
     error_line(kProgram, e.what());
     return kExitConnectionError;
   }
-  auto address = endpoint.transport->get_extra_info<SocketAddress>("sockname");
-  log_line("Serving on " + (address ? address->to_string() : std::string("None")));
   Future<void> stopped = loop.create_future();
   auto shut_down = [&] {
     if (stopped.done()) return;
@@ -245,6 +243,10 @@ int run_udp(const Options& options) {
   };
   loop.add_signal_handler(SIGINT, shut_down);
   loop.add_signal_handler(SIGTERM, shut_down);
+  // Announced once the signals are handled: a script that stops the server
+  // as soon as it reads this line gets a clean shutdown.
+  auto address = endpoint.transport->get_extra_info<SocketAddress>("sockname");
+  log_line("Serving on " + (address ? address->to_string() : std::string("None")));
   loop.run_until_complete(stopped);
   return kExitOk;
 }
@@ -269,12 +271,6 @@ int run(const Options& options) {
     error_line(kProgram, e.what());
     return kExitConnectionError;
   }
-  std::string addresses;
-  for (const ServerSocket& socket : server->sockets()) {
-    if (!addresses.empty()) addresses += ", ";
-    addresses += socket.sockname.to_string();
-  }
-  log_line("Serving on " + addresses);
 
   auto shut_down = [&] {
     if (!server->is_serving()) return;
@@ -286,6 +282,15 @@ int run(const Options& options) {
   };
   loop.add_signal_handler(SIGINT, shut_down);
   loop.add_signal_handler(SIGTERM, shut_down);
+  // Announced once the signals are handled: a script that stops the server
+  // as soon as it reads this line (a Unix server's file is then removed) gets
+  // a clean shutdown, not the default action of SIGTERM.
+  std::string addresses;
+  for (const ServerSocket& socket : server->sockets()) {
+    if (!addresses.empty()) addresses += ", ";
+    addresses += socket.sockname.to_string();
+  }
+  log_line("Serving on " + addresses);
 
   try {
     loop.run_until_complete(server->serve_forever());
