@@ -12,11 +12,13 @@ namespace detail {
 
 void FdWatcher::set_reader(Callback callback) {
   reader_ = std::make_shared<Callback>(std::move(callback));
+  ++reader_generation_;
   update_interest();
 }
 
 void FdWatcher::set_writer(Callback callback) {
   writer_ = std::make_shared<Callback>(std::move(callback));
+  ++writer_generation_;
   update_interest();
 }
 
@@ -92,6 +94,23 @@ bool remove_watch(EventLoop& loop, int fd, Clear clear) {
 }
 
 }  // namespace
+
+std::uint64_t watch_generation(EventLoop& loop, int fd, bool write) noexcept {
+  auto& watchers = LoopAccess::internals(loop).fd_watchers;
+  auto it = watchers.find(fd);
+  if (it == watchers.end()) return 0;
+  return write ? it->second->writer_generation() : it->second->reader_generation();
+}
+
+void remove_watch_if_current(EventLoop& loop, int fd, bool write, std::uint64_t generation) {
+  if (generation == 0 || watch_generation(loop, fd, write) != generation) return;
+  if (write) {
+    loop.remove_writer(fd);
+  } else {
+    loop.remove_reader(fd);
+  }
+}
+
 }  // namespace detail
 
 void EventLoop::add_reader(int fd, Callback callback) {

@@ -36,6 +36,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <string>
 #include <unordered_map>
 #include <utility>
@@ -52,6 +53,7 @@
 #include "tulip/export.hpp"
 #include "tulip/future.hpp"
 #include "tulip/handle.hpp"
+#include "tulip/socket_address.hpp"
 
 namespace tulip {
 
@@ -308,6 +310,42 @@ class TULIP_API EventLoop {
         detail::complete_datagram(result));
     return result;
   }
+
+  // ---- Socket operations (asyncio's loop.sock_*; src/socket_operations.cpp) ----
+  //
+  // Each works on a non-blocking socket the caller owns and keeps owning: it
+  // tries the system call at once and, if the socket is not ready, waits for
+  // readiness with add_reader / add_writer on `fd` and tries again. The Future
+  // completes with the outcome; an OS error fails it with OSError naming the
+  // operation, the descriptor and the cause. Cancelling the Future stops the
+  // wait (bytes already sent by sock_sendall stay sent). A descriptor that is
+  // negative, not open, blocking, or owned by a transport of this loop fails
+  // the Future at once (std::invalid_argument, OSError, RuntimeError). One
+  // operation may wait per direction and descriptor: another reader or writer
+  // already on `fd` (an add_reader, or a pending sock_recv) fails the Future
+  // with RuntimeError rather than replacing it. Close `fd` only once its
+  // Futures are done or cancelled: a closed descriptor is no longer watched.
+
+  /// Receives up to `nbytes` bytes; an empty string at EOF.
+  Future<std::string> sock_recv(int fd, std::size_t nbytes);
+  /// Receives into `buffer` (which must stay valid until the Future is done);
+  /// completes with the number of bytes received, 0 at EOF.
+  Future<std::size_t> sock_recv_into(int fd, std::span<std::byte> buffer);
+  /// Receives one datagram of up to `bufsize` bytes, with its sender.
+  Future<std::pair<std::string, SocketAddress>> sock_recvfrom(int fd, std::size_t bufsize);
+  /// Receives one datagram into `buffer` (valid until done), with its sender.
+  Future<std::pair<std::size_t, SocketAddress>> sock_recvfrom_into(int fd,
+                                                                   std::span<std::byte> buffer);
+  /// Sends all of `data` (taken over: the caller's copy is free at once),
+  /// waiting for writability as often as needed.
+  Future<void> sock_sendall(int fd, std::string data);
+  /// Sends `data` as one datagram to `address`; completes with the bytes sent.
+  Future<std::size_t> sock_sendto(int fd, std::string data, SocketAddress address);
+  /// Connects to `address` (TCP, Unix or UDP).
+  Future<void> sock_connect(int fd, SocketAddress address);
+  /// Accepts one connection on a listening socket: the new descriptor
+  /// (non-blocking, close-on-exec, owned by the caller) and the peer's address.
+  Future<std::pair<int, SocketAddress>> sock_accept(int fd);
 
   // ---- Watching file descriptors ---------------------------------------------
 
