@@ -16,8 +16,12 @@ void resolve_address(EventLoop& loop, const std::string& host, std::uint16_t por
     });
     return;
   }
-  LoopAccess::internals(loop).resolver.resolve(ResolveQuestion{host, port, family, passive},
-                                               std::move(done));
+  ResolveQuestion question;
+  question.host = host;
+  question.port = port;
+  question.family = family;
+  question.passive = passive;
+  LoopAccess::internals(loop).resolver.resolve(std::move(question), std::move(done));
 }
 
 }  // namespace tulip::detail

@@ -18,7 +18,49 @@ namespace {
 
 constexpr std::size_t kMaxWorkers = 4;
 
+ResolveResult address_info_lookup(const ResolveQuestion& question) {
+  addrinfo hints{};
+  hints.ai_family = question.family;
+  hints.ai_socktype = question.type;
+  hints.ai_protocol = question.protocol;
+  hints.ai_flags = question.flags;
+  addrinfo* list = nullptr;
+  int status =
+      ::getaddrinfo(question.host.empty() ? nullptr : question.host.c_str(),
+                    question.service.empty() ? nullptr : question.service.c_str(), &hints, &list);
+  ResolveResult result;
+  if (status != 0) {
+    result.error = ::gai_strerror(status);
+    result.error_code = status;
+    return result;
+  }
+  for (addrinfo* entry = list; entry != nullptr; entry = entry->ai_next) {
+    result.entries.push_back(AddressInfo{entry->ai_family, entry->ai_socktype, entry->ai_protocol,
+                                         entry->ai_canonname ? entry->ai_canonname : "",
+                                         SocketAddress(entry->ai_addr, entry->ai_addrlen)});
+  }
+  ::freeaddrinfo(list);
+  return result;
+}
+
+ResolveResult name_info_lookup(const ResolveQuestion& question) {
+  char host[NI_MAXHOST];
+  char service[NI_MAXSERV];
+  int status = ::getnameinfo(question.address.data(), question.address.size(), host, sizeof(host),
+                             service, sizeof(service), question.flags);
+  ResolveResult result;
+  if (status != 0) {
+    result.error = ::gai_strerror(status);
+    result.error_code = status;
+    return result;
+  }
+  result.name = NameInfo{host, service};
+  return result;
+}
+
 ResolveResult getaddrinfo_lookup(const ResolveQuestion& question) {
+  if (question.kind == ResolveQuestion::kAddressInfo) return address_info_lookup(question);
+  if (question.kind == ResolveQuestion::kNameInfo) return name_info_lookup(question);
   addrinfo hints{};
   hints.ai_family = question.family;
   hints.ai_socktype = SOCK_STREAM;

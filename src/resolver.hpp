@@ -23,6 +23,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "tulip/address_info.hpp"
 #include "tulip/detail/inline_function.hpp"
 #include "tulip/socket_address.hpp"
 
@@ -35,14 +36,27 @@ namespace tulip::detail {
 struct ResolveResult {
   std::vector<SocketAddress> addresses;  // in getaddrinfo's order
   std::string error;                     // empty on success: gai_strerror's text
+  int error_code = 0;                    // the EAI_* code behind `error`, if any
+  std::vector<AddressInfo> entries;      // kAddressInfo: every answer, as asked
+  NameInfo name;                         // kNameInfo: the answer
 };
 
 /// What a lookup asks; also what a test's replacement lookup receives.
 struct ResolveQuestion {
+  /// kConnect: the addresses create_connection / create_server use (TCP);
+  /// kAddressInfo: loop.getaddrinfo, every field as asked; kNameInfo: loop.getnameinfo.
+  enum Kind { kConnect, kAddressInfo, kNameInfo };
+
   std::string host;
-  std::uint16_t port;
-  int family;
-  bool passive;  // for bind: an empty host means every interface
+  std::uint16_t port = 0;
+  int family = 0;
+  bool passive = false;  // for bind: an empty host means every interface
+  Kind kind = kConnect;
+  std::string service;  // kAddressInfo: the port or service name ("" for none)
+  int type = 0;         // kAddressInfo: hints
+  int protocol = 0;
+  int flags = 0;          // kAddressInfo: AI_* flags; kNameInfo: NI_* flags
+  SocketAddress address;  // kNameInfo: the address to name
 };
 
 class Resolver {
@@ -55,8 +69,9 @@ class Resolver {
   Resolver(const Resolver&) = delete;
   Resolver& operator=(const Resolver&) = delete;
 
-  /// Resolves host:port for TCP. `done` runs on the loop's thread, never
-  /// inside this call; it is dropped unrun if the resolver shuts down first.
+  /// Answers `question` (host:port for TCP, or a getaddrinfo / getnameinfo
+  /// call as asked). `done` runs on the loop's thread, never inside this call;
+  /// it is dropped unrun if the resolver shuts down first.
   void resolve(ResolveQuestion question, Done done);
 
   /// Drops every pending lookup's `done` (here, on the loop's thread) and lets

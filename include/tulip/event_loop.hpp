@@ -42,6 +42,7 @@
 #include <utility>
 #include <vector>
 
+#include "tulip/address_info.hpp"
 #include "tulip/connection.hpp"
 #include "tulip/connection_options.hpp"
 #include "tulip/datagram.hpp"
@@ -346,6 +347,20 @@ class TULIP_API EventLoop {
   /// Accepts one connection on a listening socket: the new descriptor
   /// (non-blocking, close-on-exec, owned by the caller) and the peer's address.
   Future<std::pair<int, SocketAddress>> sock_accept(int fd);
+
+  // ---- Name lookups (src/name_lookup.cpp) --------------------------------------
+
+  /// getaddrinfo(3) off the loop's thread (asyncio's loop.getaddrinfo): every
+  /// answer for `host` and `service` (a port number or a service name; either
+  /// may be empty) with the given hints. Fails the Future with OSError
+  /// (category tulip, Error::kNameResolution) naming the host and giving
+  /// gai_strerror's text. Never blocks the loop.
+  Future<std::vector<AddressInfo>> getaddrinfo(std::string host, std::string service,
+                                               int family = 0, int type = 0, int protocol = 0,
+                                               int flags = 0);
+  /// getnameinfo(3) off the loop's thread (asyncio's loop.getnameinfo): the
+  /// host and service names of `address`, with NI_* `flags`.
+  Future<NameInfo> getnameinfo(SocketAddress address, int flags = 0);
 
   // ---- Watching file descriptors ---------------------------------------------
 

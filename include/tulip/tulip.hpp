@@ -3,6 +3,7 @@
 // The umbrella header: includes every public concept.
 #pragma once
 
+#include "tulip/address_info.hpp"
 #include "tulip/connection.hpp"
 #include "tulip/connection_options.hpp"
 #include "tulip/datagram.hpp"

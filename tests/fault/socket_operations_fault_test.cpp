@@ -9,6 +9,8 @@
 #include <string>
 
 #include "fault/fault_support.hpp"
+#include "loop_access.hpp"
+#include "loop_internals.hpp"
 
 namespace tulip::testing {
 namespace {
@@ -129,6 +131,25 @@ TEST(SocketOperationsFaultTest, ClosingTheLoopDropsPendingOperations) {
     pending = loop.sock_recv(pair.a, 10);
   }
   EXPECT_FALSE(pending.done());  // never completed, and nothing dangles (ASan checks)
+}
+
+}  // namespace
+}  // namespace tulip::testing
+
+namespace tulip::testing {
+namespace {
+
+TEST(NameLookupFaultTest, ClosingTheLoopWithALookupStuckLeavesTheFuturePending) {
+  StuckLookup stuck;
+  Future<std::vector<AddressInfo>> pending;
+  {
+    EventLoop loop;
+    detail::LoopAccess::internals(loop).resolver.set_lookup_for_testing(stuck.lookup());
+    pending = loop.getaddrinfo("example.invalid", "80");
+    stuck.wait_until_asked(1);
+  }
+  stuck.release();
+  EXPECT_FALSE(pending.done());
 }
 
 }  // namespace
