@@ -3,6 +3,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <utility>
@@ -16,6 +17,44 @@
 #include "unix_socket_file.hpp"
 
 namespace tulip::detail {
+namespace {
+
+// asyncio's _interleave_addrinfos: the first `first_count` addresses of the
+// first family, then one address of each family in turn (families in the
+// order they first appear), so that a family that does not work is not tried
+// over and over before the other gets its chance.
+std::vector<SocketAddress> interleave_families(std::vector<SocketAddress> addresses,
+                                               int first_count) {
+  std::vector<std::vector<SocketAddress>> by_family;
+  for (SocketAddress& address : addresses) {
+    auto same = std::find_if(by_family.begin(), by_family.end(), [&](const auto& group) {
+      return group.front().family() == address.family();
+    });
+    if (same == by_family.end()) {
+      by_family.push_back({std::move(address)});
+    } else {
+      same->push_back(std::move(address));
+    }
+  }
+  std::vector<SocketAddress> reordered;
+  std::vector<std::size_t> next(by_family.size(), 0);
+  auto first_extra = static_cast<std::size_t>(first_count - 1);
+  for (; next[0] < first_extra && next[0] < by_family[0].size(); ++next[0]) {
+    reordered.push_back(by_family[0][next[0]]);
+  }
+  for (bool more = true; more;) {
+    more = false;
+    for (std::size_t family = 0; family < by_family.size(); ++family) {
+      if (next[family] < by_family[family].size()) {
+        reordered.push_back(by_family[family][next[family]++]);
+        more = true;
+      }
+    }
+  }
+  return reordered;
+}
+
+}  // namespace
 
 std::weak_ptr<CancellableOperation> open_connection(EventLoop& loop, ProtocolFactory factory,
                                                     std::string host, std::uint16_t port,
@@ -124,6 +163,8 @@ void Connector::on_resolved(ResolveResult result) {
                         "cannot connect to '" + host_ + "': no address of the requested family")));
     return;
   }
+  int interleave = options_.interleave.value_or(options_.happy_eyeballs_delay ? 1 : 0);
+  if (interleave > 0) addresses_ = interleave_families(std::move(addresses_), interleave);
   try_next_address();
 }
 
@@ -138,42 +179,59 @@ void Connector::try_next_address() {
     current_ = addresses_[next_++];
     std::error_code error;
     bool tcp = current_.family() != AF_UNIX;
-    fd_ = open_socket(current_.family(), SOCK_STREAM, tcp ? IPPROTO_TCP : 0, error);
-    if (fd_ < 0) {
+    int fd = open_socket(current_.family(), SOCK_STREAM, tcp ? IPPROTO_TCP : 0, error);
+    if (fd < 0) {
       record_failure(current_, error);
       continue;
     }
     // TCP_NODELAY and keep-alive are TCP's; a Unix socket has neither.
-    if (tcp) apply_stream_options(fd_, options_.nodelay, options_.keepalive);
+    if (tcp) apply_stream_options(fd, options_.nodelay, options_.keepalive);
     if (options_.local_host) {
       auto local = SocketAddress::parse(*options_.local_host, options_.local_port);
       if (!local || local->family() != current_.family()) {
         // asyncio binds only addresses of the same family: skip this one.
-        close_socket();
+        backend_.close_socket(fd);
         record_failure(current_, std::make_error_code(std::errc::address_family_not_supported));
         continue;
       }
-      if (::bind(fd_, local->data(), local->size()) < 0) {
+      if (::bind(fd, local->data(), local->size()) < 0) {
         error = errno_code(errno);
-        close_socket();
+        backend_.close_socket(fd);
         failures_.push_back("bind to " + local->to_string() + " failed: " + error.message());
         last_error_ = error;
         continue;
       }
     }
+    auto attempt = std::make_unique<Attempt>();
+    attempt->address = current_;
+    attempt->fd = fd;
+    Attempt* raw = attempt.get();
     try {
-      pending_ = backend_.start_connect(fd_, current_, [this](std::error_code outcome) {
-        // The backend calls this from the loop; the registry keeps `this` alive.
-        on_connect_done(outcome);
+      attempt->pending = backend_.start_connect(fd, current_, [this, raw](std::error_code outcome) {
+        // The backend calls this from the loop; the registry keeps `this`
+        // alive, and `raw` stays in attempts_ until this call or close_attempt.
+        on_connect_done(raw, outcome);
       });
-      return;
     } catch (const std::system_error& e) {
       // The kernel refused to watch the socket (ENOMEM, ENOSPC): next address.
-      close_socket();
+      backend_.close_socket(fd);
       record_failure(current_, e.code());
+      continue;
     }
+    attempts_.push_back(std::move(attempt));
+    if (options_.happy_eyeballs_delay && next_ < addresses_.size()) {
+      // RFC 8305: give this attempt a head start, then race the next one.
+      stagger_.cancel();
+      stagger_ = loop_.call_later(*options_.happy_eyeballs_delay,
+                                  [self = shared_from_this()] { self->try_next_address(); });
+    }
+    return;
   }
-  if (finished_) return;
+  fail_if_exhausted();
+}
+
+void Connector::fail_if_exhausted() {
+  if (finished_ || !attempts_.empty() || next_ < addresses_.size()) return;
   std::string message;
   if (failures_.size() == 1) {
     message = failures_.front();
@@ -187,16 +245,41 @@ void Connector::try_next_address() {
   fail(std::make_exception_ptr(ConnectionError(last_error_, message)));
 }
 
-void Connector::on_connect_done(std::error_code error) {
+void Connector::close_attempt(Attempt& attempt) noexcept {
+  // The pending connect stops watching first; then the socket goes.
+  attempt.pending.reset();
+  if (attempt.fd >= 0) backend_.close_socket(std::exchange(attempt.fd, -1));
+}
+
+void Connector::on_connect_done(Attempt* attempt, std::error_code error) {
   // Hold this attempt: the steps below may finish it (and drop the registry's reference).
   std::shared_ptr<Connector> self = shared_from_this();
-  pending_.reset();
+  auto it = std::find_if(attempts_.begin(), attempts_.end(),
+                         [attempt](const auto& a) { return a.get() == attempt; });
+  if (it == attempts_.end()) return;  // closed meanwhile
+  std::unique_ptr<Attempt> done = std::move(*it);
+  attempts_.erase(it);
+  // The operation calling us touches nothing of itself after this callback
+  // (selector_connect.cpp), so it may go now.
+  done->pending.reset();
   if (error) {
-    close_socket();
-    record_failure(current_, error);
-    try_next_address();
+    close_attempt(*done);
+    record_failure(done->address, error);
+    // A failed attempt starts the next one at once, Happy Eyeballs or not.
+    if (next_ < addresses_.size()) {
+      stagger_.cancel();
+      try_next_address();
+    } else {
+      fail_if_exhausted();
+    }
     return;
   }
+  // The winner: the others are closed, and no further attempt starts.
+  stagger_.cancel();
+  for (auto& other : attempts_) close_attempt(*other);
+  attempts_.clear();
+  fd_ = std::exchange(done->fd, -1);
+  current_ = done->address;
   on_connected();
 }
 
@@ -250,7 +333,9 @@ void Connector::finish() {
 }
 
 void Connector::close_socket() noexcept {
-  pending_.reset();
+  stagger_.cancel();
+  for (auto& attempt : attempts_) close_attempt(*attempt);
+  attempts_.clear();
   if (fd_ < 0) return;
   backend_.close_socket(std::exchange(fd_, -1));
 }

@@ -1,12 +1,14 @@
 // Connector: one create_connection attempt, from resolution to connection_made.
 //
 // Steps: resolve the host (numeric hosts are parsed; a Unix socket path needs
-// nothing), then try each address in
-// turn: socket, options, optional bind, connect through the backend. The first
-// address that connects gets a transport from the backend; if all fail, the
-// error names each address and cause. A timeout option bounds the whole
-// attempt. The Connector is backend-neutral: how a connect is waited for is
-// the backend's business.
+// nothing), then try each address in turn: socket, options, optional bind,
+// connect through the backend. The first address that connects gets a
+// transport from the backend; if all fail, the error names each address and
+// cause. A timeout option bounds the whole attempt. With Happy Eyeballs
+// (happy_eyeballs_delay) several attempts may be in flight: the next one
+// starts when the delay passes or an attempt fails, the first to connect wins
+// and the others are closed. The Connector is backend-neutral: how a connect
+// is waited for is the backend's business.
 //
 // Cancelling the caller's Future stops the attempt: cancel() closes the socket
 // at once, and before the factory would run the attempt checks the Future
@@ -49,9 +51,18 @@ class Connector final : public std::enable_shared_from_this<Connector>,
   void shutdown_with_loop() noexcept override { cancel(); }
 
  private:
+  // One connect() in flight.
+  struct Attempt {
+    SocketAddress address;
+    int fd = -1;
+    std::unique_ptr<PendingConnect> pending;
+  };
+
   void on_resolved(ResolveResult result);
   void try_next_address();
-  void on_connect_done(std::error_code error);
+  void fail_if_exhausted();
+  void on_connect_done(Attempt* attempt, std::error_code error);
+  void close_attempt(Attempt& attempt) noexcept;
   void on_connected();
   void on_timeout();
   void record_failure(const SocketAddress& address, std::error_code error);
@@ -73,7 +84,8 @@ class Connector final : public std::enable_shared_from_this<Connector>,
   std::error_code last_error_;
   SocketAddress current_;
   int fd_ = -1;
-  std::unique_ptr<PendingConnect> pending_;
+  std::vector<std::unique_ptr<Attempt>> attempts_;  // in flight
+  TimerHandle stagger_;                             // Happy Eyeballs: starts the next attempt
   std::shared_ptr<Transport> made_;  // from connect until its connection_made has run
   TimerHandle timeout_;
   bool finished_ = false;

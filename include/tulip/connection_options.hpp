@@ -34,6 +34,16 @@ struct ConnectOptions {
   bool nodelay = true;
   /// TCP keep-alive probing; none by default.
   std::optional<KeepAliveOptions> keepalive;
+  /// Happy Eyeballs (RFC 8305), as asyncio's happy_eyeballs_delay: when an
+  /// attempt has not connected after this many seconds, the next address is
+  /// tried alongside it (and at once when an attempt fails); the first to
+  /// connect wins and the others are closed. Unset (the default, as in
+  /// asyncio): one address at a time, each until it succeeds or fails.
+  std::optional<double> happy_eyeballs_delay;
+  /// asyncio's interleave: reorder the resolved addresses so that families
+  /// alternate, after the first `interleave` addresses of the first family.
+  /// Unset: 1 with happy_eyeballs_delay, else no reordering; 0: no reordering.
+  std::optional<int> interleave;
 };
 
 /// Options of EventLoop::create_server (asyncio's keyword arguments).

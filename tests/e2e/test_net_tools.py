@@ -182,7 +182,9 @@ class FlagCombinationTest(unittest.TestCase):
         cases = [(('--unix', 'p', '--udp'), '--udp'), (('--unix', 'p', '--port', '5'), '--port'),
                  (('--port', '5', '--unix', 'p'), '--port'), (('--unix', 'p', '--host', 'h'), '--host'),
                  (('--udp', '--eof'), '--eof'), (('--udp', '--size', '70000'), '--size'),
-                 (('--unix', ''), '--unix'), (('--udp=yes',), '--udp')]
+                 (('--unix', ''), '--unix'), (('--udp=yes',), '--udp'),
+                 (('--udp', '--happy-eyeballs-delay', '0.1'), '--happy-eyeballs-delay'),
+                 (('--happy-eyeballs-delay', '0'), '--happy-eyeballs-delay')]
         for args, mentions in cases:
             with self.subTest(args=args):
                 self.assert_usage_error(run_client, USAGE_CLIENT, *args, mentions=mentions)
@@ -201,6 +203,12 @@ class FlagCombinationTest(unittest.TestCase):
             self.assertEqual(result.returncode, 0)
             self.assertIn('--unix PATH', result.stdout)
             self.assertIn('--udp', result.stdout)
+        self.assertIn('--happy-eyeballs-delay SEC', run_client('--help').stdout)
+
+    def test_happy_eyeballs_delay_connects_as_usual(self):
+        with ServerProcess() as server:
+            result = run_client('--port', str(server.port), '--happy-eyeballs-delay', '0.25')
+            transcript_ok(self, result, f"('127.0.0.1', {server.port})")
 
 
 if __name__ == '__main__':

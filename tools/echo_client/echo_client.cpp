@@ -23,7 +23,8 @@ using namespace tulip::tools;
 constexpr const char* kProgram = "tulip-echo-client";
 constexpr const char* kUsage =
     "usage: tulip-echo-client [--host H] [--port P | --unix PATH] [--udp] [--message TEXT]\n"
-    "                         [--size N] [--eof] [--verify] [--timeout SEC] [--quiet]\n";
+    "                         [--size N] [--eof] [--verify] [--timeout SEC]\n"
+    "                         [--happy-eyeballs-delay SEC] [--quiet]\n";
 
 // The largest UDP payload over IPv4 (65535 less the IP and UDP headers).
 constexpr std::uint64_t kMaxDatagram = 65507;
@@ -43,6 +44,7 @@ struct Options {
   bool udp = false;
   bool host_given = false;
   bool port_given = false;
+  std::optional<double> happy_eyeballs_delay;
 };
 
 [[noreturn]] void usage_error(const std::string& message) {
@@ -108,6 +110,14 @@ Options parse_arguments(int argc, char** argv) {
       if (!seconds)
         usage_error("--timeout must be a positive number of seconds, not '" + value + "'");
       options.timeout = *seconds;
+    } else if (name == "--happy-eyeballs-delay") {
+      std::string value = required();
+      auto seconds = parse_seconds(value);
+      if (!seconds) {
+        usage_error("--happy-eyeballs-delay must be a positive number of seconds, not '" + value +
+                    "'");
+      }
+      options.happy_eyeballs_delay = *seconds;
     } else if (name == "--quiet" || name == "-q") {
       flag();
       options.quiet = true;
@@ -119,6 +129,9 @@ Options parse_arguments(int argc, char** argv) {
     if (options.udp) usage_error("--unix and --udp cannot be combined");
     if (options.port_given) usage_error("--port cannot be combined with --unix");
     if (options.host_given) usage_error("--host cannot be combined with --unix");
+  }
+  if (options.happy_eyeballs_delay && (options.unix_path || options.udp)) {
+    usage_error("--happy-eyeballs-delay applies to TCP connections only");
   }
   if (options.udp) {
     if (options.eof) usage_error("--eof has no meaning with --udp (a datagram has no end)");
@@ -316,13 +329,16 @@ int run(const Options& options) {
   Future<bool> on_con_lost = loop.create_future<bool>();
   std::shared_ptr<Transport> transport;
   try {
+    ConnectOptions connect_options;
+    connect_options.happy_eyeballs_delay = options.happy_eyeballs_delay;
     auto factory = [&] {
       return std::make_shared<EchoClientProtocol>(options, on_con_lost, outcome);
     };
     auto connection =
         options.unix_path
             ? loop.run_until_complete(loop.create_unix_connection(factory, *options.unix_path))
-            : loop.run_until_complete(loop.create_connection(factory, options.host, options.port));
+            : loop.run_until_complete(
+                  loop.create_connection(factory, options.host, options.port, connect_options));
     transport = connection.transport;
   } catch (const RuntimeError&) {
     if (timed_out) return report_timeout();
