@@ -12,6 +12,10 @@
 namespace tulip::detail {
 
 struct LoopAccess {
+  /// Throws RuntimeError("Event loop is closed") if it is: the one spelling of that error.
+  static void throw_if_closed(const EventLoop& loop) {
+    if (loop.is_closed()) EventLoop::throw_closed();
+  }
   static LoopInternals& internals(EventLoop& loop) noexcept { return *loop.internals_; }
   static IoBackend& backend(EventLoop& loop) noexcept { return *loop.backend_; }
   static const std::shared_ptr<LoopToken>& token(EventLoop& loop) noexcept { return loop.token_; }
