@@ -11,6 +11,7 @@
 #include "io_backend.hpp"
 #include "loop_internals.hpp"
 #include "tulip/detail/loop_token.hpp"
+#include "tulip/detail/task_registry.hpp"
 #include "tulip/log.hpp"
 
 namespace tulip {
@@ -251,6 +252,9 @@ void EventLoop::run_forever() {
 void EventLoop::close() {
   if (is_running()) throw RuntimeError("Cannot close a running event loop");
   if (closed_) return;
+  // Coroutines first, while the loop still accepts calls: a frame's destructors
+  // may close transports or cancel timers.
+  if (task_registry_) task_registry_->close();
   internals_->shutdown();
   {
     std::lock_guard lock(threadsafe_mutex_);
@@ -357,6 +361,10 @@ std::string describe(const ExceptionContext& context) {
       std::rethrow_exception(context.exception);
     } catch (const std::exception& e) {
       text += ": ";
+      text += e.what();
+    } catch (const CancelledError& e) {
+      // Not a std::exception on purpose (see errors.hpp).
+      text += ": CancelledError: ";
       text += e.what();
     } catch (...) {
       text += ": unknown exception";

@@ -52,6 +52,8 @@ namespace tulip {
 
 template <class T>
 class Future;
+template <class T>
+class Task;
 class Server;
 
 namespace detail {
@@ -59,6 +61,7 @@ class IoBackend;
 class FdWatcher;
 struct LoopToken;
 struct LoopInternals;
+class TaskRegistry;
 }  // namespace detail
 
 /// A callback for the loop: any callable with signature void().
@@ -141,6 +144,15 @@ class EventLoop {
   template <class T = void>
   Future<T> create_future();
 
+  // ---- Coroutines (defined in task.hpp) ---------------------------------------
+
+  /// Schedules the coroutine `coro` as a task (asyncio's loop.create_task): its
+  /// first step runs in a later iteration, never inside create_task. Returns the
+  /// same Task, now running on this loop. An empty `name` becomes "Task-<n>".
+  /// Throws RuntimeError if the loop is closed or `coro` was already started.
+  template <class T>
+  Task<T> create_task(Task<T> coro, std::string name = {});
+
   // ---- Connections (defined in connection.hpp) --------------------------------
 
   /// Opens a TCP connection; completes with Connection<P>{transport, protocol}
@@ -206,6 +218,8 @@ class EventLoop {
   std::int64_t now_ns() const noexcept;
   TimerHandle call_at_ns(std::int64_t when_ns, Callback callback);
   const std::shared_ptr<detail::LoopToken>& token() const noexcept { return token_; }
+  /// The loop's tasks (current task, pending tasks); made on first use. See task.hpp.
+  detail::TaskRegistry& task_registry();
 
  private:
   friend class Handle;
@@ -244,6 +258,10 @@ class EventLoop {
   std::unique_ptr<detail::IoBackend> backend_;
   std::unique_ptr<detail::LoopInternals> internals_;
   std::shared_ptr<detail::LoopToken> token_;
+  // Coroutine support (task.hpp), kept out of the loop's own code: the registry
+  // of pending tasks. close() destroys the frames of tasks still pending in it,
+  // so a loop closed with suspended tasks leaks nothing.
+  std::unique_ptr<detail::TaskRegistry> task_registry_;
 };
 
 }  // namespace tulip
