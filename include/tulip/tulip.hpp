@@ -19,6 +19,7 @@
 #include "tulip/server.hpp"
 #include "tulip/sleep.hpp"
 #include "tulip/socket_address.hpp"
+#include "tulip/streams.hpp"
 #include "tulip/task.hpp"
 #include "tulip/task_group.hpp"
 #include "tulip/tasks.hpp"
