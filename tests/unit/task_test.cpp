@@ -10,6 +10,7 @@
 
 #include "tulip/runners.hpp"
 #include "tulip/sleep.hpp"
+#include "tulip/tasks.hpp"
 
 namespace tulip {
 namespace {
@@ -413,6 +414,22 @@ TEST(Task, AwaitingACoroutineTwiceIsAnError) {
   };
   EXPECT_EQ(run_until_complete(loop, body(answer())), 42);
 }
+
+// The example at the top of docs/coroutines.md.
+Task<int> doc_fetch(int id) {
+  co_await tulip::sleep(0.001);
+  co_return id * 2;
+}
+
+Task<int> doc_amain() {
+  EventLoop& loop = get_running_loop();
+  Task<int> background = loop.create_task(doc_fetch(1), "fetch-1");
+  int direct = co_await doc_fetch(2);
+  auto [a, b] = co_await gather(doc_fetch(3), background);
+  co_return direct + a + b;
+}
+
+TEST(Run, TheDocumentationExample) { EXPECT_EQ(run(doc_amain), 12); }
 
 TEST(Run, ReturnsTheResultAndCancelsLeftovers) {
   bool leftover_cancelled = false;
