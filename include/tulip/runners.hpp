@@ -45,7 +45,12 @@ auto run(F main) {
   struct Finally {
     EventLoop& loop;
     ~Finally() {
-      detail::cancel_all_tasks(loop);
+      try {
+        detail::cancel_all_tasks(loop);
+      } catch (...) {
+        // Running the loop for the clean-up failed: close() below still
+        // destroys whatever is left; there is no caller left to tell.
+      }
       loop.close();
     }
   } finally{loop};
