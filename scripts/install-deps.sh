@@ -3,7 +3,10 @@
 # Usage: scripts/install-deps.sh [extra-package ...]   (as root, or with sudo available)
 set -euo pipefail
 
-packages=(cmake g++ make libgtest-dev libbenchmark-dev python3 valgrind "$@")
+# pkg-config: the pkg-config consumer; help2man: the tools' man pages; dpkg-dev,
+# file and lintian: the Debian packages; doxygen: the API reference.
+packages=(cmake g++ make libgtest-dev libbenchmark-dev python3 valgrind
+          pkg-config help2man dpkg-dev file lintian doxygen "$@")
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

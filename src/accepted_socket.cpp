@@ -7,18 +7,19 @@
 #include <string>
 #include <utility>
 
-#include "loop_internals.hpp"
-#include "selector/selector_socket_transport.hpp"
+#include "io_backend.hpp"
+#include "loop_access.hpp"
 #include "socket_ops.hpp"
 #include "socket_options.hpp"
-#include "tulip/connection.hpp"
-#include "tulip/errors.hpp"
+#include "tulip/event_loop.hpp"
+#include "tulip/socket_address.hpp"
 
 namespace tulip::detail {
 namespace {
 
 // Owns the descriptor until a transport takes it, so that every path that does
-// not get that far (an error, or a loop closed before the adoption ran) closes it.
+// not get that far (an error, a cancellation, or a loop closed before the
+// adoption ran) closes it.
 class OwnedFd {
  public:
   explicit OwnedFd(int fd) noexcept : fd_(fd) {}
@@ -62,33 +63,42 @@ std::exception_ptr prepare(int fd, SocketAddress& peer) {
 
 }  // namespace
 
-void adopt_connection(EventLoop& loop, ProtocolFactory factory, int fd, ConnectCallback done) {
+void adopt_connection(EventLoop& loop, ProtocolFactory factory, int fd,
+                      ConnectCompletion completion) {
   // As every loop method, this runs nothing it was given before returning: the
   // factory is called from the ready queue.
   loop.call_soon([&loop, factory = std::move(factory), owned = OwnedFd(fd),
-                  done = std::move(done)]() mutable {
+                  completion = std::move(completion)]() mutable {
+    // Cancelled before the adoption ran: the descriptor is closed, no protocol made.
+    if (completion.cancelled && completion.cancelled()) return;
     if (owned.get() < 0) {
-      done(os_error(EBADF, -1, "invalid descriptor"), nullptr, nullptr);
+      completion.done(os_error(EBADF, -1, "invalid descriptor"), nullptr, nullptr);
       return;
     }
     SocketAddress peer;
     if (std::exception_ptr error = prepare(owned.get(), peer)) {
-      done(std::move(error), nullptr, nullptr);
+      completion.done(std::move(error), nullptr, nullptr);
       return;
     }
     std::shared_ptr<StreamProtocol> protocol;
     try {
       protocol = factory();
     } catch (...) {
-      done(std::current_exception(), nullptr, nullptr);
+      completion.done(std::current_exception(), nullptr, nullptr);
       return;
     }
-    auto transport =
-        std::make_shared<SelectorSocketTransport>(loop, owned.release(), protocol, nullptr, peer);
-    // The Future completes after connection_made has run, as for create_connection.
-    transport->start([transport, protocol, done = std::move(done)]() mutable {
-      done(nullptr, std::move(transport), std::move(protocol));
-    });
+    // Shared: the transport's on_made completes the Future, unless starting it fails.
+    auto done = std::make_shared<decltype(completion.done)>(std::move(completion.done));
+    auto made = std::make_shared<std::shared_ptr<Transport>>();
+    try {
+      // The Future completes after connection_made has run, as for create_connection.
+      *made = LoopAccess::backend(loop).start_stream_transport(
+          StreamSocket{owned.release(), protocol, nullptr, peer}, [made, protocol, done]() mutable {
+            (*done)(nullptr, std::move(*made), std::move(protocol));
+          });
+    } catch (...) {
+      (*done)(std::current_exception(), nullptr, nullptr);
+    }
   });
 }
 

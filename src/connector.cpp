@@ -1,69 +1,70 @@
 #include "connector.hpp"
 
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <sys/socket.h>
 
 #include <cerrno>
 #include <cstdio>
 #include <utility>
 
+#include "address_resolution.hpp"
+#include "loop_access.hpp"
 #include "loop_internals.hpp"
-#include "selector/selector_socket_transport.hpp"
 #include "socket_ops.hpp"
 #include "socket_options.hpp"
+#include "tulip/event_loop.hpp"
 
 namespace tulip::detail {
 
-void open_connection(EventLoop& loop, ProtocolFactory factory, std::string host, std::uint16_t port,
-                     ConnectOptions options, ConnectCallback done) {
+std::weak_ptr<CancellableOperation> open_connection(EventLoop& loop, ProtocolFactory factory,
+                                                    std::string host, std::uint16_t port,
+                                                    ConnectOptions options,
+                                                    ConnectCompletion completion) {
   if (loop.is_closed()) throw RuntimeError("Event loop is closed");
   auto connector = std::make_shared<Connector>(loop, std::move(factory), std::move(host), port,
-                                               std::move(options), std::move(done));
-  loop.internals().connectors.emplace(connector.get(), connector);
+                                               std::move(options), std::move(completion));
+  LoopAccess::internals(loop).registry.connectors.emplace(connector.get(), connector);
   connector->start();
+  return connector;
 }
 
 Connector::Connector(EventLoop& loop, ProtocolFactory factory, std::string host, std::uint16_t port,
-                     ConnectOptions options, ConnectCallback done)
+                     ConnectOptions options, ConnectCompletion completion)
     : loop_(loop),
+      backend_(LoopAccess::backend(loop)),
       factory_(std::move(factory)),
       host_(std::move(host)),
       port_(port),
       options_(std::move(options)),
-      done_(std::move(done)) {}
+      completion_(std::move(completion)) {}
 
 void Connector::start() {
   if (options_.timeout > 0) {
-    timeout_ = loop_.call_later(options_.timeout, [self = shared_from_this()] {
-      if (self->finished_) return;
-      self->close_socket();
-      std::string target = self->current_.empty()
-                               ? "'" + self->host_ + "' port " + std::to_string(self->port_)
-                               : self->current_.to_string();
-      char seconds[32];
-      std::snprintf(seconds, sizeof(seconds), "%g", self->options_.timeout);
-      std::string what = "connect to " + target + " timed out after " + seconds + " s";
-      self->fail(std::make_exception_ptr(TimeoutError(what)));
-    });
+    timeout_ =
+        loop_.call_later(options_.timeout, [self = shared_from_this()] { self->on_timeout(); });
   }
-  if (auto numeric = SocketAddress::parse(host_, port_)) {
-    // Numeric hosts skip the resolver, as in asyncio; the result still arrives
-    // through the ready queue, never inside create_connection.
-    ResolveResult result;
-    result.addresses.push_back(*numeric);
-    loop_.call_soon([self = shared_from_this(), result = std::move(result)]() mutable {
-      self->on_resolved(std::move(result));
-    });
-    return;
-  }
-  loop_.internals().resolver.resolve(
-      host_, port_, options_.family, false,
+  resolve_address(
+      loop_, host_, port_, options_.family, false,
       [self = shared_from_this()](ResolveResult result) { self->on_resolved(std::move(result)); });
+}
+
+void Connector::on_timeout() {
+  if (finished_) return;
+  close_socket();
+  std::string target =
+      current_.empty() ? "'" + host_ + "' port " + std::to_string(port_) : current_.to_string();
+  char seconds[32];
+  std::snprintf(seconds, sizeof(seconds), "%g", options_.timeout);
+  std::string what = "connect to " + target + " timed out after " + seconds + " s";
+  fail(std::make_exception_ptr(TimeoutError(what)));
 }
 
 void Connector::on_resolved(ResolveResult result) {
   if (finished_) return;
+  if (completion_.cancelled && completion_.cancelled()) {
+    cancel();  // given up before any socket was made
+    return;
+  }
   if (!result.error.empty()) {
     fail(std::make_exception_ptr(
         ConnectionError(make_error_code(Error::kNameResolution),
@@ -115,21 +116,17 @@ void Connector::try_next_address() {
         continue;
       }
     }
-    int status;
-    do {
-      status = ::connect(fd_, current_.data(), current_.size());
-    } while (status < 0 && errno == EINTR);
-    if (status == 0) {
-      on_connected();
+    try {
+      pending_ = backend_.start_connect(fd_, current_, [this](std::error_code outcome) {
+        // The backend calls this from the loop; the registry keeps `this` alive.
+        on_connect_done(outcome);
+      });
       return;
+    } catch (const std::system_error& e) {
+      // The kernel refused to watch the socket (ENOMEM, ENOSPC): next address.
+      close_socket();
+      record_failure(current_, e.code());
     }
-    if (errno == EINPROGRESS) {
-      loop_.internals().backend.set_interest(fd_, this, kWritable);
-      return;
-    }
-    error = errno_code(errno);
-    close_socket();
-    record_failure(current_, error);
   }
   if (finished_) return;
   std::string message;
@@ -145,8 +142,10 @@ void Connector::try_next_address() {
   fail(std::make_exception_ptr(ConnectionError(last_error_, message)));
 }
 
-void Connector::on_io_event(std::uint32_t) {
-  std::error_code error = socket_error(fd_);
+void Connector::on_connect_done(std::error_code error) {
+  // Hold this attempt: the steps below may finish it (and drop the registry's reference).
+  std::shared_ptr<Connector> self = shared_from_this();
+  pending_.reset();
   if (error) {
     close_socket();
     record_failure(current_, error);
@@ -157,55 +156,67 @@ void Connector::on_io_event(std::uint32_t) {
 }
 
 void Connector::on_connected() {
+  // The caller may have cancelled while the connect was in flight: then no
+  // protocol is ever made (the cancellation's own callback may not have run yet).
+  if (completion_.cancelled && completion_.cancelled()) {
+    cancel();
+    return;
+  }
   std::shared_ptr<StreamProtocol> protocol;
   try {
     protocol = factory_();
   } catch (...) {
-    fail(std::current_exception());  // closes (and unwatches) the socket
+    fail(std::current_exception());  // closes the socket
     return;
   }
   int fd = std::exchange(fd_, -1);  // the transport owns it from here
-  // The transport takes the descriptor's registration over from this connector
-  // (it replaces the watcher in start()), and the peer is the address connected to.
-  auto transport =
-      std::make_shared<SelectorSocketTransport>(loop_, fd, protocol, nullptr, current_);
   finished_ = true;
   timeout_.cancel();
-  // The Future completes after connection_made has run (asyncio's waiter).
-  transport->start([self = shared_from_this(), transport, protocol]() mutable {
-    ConnectCallback done = std::move(self->done_);
+  auto on_made = [self = shared_from_this(), protocol]() mutable {
+    ConnectCompletion completion = std::move(self->completion_);
+    std::shared_ptr<Transport> made = std::move(self->made_);
     self->finish();
-    done(nullptr, std::move(transport), std::move(protocol));
-  });
+    if (completion.done) completion.done(nullptr, std::move(made), std::move(protocol));
+  };
+  try {
+    // The peer is the address connected to: the transport need not ask.
+    made_ = backend_.start_stream_transport(StreamSocket{fd, protocol, nullptr, current_},
+                                            std::move(on_made));
+  } catch (...) {
+    // The backend closed the socket; the attempt fails with the kernel's error.
+    finished_ = false;
+    fail(std::current_exception());
+  }
 }
 
 void Connector::fail(std::exception_ptr error) {
   if (finished_) return;
   finished_ = true;
   timeout_.cancel();
-  ConnectCallback done = std::move(done_);
+  ConnectCompletion completion = std::move(completion_);
   finish();
-  done(std::move(error), nullptr, nullptr);
+  if (completion.done) completion.done(std::move(error), nullptr, nullptr);
 }
 
 void Connector::finish() {
   close_socket();
   // Last: this may drop the registry's reference; callers hold shared_from_this().
-  loop_.internals().connectors.erase(this);
+  LoopAccess::internals(loop_).registry.connectors.erase(this);
 }
 
-void Connector::close_socket() {
+void Connector::close_socket() noexcept {
+  pending_.reset();
   if (fd_ < 0) return;
-  loop_.internals().backend.set_interest(fd_, this, 0);
-  close_fd(fd_);
-  fd_ = -1;
+  backend_.close_socket(std::exchange(fd_, -1));
 }
 
-void Connector::abandon() {
+void Connector::cancel() noexcept {
+  if (finished_) return;
   finished_ = true;
   timeout_.cancel();
-  close_socket();
-  done_ = nullptr;
+  completion_ = {};
+  std::shared_ptr<Connector> self = shared_from_this();
+  finish();
 }
 
 }  // namespace tulip::detail

@@ -7,12 +7,12 @@
 #include <climits>
 #include <cmath>
 #include <stdexcept>
+#include <thread>
 
 #include "io_backend.hpp"
 #include "loop_internals.hpp"
 #include "tulip/detail/loop_token.hpp"
 #include "tulip/detail/task_registry.hpp"
-#include "tulip/log.hpp"
 
 namespace tulip {
 namespace {
@@ -42,18 +42,21 @@ std::int64_t seconds_to_ns(double seconds) {
 
 EventLoop::EventLoop()
     : pool_(new detail::NodePool(this)),
-      backend_(detail::make_epoll_backend()),
+      backend_(detail::make_epoll_backend(*this)),
       internals_(std::make_unique<detail::LoopInternals>(*this, *backend_)),
-      token_(std::make_shared<detail::LoopToken>(detail::LoopToken{this})) {}
+      token_(std::make_shared<detail::LoopToken>(this)) {}
 
 EventLoop::~EventLoop() {
   if (!closed_) close();
-  // Futures and Handles may outlive the loop; tell them it is gone.
-  token_->loop = nullptr;
+  // Futures and Handles may outlive the loop; tell them it is gone. Under the
+  // token's lock: another thread may be handing a Future's leftovers over.
+  {
+    std::lock_guard lock(token_->mutex);
+    token_->loop = nullptr;
+  }
+  token_->gone.store(true, std::memory_order_release);
   pool_->orphan();
 }
-
-void EventLoop::throw_closed() { throw RuntimeError("Event loop is closed"); }
 
 std::int64_t EventLoop::now_ns() const noexcept {
   timespec ts;
@@ -66,6 +69,7 @@ double EventLoop::time() const noexcept { return static_cast<double>(now_ns()) *
 // ---- Scheduling --------------------------------------------------------------
 
 void EventLoop::call_soon_threadsafe(Callback callback) {
+  if (!callback) throw_empty_callback("call_soon_threadsafe");
   std::lock_guard lock(threadsafe_mutex_);
   // closed_ is only written under this mutex once the loop is closing, so reading
   // it here is ordered with close() even from another thread.
@@ -92,9 +96,13 @@ void EventLoop::drain_threadsafe_queue() {
 }
 
 TimerHandle EventLoop::call_later(double delay_seconds, Callback callback) {
-  std::int64_t delay = seconds_to_ns(delay_seconds);
+  return call_later_ns(seconds_to_ns(delay_seconds), std::move(callback));
+}
+
+TimerHandle EventLoop::call_later_ns(std::int64_t delay_ns, Callback callback) {
   std::int64_t now = now_ns();
-  return call_at_ns(delay > INT64_MAX - now ? INT64_MAX : now + delay, std::move(callback));
+  // Saturate: a delay past the end of time is "never", not a wrapped deadline.
+  return call_at_ns(delay_ns > INT64_MAX - now ? INT64_MAX : now + delay_ns, std::move(callback));
 }
 
 TimerHandle EventLoop::call_at(double when, Callback callback) {
@@ -102,6 +110,7 @@ TimerHandle EventLoop::call_at(double when, Callback callback) {
 }
 
 TimerHandle EventLoop::call_at_ns(std::int64_t when_ns, Callback callback) {
+  if (!callback) throw_empty_callback("call_later/call_at");
   detail::CallbackNode* node = new_node();
   node->callback = std::move(callback);
   node->is_timer = true;
@@ -162,12 +171,11 @@ void EventLoop::drop_cancelled_timers() {
 
 // ---- Running -----------------------------------------------------------------
 
-// Inlined into run_once: a chain of callbacks runs one batch per iteration, and
-// the call would be a measurable part of each step.
-[[gnu::always_inline]] inline void EventLoop::run_ready_batch() {
-  // Exactly what is ready now runs in this iteration; callbacks scheduled by
-  // these go to the fresh queue and run in the next one.
-  detail::CallbackNode* node = ready_.take_all();
+// Runs a batch of nodes linked through `next`. Inlined into run_once: a chain
+// of callbacks runs one batch per iteration, and the call would be a
+// measurable part of each step.
+[[gnu::always_inline]] inline void EventLoop::run_batch(detail::CallbackNode* node,
+                                                        EventLoop& loop) {
   while (node != nullptr) {
     detail::CallbackNode* next = node->next;
     if (node->state == detail::CallbackState::kPending) {
@@ -175,7 +183,7 @@ void EventLoop::drop_cancelled_timers() {
       try {
         node->callback();
       } catch (...) {
-        call_exception_handler({"Exception in callback", std::current_exception()});
+        loop.call_exception_handler({"Exception in callback", std::current_exception()});
       }
       node->state = detail::CallbackState::kFinished;
       // A Handle may keep the node long after this; what the callback captured
@@ -188,12 +196,17 @@ void EventLoop::drop_cancelled_timers() {
   }
 }
 
+// One iteration, in asyncio's order (BaseEventLoop._run_once): poll; then run
+// the callbacks that were ready, then the I/O handlers for what the poll saw,
+// then the timers that were due. Anything these schedule runs next iteration.
 [[gnu::always_inline]] inline void EventLoop::run_once() {
   // The checks that guard each step are inline so that an iteration that only
   // dispatches I/O pays for no function call it does not need.
   if (cancelled_timers_ != 0) drop_cancelled_timers();
 
   bool work_ready = !ready_.empty() || threadsafe_pending_.load(std::memory_order_acquire);
+  detail::CallbackNode* ready = nullptr;
+  bool dispatch_after_ready = false;
   if (!work_ready && !stopping_) {
     int timeout_ms = -1;
     if (!timers_.empty()) {
@@ -204,15 +217,25 @@ void EventLoop::drop_cancelled_timers() {
               ? 0
               : static_cast<int>(std::min<std::int64_t>((wait_ns + 999'999) / 1'000'000, INT_MAX));
     }
-    backend_->poll(timeout_ms);
+    // Nothing was ready, so the I/O handlers come first in this iteration's
+    // order anyway: the backend delivers as soon as the poll returns. What
+    // they schedule waits for the next iteration, with anything that arrived
+    // from other threads meanwhile.
+    backend_->poll_and_dispatch(timeout_ms);
     iterations_since_poll_ = 0;
-  } else if (stopping_ || ++iterations_since_poll_ >= kPollIntervalWhenBusy) {
-    backend_->poll(0);
-    iterations_since_poll_ = 0;
+  } else {
+    if (stopping_ || ++iterations_since_poll_ >= kPollIntervalWhenBusy) {
+      backend_->poll(0);
+      iterations_since_poll_ = 0;
+      dispatch_after_ready = true;
+    }
+    if (threadsafe_pending_.load(std::memory_order_acquire)) drain_threadsafe_queue();
+    // The batch is taken before any of it runs: what it schedules waits for
+    // the next iteration.
+    ready = ready_.take_all();
   }
 
-  if (threadsafe_pending_.load(std::memory_order_acquire)) drain_threadsafe_queue();
-
+  detail::ReadyQueue due;
   if (!timers_.empty()) {
     std::int64_t now = now_ns();
     while (!timers_.empty() && timers_.front()->when_ns <= now) {
@@ -226,16 +249,20 @@ void EventLoop::drop_cancelled_timers() {
       }
       // It leaves the heap: a cancel from now on must not count it as a heap entry.
       node->is_timer = false;
-      ready_.push(node);  // the heap's reference moves to the ready queue
+      due.push(node);  // the heap's reference moves to the batch
     }
   }
-
-  if (!ready_.empty()) run_ready_batch();
+  if (ready != nullptr) run_batch(ready, *this);
+  if (dispatch_after_ready) backend_->dispatch();
+  if (!due.empty()) run_batch(due.take_all(), *this);
 }
 
 void EventLoop::run_forever() {
   if (closed_) throw_closed();
   if (running_.exchange(true)) throw RuntimeError("This event loop is already running");
+  // The running thread owns the loop from now on (Futures dropped elsewhere
+  // hand their leftovers to it).
+  token_->thread.store(std::this_thread::get_id(), std::memory_order_relaxed);
   struct Reset {
     EventLoop* loop;
     ~Reset() {
@@ -256,12 +283,15 @@ void EventLoop::close() {
   // may close transports or cancel timers.
   if (task_registry_) task_registry_->close();
   internals_->shutdown();
+  std::vector<Callback> never_run;
   {
     std::lock_guard lock(threadsafe_mutex_);
     closed_ = true;
-    threadsafe_queue_.clear();
+    never_run.swap(threadsafe_queue_);
     threadsafe_pending_.store(false);
   }
+  // Destroyed outside the lock: a capture's destructor may call into the loop.
+  never_run.clear();
   // Pending callbacks will never run: mark them cancelled so their Handles say
   // so, and destroy what they captured now.
   auto discard = [](detail::CallbackNode* node) {
@@ -280,97 +310,6 @@ void EventLoop::close() {
   timers.swap(timers_);
   for (detail::CallbackNode* node : timers) discard(node);
   cancelled_timers_ = 0;
-}
-
-// ---- Descriptors and signals -------------------------------------------------
-
-void EventLoop::add_reader(int fd, Callback callback) {
-  if (closed_) throw_closed();
-  auto& watcher = internals_->fd_watchers[fd];
-  if (!watcher) watcher = std::make_unique<detail::FdWatcher>(*this, fd);
-  watcher->set_reader(std::move(callback));
-}
-
-void EventLoop::add_writer(int fd, Callback callback) {
-  if (closed_) throw_closed();
-  auto& watcher = internals_->fd_watchers[fd];
-  if (!watcher) watcher = std::make_unique<detail::FdWatcher>(*this, fd);
-  watcher->set_writer(std::move(callback));
-}
-
-bool EventLoop::remove_reader(int fd) {
-  auto it = internals_->fd_watchers.find(fd);
-  if (it == internals_->fd_watchers.end()) return false;
-  bool removed = it->second->clear_reader();
-  // The backend forgets an idle watcher at once, so freeing it here is safe
-  // even in the middle of an event batch.
-  if (it->second->idle()) internals_->fd_watchers.erase(it);
-  return removed;
-}
-
-bool EventLoop::remove_writer(int fd) {
-  auto it = internals_->fd_watchers.find(fd);
-  if (it == internals_->fd_watchers.end()) return false;
-  bool removed = it->second->clear_writer();
-  if (it->second->idle()) internals_->fd_watchers.erase(it);
-  return removed;
-}
-
-void EventLoop::add_signal_handler(int signum, Callback callback) {
-  detail::install_signal_handler(*this, signum, std::move(callback));
-}
-
-bool EventLoop::remove_signal_handler(int signum) {
-  return detail::uninstall_signal_handler(*this, signum);
-}
-
-// ---- Errors ------------------------------------------------------------------
-
-void EventLoop::set_exception_handler(ExceptionHandler handler) {
-  exception_handler_ = std::move(handler);
-}
-
-void EventLoop::call_exception_handler(const ExceptionContext& context) noexcept {
-  if (!exception_handler_) {
-    default_exception_handler(context);
-    return;
-  }
-  try {
-    exception_handler_(*this, context);
-  } catch (...) {
-    // As asyncio: a failing custom handler is reported by the default one,
-    // together with what it was handling.
-    default_exception_handler({"Unhandled error in exception handler", std::current_exception()});
-    default_exception_handler(context);
-  }
-}
-
-void EventLoop::default_exception_handler(const ExceptionContext& context) noexcept {
-  try {
-    log(LogLevel::kError, describe(context));
-  } catch (...) {
-    // Logging must never take the loop down; there is nowhere left to report to.
-  }
-}
-
-std::string describe(const ExceptionContext& context) {
-  std::string text =
-      context.message.empty() ? "Unhandled exception in event loop" : context.message;
-  if (context.exception) {
-    try {
-      std::rethrow_exception(context.exception);
-    } catch (const std::exception& e) {
-      text += ": ";
-      text += e.what();
-    } catch (const CancelledError& e) {
-      // Not a std::exception on purpose (see errors.hpp).
-      text += ": CancelledError: ";
-      text += e.what();
-    } catch (...) {
-      text += ": unknown exception";
-    }
-  }
-  return text;
 }
 
 }  // namespace tulip

@@ -1,19 +1,33 @@
-// IoBackend: the loop's interface to the kernel's I/O multiplexer. Not API.
+// IoBackend: the one place that knows how the kernel is asked for I/O. Not API.
 //
-// The loop core (ready queue, timers, running, stopping) is backend-neutral; it
-// only ever asks a backend to wait for and dispatch events (poll) and to wake a
-// poll from another thread (wakeup). Readiness watching (watch) is how the
-// selector backend drives its transports and how add_reader/add_writer work on
-// every backend: a completion-based backend (io_uring) implements it with poll
-// operations, while its transports submit reads and writes directly and never
-// ask about readiness. Transports, servers and connectors are created by the
-// loop through backend-specific code, so the public API bakes in neither model.
+// The loop core (ready queue, timers, running, stopping), the connector, the
+// server and the resolver are backend-neutral. They ask a backend to:
+//  * wait for events (poll) and deliver them (dispatch), and wake a waiting
+//    poll from another thread (wakeup);
+//  * make the objects whose mechanics differ by model: stream transports,
+//    listeners, connect operations, and close the sockets those own;
+//  * watch plain descriptors for add_reader/add_writer (set_interest).
+// The readiness backend (src/selector/, epoll) implements these with
+// non-blocking system calls on readiness; a completion backend (io_uring)
+// submits the operations themselves. Nothing outside a backend's folder names
+// its classes.
 //
 // Thread-safety: wakeup() from any thread; everything else on the loop's thread.
 #pragma once
 
 #include <cstdint>
 #include <memory>
+#include <system_error>
+
+#include "tulip/detail/inline_function.hpp"
+#include "tulip/socket_address.hpp"
+
+namespace tulip {
+class EventLoop;
+class Server;
+class StreamProtocol;
+class Transport;
+}  // namespace tulip
 
 namespace tulip::detail {
 
@@ -23,9 +37,8 @@ enum IoEvent : std::uint32_t {
   kWritable = 1u << 1,
 };
 
-/// Receives readiness events for one descriptor. The backend stores a raw
-/// pointer: a watcher must stay alive until it is unwatched and the current
-/// poll() has returned (the loop defers frees to guarantee this).
+/// Receives readiness events for one descriptor (add_reader/add_writer, and
+/// the readiness backend's own objects).
 class IoWatcher {
  public:
   /// `events` is a mix of IoEvent bits. An error or hang-up condition is
@@ -36,25 +49,93 @@ class IoWatcher {
   ~IoWatcher() = default;
 };
 
+/// What the loop ends when it closes: live transports and connection attempts.
+class LoopMember {
+ public:
+  /// The loop is closing: end now, tell the protocol (connection_lost with
+  /// ECONNABORTED) if there is one, release everything.
+  virtual void shutdown_with_loop() noexcept = 0;
+
+ protected:
+  ~LoopMember() = default;
+};
+
+/// One listening socket of a Server, made by the backend; accepts while asked
+/// to and hands each connection to the server (ServerAccess::on_accepted).
+class Listener {
+ public:
+  virtual ~Listener() = default;  // stops accepting and closes the socket
+  virtual int fd() const noexcept = 0;
+  virtual const SocketAddress& address() const noexcept = 0;
+  virtual void set_accepting(bool accepting) = 0;
+};
+
+/// A connect() in progress; destroying it stops waiting for it (the socket
+/// stays open and is the caller's to close).
+class PendingConnect {
+ public:
+  virtual ~PendingConnect() = default;
+};
+
+/// What a new stream transport is made of.
+struct StreamSocket {
+  int fd = -1;                               // connected; the transport owns it from now on
+  std::shared_ptr<StreamProtocol> protocol;  // non-null
+  std::shared_ptr<Server> server;            // the server that accepted it, if any
+  SocketAddress peer;                        // the peer, if known (else asked of the socket)
+};
+
 class IoBackend {
  public:
   virtual ~IoBackend() = default;
 
   virtual const char* name() const noexcept = 0;
 
-  /// Waits up to `timeout_ms` (-1: no limit, 0: do not block) and dispatches
-  /// every event that arrived to its watcher before returning.
+  /// Waits up to `timeout_ms` (-1: no limit, 0: do not block) and collects the
+  /// events that arrived, for dispatch() to deliver.
   virtual void poll(int timeout_ms) = 0;
+  /// poll() and dispatch() in one: the loop's path when no callback was ready,
+  /// so that I/O comes first in the iteration anyway.
+  virtual void poll_and_dispatch(int timeout_ms) = 0;
+  /// Delivers the events the last poll() collected. An event whose owner went
+  /// away (or stopped wanting it) since the poll is dropped. An exception from
+  /// one handler goes to the loop's exception handler; the rest still run.
+  virtual void dispatch() = 0;
 
   /// Makes the current or next poll() return soon. Async-signal-safe and thread-safe.
   virtual void wakeup() noexcept = 0;
 
-  /// Sets what `watcher` wants to hear about `fd` (IoEvent bits). Interest 0
-  /// stops watching. Redundant calls cost no system call.
+  /// Sets what `watcher` wants to hear about the plain descriptor `fd` (IoEvent
+  /// bits; 0 stops watching). Interest 0 from a watcher that is not the
+  /// current one changes nothing: no owner removes another's registration.
   virtual void set_interest(int fd, IoWatcher* watcher, std::uint32_t interest) = 0;
+
+  /// True while a transport, listener or connect operation of this backend
+  /// owns `fd` (add_reader/add_writer must not touch it).
+  virtual bool owns(int fd) const noexcept = 0;
+
+  /// Makes a transport for `socket` and starts it: it joins the loop's
+  /// registry, connection_made is scheduled, reading starts after it, then
+  /// `on_made` runs. On failure (the kernel refuses to watch the socket) the
+  /// socket is closed and the exception propagates; nothing stays registered.
+  virtual std::shared_ptr<Transport> start_stream_transport(StreamSocket socket,
+                                                            InlineFunction<void()> on_made) = 0;
+
+  /// Makes the listener of `server` for the bound, listening socket `fd`
+  /// (owned from now on); it accepts once set_accepting(true).
+  virtual std::unique_ptr<Listener> make_listener(Server& server, int fd, int backlog) = 0;
+
+  /// Connects the non-blocking socket `fd` (owned by the backend from now on,
+  /// until close_socket or a transport takes it) to `address`; `done` runs
+  /// once, on the loop's thread and never inside this call, with the outcome.
+  virtual std::unique_ptr<PendingConnect> start_connect(
+      int fd, const SocketAddress& address, InlineFunction<void(std::error_code)> done) = 0;
+
+  /// Forgets everything about `fd` and closes it.
+  virtual void close_socket(int fd) noexcept = 0;
 };
 
 /// The readiness backend: epoll, level-triggered, with an eventfd for wakeups.
-std::unique_ptr<IoBackend> make_epoll_backend();
+std::unique_ptr<IoBackend> make_epoll_backend(EventLoop& loop);
 
 }  // namespace tulip::detail

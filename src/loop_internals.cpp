@@ -1,31 +1,31 @@
-// LoopInternals::shutdown: what EventLoop::close() releases, in order.
+// What EventLoop::close() releases, in order.
 #include "loop_internals.hpp"
 
 #include <vector>
 
-#include "connector.hpp"
-#include "selector/selector_socket_transport.hpp"
 #include "tulip/server.hpp"
 
 namespace tulip::detail {
 
-void LoopInternals::shutdown() {
+void LoopRegistry::shutdown() {
   std::vector<std::shared_ptr<Server>> open_servers(servers.begin(), servers.end());
   for (auto& server : open_servers) server->close();
   servers.clear();
-  std::vector<std::shared_ptr<Connector>> attempts;
-  for (auto& [raw, attempt] : connectors) attempts.push_back(attempt);
-  for (auto& attempt : attempts) attempt->abandon();
-  connectors.clear();
-  std::vector<std::shared_ptr<BaseTransport>> live;
-  for (auto& [raw, transport] : transports) live.push_back(transport);
-  for (auto& transport : live) {
-    static_cast<SelectorSocketTransport&>(*transport).shutdown_with_loop();
+  // Copied first: ending a member removes it from the map being walked.
+  for (auto* registry : {&connectors, &transports}) {
+    std::vector<std::shared_ptr<LoopMember>> members;
+    members.reserve(registry->size());
+    for (auto& [raw, member] : *registry) members.push_back(member);
+    for (auto& member : members) member->shutdown_with_loop();
+    registry->clear();
   }
-  transports.clear();
+}
+
+void LoopInternals::shutdown() {
+  registry.shutdown();
   resolver.shutdown();
-  while (!signal_handlers.empty()) uninstall_signal_handler(loop, signal_handlers.begin()->first);
-  for (auto& [fd, watcher] : fd_watchers) backend.set_interest(fd, nullptr, 0);
+  uninstall_all_signal_handlers(loop);
+  for (auto& [fd, watcher] : fd_watchers) backend.set_interest(fd, watcher.get(), 0);
   fd_watchers.clear();
 }
 

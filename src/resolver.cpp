@@ -2,23 +2,32 @@
 
 #include <netdb.h>
 
-#include <memory>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <thread>
+#include <vector>
 
+#include "loop_access.hpp"
+#include "loop_internals.hpp"
 #include "tulip/errors.hpp"
 #include "tulip/event_loop.hpp"
 
 namespace tulip::detail {
 namespace {
 
-ResolveResult lookup(const std::string& host, std::uint16_t port, int family, bool passive) {
+constexpr std::size_t kMaxWorkers = 4;
+
+ResolveResult getaddrinfo_lookup(const ResolveQuestion& question) {
   addrinfo hints{};
-  hints.ai_family = family;
+  hints.ai_family = question.family;
   hints.ai_socktype = SOCK_STREAM;
   hints.ai_protocol = IPPROTO_TCP;
-  hints.ai_flags = passive ? AI_PASSIVE : AI_ADDRCONFIG;
-  std::string service = std::to_string(port);
+  hints.ai_flags = question.passive ? AI_PASSIVE : AI_ADDRCONFIG;
+  std::string service = std::to_string(question.port);
   addrinfo* list = nullptr;
-  int status = ::getaddrinfo(host.empty() ? nullptr : host.c_str(), service.c_str(), &hints, &list);
+  int status = ::getaddrinfo(question.host.empty() ? nullptr : question.host.c_str(),
+                             service.c_str(), &hints, &list);
   ResolveResult result;
   if (status != 0) {
     result.error = ::gai_strerror(status);
@@ -37,54 +46,106 @@ ResolveResult lookup(const std::string& host, std::uint16_t port, int family, bo
 
 }  // namespace
 
-void Resolver::resolve(std::string host, std::uint16_t port, int family, bool passive, Done done) {
-  std::lock_guard lock(mutex_);
-  queue_.push_back(Request{std::move(host), port, family, passive, std::move(done)});
-  // A worker per concurrent lookup, up to a few: one slow DNS answer must not
-  // hold up every other connection.
-  if (idle_workers_ == 0 && workers_.size() < kMaxWorkers) {
-    workers_.emplace_back([this] { work(); });
-  } else {
-    wake_.notify_one();
-  }
-}
+struct Resolver::Shared {
+  struct Request {
+    std::uint64_t id;
+    ResolveQuestion question;
+  };
 
-void Resolver::work() {
-  std::unique_lock lock(mutex_);
-  for (;;) {
-    ++idle_workers_;
-    wake_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
-    --idle_workers_;
-    if (stopping_) return;
-    Request request = std::move(queue_.front());
-    queue_.pop_front();
-    lock.unlock();
-    ResolveResult result = lookup(request.host, request.port, request.family, request.passive);
-    // The Done callable moves to the loop thread with the answer; it is only
-    // ever run and destroyed there, or dropped here if the loop closed.
-    auto delivery = std::make_unique<std::pair<Done, ResolveResult>>(std::move(request.done),
-                                                                     std::move(result));
-    lock.lock();
-    if (stopping_) return;
-    try {
-      loop_.call_soon_threadsafe([delivery = std::shared_ptr(std::move(delivery))]() mutable {
-        delivery->first(std::move(delivery->second));
-      });
-    } catch (const RuntimeError&) {
-      return;  // the loop closed meanwhile; nobody is waiting for the answer
+  std::mutex mutex;
+  std::condition_variable wake;
+  std::deque<Request> queue;
+  EventLoop* loop;  // null once the resolver shut down: answers are dropped
+  Lookup lookup = getaddrinfo_lookup;
+  std::vector<bool> busy;  // per worker: inside a lookup
+  std::size_t idle_workers = 0;
+
+  // A worker: holds the shared state, so it may outlive the resolver and the loop.
+  static void work(std::shared_ptr<Shared> self, std::size_t index) {
+    std::unique_lock lock(self->mutex);
+    for (;;) {
+      ++self->idle_workers;
+      self->wake.wait(lock, [&] { return self->loop == nullptr || !self->queue.empty(); });
+      --self->idle_workers;
+      if (self->loop == nullptr) break;
+      Request request = std::move(self->queue.front());
+      self->queue.pop_front();
+      Lookup lookup = self->lookup;
+      self->busy[index] = true;
+      lock.unlock();
+      ResolveResult result = lookup(request.question);
+      lock.lock();
+      self->busy[index] = false;
+      // Under the lock, a non-null loop is open: shutdown() clears it first.
+      if (self->loop == nullptr) break;
+      EventLoop* loop = self->loop;
+      try {
+        loop->call_soon_threadsafe([loop, id = request.id, result = std::move(result)]() mutable {
+          LoopAccess::internals(*loop).resolver.deliver(id, std::move(result));
+        });
+      } catch (...) {
+        break;  // the loop is closing; nobody waits for the answer
+      }
     }
   }
+};
+
+Resolver::Resolver(EventLoop& loop) : loop_(loop), shared_(std::make_shared<Shared>()) {
+  shared_->loop = &loop;
 }
 
-void Resolver::shutdown() {
-  {
-    std::lock_guard lock(mutex_);
-    stopping_ = true;
-    queue_.clear();
+Resolver::~Resolver() { shutdown(); }
+
+void Resolver::set_lookup_for_testing(Lookup lookup) {
+  std::lock_guard lock(shared_->mutex);
+  shared_->lookup = std::move(lookup);
+}
+
+void Resolver::resolve(ResolveQuestion question, Done done) {
+  std::uint64_t id = ++last_id_;
+  pending_.emplace(id, std::move(done));
+  std::lock_guard lock(shared_->mutex);
+  shared_->queue.push_back(Shared::Request{id, std::move(question)});
+  // A worker per concurrent lookup, up to a few: one slow DNS answer must not
+  // hold up every other connection.
+  if (shared_->idle_workers == 0 && workers_.size() < kMaxWorkers) {
+    shared_->busy.push_back(false);
+    workers_.emplace_back(&Shared::work, shared_, workers_.size());
+  } else {
+    shared_->wake.notify_one();
   }
-  wake_.notify_all();
-  for (std::thread& worker : workers_) worker.join();
+}
+
+void Resolver::deliver(std::uint64_t id, ResolveResult result) {
+  auto it = pending_.find(id);
+  if (it == pending_.end()) return;
+  Done done = std::move(it->second);
+  pending_.erase(it);
+  done(std::move(result));
+}
+
+void Resolver::shutdown() noexcept {
+  std::vector<bool> busy;
+  {
+    std::lock_guard lock(shared_->mutex);
+    shared_->loop = nullptr;
+    shared_->queue.clear();
+    busy = shared_->busy;
+  }
+  shared_->wake.notify_all();
+  // Idle workers leave at once and are joined. A worker inside a lookup may
+  // stay there for the DNS timeout: it is let go (it holds only the shared
+  // state and drops its late answer).
+  for (std::size_t i = 0; i < workers_.size(); ++i) {
+    if (busy[i]) {
+      workers_[i].detach();
+    } else {
+      workers_[i].join();
+    }
+  }
   workers_.clear();
+  // The callables die here, on the loop's thread, whatever the workers do.
+  pending_.clear();
 }
 
 }  // namespace tulip::detail

@@ -1,20 +1,26 @@
 // Resolver: getaddrinfo() off the loop's thread.
 //
-// getaddrinfo blocks (DNS can take seconds), so it runs on a small pool of
-// worker threads; the answer comes back through call_soon_threadsafe, the
-// loop's one cross-thread entry. Numeric hosts never get here: callers parse
-// them with SocketAddress::parse first.
+// getaddrinfo blocks (DNS can take tens of seconds), so it runs on a small
+// pool of worker threads. Workers see only the question (host, port, family)
+// and post the answer back with call_soon_threadsafe; what the caller wants
+// done with it (a callable that may own loop objects) never leaves the loop's
+// thread. Closing the loop does not wait for lookups in progress: idle workers
+// are joined, busy ones detached, and a late answer finds the resolver shut
+// down and is dropped.
+//
+// Numeric hosts never get here: resolve_address (address_resolution.hpp)
+// parses them first.
 //
 // Thread-safety: resolve() and shutdown() on the loop's thread; the workers
-// touch only the request queue (under its mutex) and call_soon_threadsafe.
+// touch only the shared request queue (under its mutex).
 #pragma once
 
-#include <condition_variable>
 #include <cstdint>
-#include <deque>
-#include <mutex>
+#include <functional>
+#include <memory>
 #include <string>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "tulip/detail/inline_function.hpp"
@@ -31,42 +37,45 @@ struct ResolveResult {
   std::string error;                     // empty on success: gai_strerror's text
 };
 
+/// What a lookup asks; also what a test's replacement lookup receives.
+struct ResolveQuestion {
+  std::string host;
+  std::uint16_t port;
+  int family;
+  bool passive;  // for bind: an empty host means every interface
+};
+
 class Resolver {
  public:
   using Done = InlineFunction<void(ResolveResult)>;
+  using Lookup = std::function<ResolveResult(const ResolveQuestion&)>;
 
-  explicit Resolver(EventLoop& loop) : loop_(loop) {}
-  ~Resolver() { shutdown(); }
+  explicit Resolver(EventLoop& loop);
+  ~Resolver();
   Resolver(const Resolver&) = delete;
   Resolver& operator=(const Resolver&) = delete;
 
-  /// Resolves host:port for TCP (`passive`: for bind, an empty host means every
-  /// interface). `done` runs on the loop's thread, never inside this call.
-  void resolve(std::string host, std::uint16_t port, int family, bool passive, Done done);
+  /// Resolves host:port for TCP. `done` runs on the loop's thread, never
+  /// inside this call; it is dropped unrun if the resolver shuts down first.
+  void resolve(ResolveQuestion question, Done done);
 
-  /// Stops the workers, waiting for lookups in progress; their answers are dropped.
-  void shutdown();
+  /// Drops every pending lookup's `done` (here, on the loop's thread) and lets
+  /// the workers go without waiting for them. Idempotent.
+  void shutdown() noexcept;
+
+  /// Test hook: lookups run `lookup` instead of getaddrinfo.
+  void set_lookup_for_testing(Lookup lookup);
 
  private:
-  static constexpr std::size_t kMaxWorkers = 4;
+  struct Shared;  // the part the worker threads share, outliving the resolver if need be
 
-  struct Request {
-    std::string host;
-    std::uint16_t port;
-    int family;
-    bool passive;
-    Done done;
-  };
-
-  void work();
+  void deliver(std::uint64_t id, ResolveResult result);
 
   EventLoop& loop_;
-  std::mutex mutex_;
-  std::condition_variable wake_;
-  std::deque<Request> queue_;
+  std::shared_ptr<Shared> shared_;
   std::vector<std::thread> workers_;
-  std::size_t idle_workers_ = 0;
-  bool stopping_ = false;
+  std::unordered_map<std::uint64_t, Done> pending_;
+  std::uint64_t last_id_ = 0;
 };
 
 }  // namespace tulip::detail

@@ -6,12 +6,14 @@
 #include <cerrno>
 #include <string>
 
-#include "listener.hpp"
+#include "address_resolution.hpp"
+#include "io_backend.hpp"
+#include "loop_access.hpp"
 #include "loop_internals.hpp"
-#include "selector/selector_socket_transport.hpp"
+#include "server_access.hpp"
 #include "socket_ops.hpp"
 #include "socket_options.hpp"
-#include "tulip/connection.hpp"
+#include "tulip/event_loop.hpp"
 #include "tulip/log.hpp"
 
 namespace tulip {
@@ -58,7 +60,8 @@ Server::Server(EventLoop& loop, ProtocolFactory factory, ServerOptions options)
 Server::~Server() = default;
 
 void Server::add_listener(int fd) {
-  listeners_.push_back(std::make_unique<detail::Listener>(loop_, *this, fd, options_.backlog));
+  listeners_.push_back(
+      detail::LoopAccess::backend(loop_).make_listener(*this, fd, options_.backlog));
 }
 
 void Server::start_serving() {
@@ -91,9 +94,18 @@ void Server::on_accepted(int fd, const SocketAddress& peer) {
     loop_.call_exception_handler(context);
     return;
   }
-  auto transport = std::make_shared<detail::SelectorSocketTransport>(loop_, fd, protocol,
-                                                                     shared_from_this(), peer);
-  transport->start(nullptr);
+  try {
+    detail::LoopAccess::backend(loop_).start_stream_transport(
+        detail::StreamSocket{fd, std::move(protocol), shared_from_this(), peer}, nullptr);
+  } catch (...) {
+    // The kernel refused to watch this connection (ENOMEM, ENOSPC): the backend
+    // closed it and registered nothing; the server and its other connections go on.
+    ExceptionContext context;
+    context.message = "Error starting an accepted connection; the connection was closed";
+    context.exception = std::current_exception();
+    context.server = this;
+    loop_.call_exception_handler(context);
+  }
 }
 
 void Server::pause_accepting(int error) {
@@ -118,14 +130,14 @@ void Server::close() {
   serving_ = false;
   resume_accepting_.cancel();
   listeners_.clear();  // unwatches and closes every listening socket
-  for (Future<void>& waiter : serve_forever_waiters_) {
-    if (!waiter.done()) waiter.set_result();
-  }
-  serve_forever_waiters_.clear();
+  // asyncio cancels the serve_forever() task when the server closes.
+  Future<void> serving = std::move(serve_forever_waiter_);
+  serve_forever_waiter_ = Future<void>();
+  if (serving.valid() && !serving.done()) serving.cancel("the server was closed");
   maybe_wake_closed_waiters();
   // The loop keeps an open server alive; a closed one lives on only as long as
   // the application or its remaining connections hold it.
-  loop_.internals().servers.erase(shared_from_this());
+  detail::LoopAccess::internals(loop_).registry.servers.erase(shared_from_this());
 }
 
 void Server::close_clients() {
@@ -164,9 +176,12 @@ Future<void> Server::wait_closed() {
 
 Future<void> Server::serve_forever() {
   if (closed_) throw RuntimeError("server is closed");
+  if (serve_forever_waiter_.valid() && !serve_forever_waiter_.done()) {
+    throw RuntimeError("server is already being awaited on serve_forever()");
+  }
   start_serving();
   Future<void> waiter = loop_.create_future();
-  serve_forever_waiters_.push_back(waiter);
+  serve_forever_waiter_ = waiter;
   // Cancelling serve_forever() closes the server, as in asyncio.
   waiter.add_done_callback([weak = weak_from_this()](Future<void>& done) {
     if (!done.cancelled()) return;
@@ -177,51 +192,40 @@ Future<void> Server::serve_forever() {
 
 namespace detail {
 
+void close_server(Server& server) { server.close(); }
+
 void open_server(EventLoop& loop, ProtocolFactory factory, std::string host, std::uint16_t port,
                  ServerOptions options, ServerCallback done) {
   if (loop.is_closed()) throw RuntimeError("Event loop is closed");
   if (options.backlog <= 0) options.backlog = 100;
-  auto finish = [&loop, factory = std::move(factory), options, host](
-                    ResolveResult resolved, ServerCallback callback) mutable {
+  auto on_resolved = [&loop, factory = std::move(factory), options, host,
+                      done = std::move(done)](ResolveResult resolved) mutable {
     if (!resolved.error.empty()) {
-      callback(std::make_exception_ptr(OSError(make_error_code(Error::kNameResolution),
-                                               "cannot resolve '" + host + "': " + resolved.error)),
-               nullptr);
+      done(std::make_exception_ptr(OSError(make_error_code(Error::kNameResolution),
+                                           "cannot resolve '" + host + "': " + resolved.error)),
+           nullptr);
       return;
     }
-    auto server = std::make_shared<Server>(loop, std::move(factory), options);
+    auto server = ServerAccess::create(loop, std::move(factory), options);
     try {
       for (const SocketAddress& address : resolved.addresses) {
         if (options.family != AF_UNSPEC && address.family() != options.family) continue;
-        server->add_listener(open_listening_socket(address, options));
+        ServerAccess::add_listener(*server, open_listening_socket(address, options));
       }
       if (server->sockets().empty()) {
         throw OSError(std::make_error_code(std::errc::address_family_not_supported),
                       "no address of the requested family for '" + host + "'");
       }
+      LoopAccess::internals(loop).registry.servers.insert(server);
+      if (options.start_serving) server->start_serving();
     } catch (...) {
       server->close();  // closes whatever was already bound
-      callback(std::current_exception(), nullptr);
+      done(std::current_exception(), nullptr);
       return;
     }
-    loop.internals().servers.insert(server);
-    if (options.start_serving) server->start_serving();
-    callback(nullptr, std::move(server));
+    done(nullptr, std::move(server));
   };
-  if (auto numeric = SocketAddress::parse(host, port)) {
-    ResolveResult resolved;
-    resolved.addresses.push_back(*numeric);
-    loop.call_soon(
-        [finish = std::move(finish), resolved = std::move(resolved),
-         done = std::move(done)]() mutable { finish(std::move(resolved), std::move(done)); });
-    return;
-  }
-  auto shared_finish = std::make_shared<decltype(finish)>(std::move(finish));
-  auto shared_done = std::make_shared<ServerCallback>(std::move(done));
-  loop.internals().resolver.resolve(
-      host, port, options.family, true, [shared_finish, shared_done](ResolveResult resolved) {
-        (*shared_finish)(std::move(resolved), std::move(*shared_done));
-      });
+  resolve_address(loop, host, port, options.family, true, std::move(on_resolved));
 }
 
 }  // namespace detail

@@ -4,16 +4,45 @@
 #include <memory>
 #include <string>
 #include <utility>
+#include <vector>
 
+#include "loop_access.hpp"
 #include "tulip/detail/task_base.hpp"
 #include "tulip/detail/task_registry.hpp"
 #include "tulip/event_loop.hpp"
+#include "tulip/task.hpp"
 
 namespace tulip {
 
-detail::TaskRegistry& EventLoop::task_registry() {
-  if (!task_registry_) task_registry_ = std::make_unique<detail::TaskRegistry>();
-  return *task_registry_;
+namespace detail {
+
+TaskRegistry& LoopAccess::task_registry(EventLoop& loop) {
+  if (!loop.task_registry_) loop.task_registry_ = std::make_unique<TaskRegistry>();
+  return *loop.task_registry_;
+}
+
+}  // namespace detail
+
+AnyTask current_task(EventLoop& loop) {
+  return AnyTask(detail::LoopAccess::task_registry(loop).current);
+}
+
+AnyTask current_task() { return AnyTask(detail::running_task()); }
+
+EventLoop& get_running_loop() {
+  detail::TaskBase* task = detail::running_task();
+  if (task == nullptr) throw RuntimeError("no running event loop");
+  return task->loop();
+}
+
+std::vector<AnyTask> all_tasks(EventLoop& loop) {
+  std::vector<AnyTask> tasks;
+  detail::TaskRegistry& registry = detail::LoopAccess::task_registry(loop);
+  tasks.reserve(registry.size());
+  for (detail::TaskBase* task = registry.first(); task != nullptr; task = task->registry_next_) {
+    tasks.emplace_back(task);
+  }
+  return tasks;
 }
 
 namespace detail {
@@ -139,12 +168,12 @@ void TaskBase::schedule(EventLoop& loop, std::string name) {
   if (mode_ != Mode::kLazy || !frame_) {
     throw RuntimeError("create_task() needs a coroutine that was never started or scheduled");
   }
-  TaskRegistry& registry = loop.task_registry();
+  TaskRegistry& registry = LoopAccess::task_registry(loop);
   // Queue the first step before changing anything: call_soon throws on a closed loop.
   loop.call_soon([self = TaskRef(this)] { self->step(); });
   mode_ = Mode::kScheduled;
   loop_ = &loop;
-  token_ = loop.token();
+  token_ = LoopAccess::token(loop);
   driver_ = this;
   leaf_ = frame_;
   name_ = name.empty() ? "Task-" + std::to_string(registry.next_task_number()) : std::move(name);
@@ -177,7 +206,7 @@ void TaskBase::step() noexcept {
   // The callback that called step() holds a reference, but completion drops
   // the registry's: keep this alive to the end of the step regardless.
   TaskRef keep(this);
-  TaskRegistry& registry = loop_->task_registry();
+  TaskRegistry& registry = LoopAccess::task_registry(*loop_);
   TaskBase* outer_current = std::exchange(registry.current, this);
   TaskBase* outer_running = std::exchange(t_running_task, this);
   waiter_ = nullptr;
@@ -227,7 +256,7 @@ void TaskBase::complete() noexcept {
     status_ = Status::kFinished;
   }
   schedule_callbacks();
-  loop_->task_registry().remove(this);
+  LoopAccess::task_registry(*loop_).remove(this);
 }
 
 void TaskBase::schedule_callbacks() noexcept {

@@ -31,6 +31,7 @@
 
 #include <cstdint>
 #include <exception>
+#include <functional>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -39,56 +40,91 @@
 
 #include "tulip/connection_options.hpp"
 #include "tulip/detail/inline_function.hpp"
-#include "tulip/event_loop.hpp"
+#include "tulip/export.hpp"
 #include "tulip/future.hpp"
 #include "tulip/protocol.hpp"
-#include "tulip/server.hpp"
 #include "tulip/transport.hpp"
 
 namespace tulip {
 
+class EventLoop;
+class Server;
+
 /// A connected transport and its protocol, as asyncio's (transport, protocol).
 template <class P = StreamProtocol>
 struct Connection {
-  std::shared_ptr<Transport> transport;
-  std::shared_ptr<P> protocol;
+  std::shared_ptr<Transport> transport;  ///< The connection's transport.
+  std::shared_ptr<P> protocol;           ///< The protocol the factory made for it.
 };
 
 namespace detail {
 
 using ProtocolFactory = std::function<std::shared_ptr<StreamProtocol>()>;
-using ConnectCallback = InlineFunction<void(std::exception_ptr, std::shared_ptr<Transport>,
-                                            std::shared_ptr<StreamProtocol>)>;
+
+/// How the untyped machinery reports to the typed Future of create_connection
+/// and connect_accepted_socket.
+struct ConnectCompletion {
+  /// Completes the Future: an error, or the transport and protocol.
+  InlineFunction<void(std::exception_ptr, std::shared_ptr<Transport>,
+                      std::shared_ptr<StreamProtocol>)>
+      done;
+  /// True once the caller cancelled the Future: the attempt stops before the
+  /// factory is called (asyncio's create_connection never makes a protocol then).
+  InlineFunction<bool()> cancelled;
+};
 using ServerCallback = InlineFunction<void(std::exception_ptr, std::shared_ptr<Server>)>;
 
-/// The untyped machinery behind the templates below (src/connector.cpp, src/server.cpp).
-void open_connection(EventLoop& loop, ProtocolFactory factory, std::string host, std::uint16_t port,
-                     ConnectOptions options, ConnectCallback done);
-void adopt_connection(EventLoop& loop, ProtocolFactory factory, int fd, ConnectCallback done);
-void open_server(EventLoop& loop, ProtocolFactory factory, std::string host, std::uint16_t port,
-                 ServerOptions options, ServerCallback done);
+/// An operation in progress that its caller may give up on.
+class CancellableOperation {
+ public:
+  /// Stops the operation now and releases what it holds; reports nothing.
+  virtual void cancel() noexcept = 0;
+
+ protected:
+  ~CancellableOperation() = default;
+};
+
+/// The untyped machinery behind EventLoop's templates (src/connector.cpp,
+/// src/accepted_socket.cpp, src/server.cpp).
+TULIP_API std::weak_ptr<CancellableOperation> open_connection(EventLoop& loop,
+                                                              ProtocolFactory factory,
+                                                              std::string host, std::uint16_t port,
+                                                              ConnectOptions options,
+                                                              ConnectCompletion completion);
+TULIP_API void adopt_connection(EventLoop& loop, ProtocolFactory factory, int fd,
+                                ConnectCompletion completion);
+TULIP_API void open_server(EventLoop& loop, ProtocolFactory factory, std::string host,
+                           std::uint16_t port, ServerOptions options, ServerCallback done);
+TULIP_API void close_server(Server& server);
 
 template <class Factory>
 using FactoryProtocol = typename std::invoke_result_t<Factory&>::element_type;
 
 template <class Factory>
 ProtocolFactory erase_factory(Factory&& factory) {
-  static_assert(std::is_base_of_v<StreamProtocol, FactoryProtocol<Factory>>,
-                "the factory must return a (shared or unique) pointer to a Protocol or "
-                "BufferedProtocol");
+  using P = FactoryProtocol<Factory>;
+  // A class derived from StreamProtocol alone would have no way to receive
+  // bytes (it has neither data_received nor get_buffer): refuse it here. A
+  // factory typed as returning StreamProtocol itself (choosing a Protocol or a
+  // BufferedProtocol at run time) is checked when the transport takes it.
+  static_assert(std::is_base_of_v<Protocol, P> || std::is_base_of_v<BufferedProtocol, P> ||
+                    std::is_same_v<P, StreamProtocol>,
+                "the factory must return a (shared or unique) pointer to a class derived from "
+                "tulip::Protocol or tulip::BufferedProtocol");
   return [factory = std::forward<Factory>(factory)]() mutable -> std::shared_ptr<StreamProtocol> {
-    std::shared_ptr<FactoryProtocol<Factory>> protocol(factory());
+    std::shared_ptr<P> protocol(factory());
     // Checked here, once for every caller (client, server, adopted socket).
     if (!protocol) throw std::invalid_argument("the protocol factory returned a null pointer");
     return protocol;
   };
 }
 
-/// The callback that completes a connection's Future with its typed protocol.
+/// The callbacks that complete a connection's Future with its typed protocol.
 template <class P>
-ConnectCallback complete_connection(Future<Connection<P>> result) {
-  return [result](std::exception_ptr error, std::shared_ptr<Transport> transport,
-                  std::shared_ptr<StreamProtocol> protocol) mutable {
+ConnectCompletion complete_connection(Future<Connection<P>> result) {
+  ConnectCompletion completion;
+  completion.done = [result](std::exception_ptr error, std::shared_ptr<Transport> transport,
+                             std::shared_ptr<StreamProtocol> protocol) mutable {
     if (result.done()) {
       // The caller cancelled; as asyncio does, do not leave the connection open.
       if (transport) transport->close();
@@ -101,49 +137,35 @@ ConnectCallback complete_connection(Future<Connection<P>> result) {
           Connection<P>{std::move(transport), std::static_pointer_cast<P>(std::move(protocol))});
     }
   };
+  completion.cancelled = [result] { return result.cancelled(); };
+  return completion;
+}
+
+/// Cancelling `result` stops `operation` (on the next iteration, as every done
+/// callback runs; the operation checks the Future itself before any step that
+/// would make a protocol, so nothing is made in between).
+template <class T>
+void cancel_on_cancel(Future<T>& result, std::weak_ptr<CancellableOperation> operation) {
+  result.add_done_callback([operation = std::move(operation)](Future<T>& done) {
+    if (!done.cancelled()) return;
+    if (auto alive = operation.lock()) alive->cancel();
+  });
+}
+
+/// The callback that completes create_server's Future.
+inline ServerCallback complete_server(Future<std::shared_ptr<Server>> result) {
+  return [result](std::exception_ptr error, std::shared_ptr<Server> server) mutable {
+    if (result.done()) {
+      if (server) close_server(*server);
+      return;
+    }
+    if (error) {
+      result.set_exception(error);
+    } else {
+      result.set_result(std::move(server));
+    }
+  };
 }
 
 }  // namespace detail
-
-template <class Factory>
-auto EventLoop::create_connection(Factory&& factory, std::string host, std::uint16_t port,
-                                  ConnectOptions options) {
-  using P = detail::FactoryProtocol<Factory>;
-  Future<Connection<P>> result = create_future<Connection<P>>();
-  detail::open_connection(*this, detail::erase_factory(std::forward<Factory>(factory)),
-                          std::move(host), port, std::move(options),
-                          detail::complete_connection(result));
-  return result;
-}
-
-template <class Factory>
-auto EventLoop::connect_accepted_socket(Factory&& factory, int fd) {
-  using P = detail::FactoryProtocol<Factory>;
-  Future<Connection<P>> result = create_future<Connection<P>>();
-  detail::adopt_connection(*this, detail::erase_factory(std::forward<Factory>(factory)), fd,
-                           detail::complete_connection(result));
-  return result;
-}
-
-template <class Factory>
-Future<std::shared_ptr<Server>> EventLoop::create_server(Factory&& factory, std::string host,
-                                                         std::uint16_t port,
-                                                         ServerOptions options) {
-  Future<std::shared_ptr<Server>> result = create_future<std::shared_ptr<Server>>();
-  detail::open_server(*this, detail::erase_factory(std::forward<Factory>(factory)), std::move(host),
-                      port, std::move(options),
-                      [result](std::exception_ptr error, std::shared_ptr<Server> server) mutable {
-                        if (result.done()) {
-                          if (server) server->close();
-                          return;
-                        }
-                        if (error) {
-                          result.set_exception(error);
-                        } else {
-                          result.set_result(std::move(server));
-                        }
-                      });
-  return result;
-}
-
 }  // namespace tulip

@@ -16,10 +16,12 @@
 #include <system_error>
 #include <utility>
 
+#include "tulip/export.hpp"
+
 namespace tulip {
 
 /// A Future's result set twice, or read before it is done (asyncio.InvalidStateError).
-class InvalidStateError : public std::logic_error {
+class TULIP_API InvalidStateError : public std::logic_error {
  public:
   using std::logic_error::logic_error;
 };
@@ -36,9 +38,11 @@ class InvalidStateError : public std::logic_error {
 /// lets cancellation through, as Python's `except Exception:` does, and only
 /// `catch (...)` or `catch (const CancelledError&)` stops it (Python's bare
 /// `except:` / `except CancelledError:`). what() works as on std::exception.
-class CancelledError {
+class TULIP_API CancelledError {
  public:
+  /// `message` is what() (asyncio's cancel message).
   explicit CancelledError(std::string message = "cancelled") : message_(std::move(message)) {}
+  /// The cancel message, as std::exception::what() would give it.
   const char* what() const noexcept { return message_.c_str(); }
 
  private:
@@ -46,23 +50,25 @@ class CancelledError {
 };
 
 /// The loop was used in a state that does not allow it (Python's RuntimeError).
-class RuntimeError : public std::runtime_error {
+class TULIP_API RuntimeError : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
 };
 
 /// A deadline passed before the operation finished (Python's TimeoutError).
-class TimeoutError : public std::runtime_error {
+class TULIP_API TimeoutError : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
 };
 
 /// An operating-system failure of an operation. code() is the OS error; what()
 /// is exactly the message given, which names the address and the cause.
-class OSError : public std::system_error {
+class TULIP_API OSError : public std::system_error {
  public:
+  /// `code` is the OS error; `message` is what(), naming the address and the cause.
   OSError(std::error_code code, std::string message)
       : std::system_error(code), message_(std::move(message)) {}
+  /// The message given to the constructor.
   const char* what() const noexcept override { return message_.c_str(); }
 
  private:
@@ -70,7 +76,7 @@ class OSError : public std::system_error {
 };
 
 /// A connection could not be made (refused, unreachable, reset, unresolvable name).
-class ConnectionError : public OSError {
+class TULIP_API ConnectionError : public OSError {
  public:
   using OSError::OSError;
 };
@@ -83,7 +89,7 @@ enum class Error {
   kNameResolution,      // getaddrinfo failed (see the message for the resolver's text)
 };
 
-const std::error_category& error_category() noexcept;
+TULIP_API const std::error_category& error_category() noexcept;
 
 inline std::error_code make_error_code(Error e) noexcept {
   return {static_cast<int>(e), error_category()};
@@ -91,5 +97,8 @@ inline std::error_code make_error_code(Error e) noexcept {
 
 }  // namespace tulip
 
+/// @cond INTERNAL
+/// Lets tulip::Error convert to std::error_code.
 template <>
 struct std::is_error_code_enum<tulip::Error> : std::true_type {};
+/// @endcond

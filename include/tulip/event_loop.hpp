@@ -41,33 +41,36 @@
 #include <utility>
 #include <vector>
 
+#include "tulip/connection.hpp"
 #include "tulip/connection_options.hpp"
 #include "tulip/detail/callback_node.hpp"
 #include "tulip/detail/inline_function.hpp"
+#include "tulip/detail/time_conversion.hpp"
 #include "tulip/errors.hpp"
 #include "tulip/exception_context.hpp"
+#include "tulip/export.hpp"
+#include "tulip/future.hpp"
 #include "tulip/handle.hpp"
 
 namespace tulip {
 
-template <class T>
-class Future;
 template <class T>
 class Task;
 class Server;
 
 namespace detail {
 class IoBackend;
-class FdWatcher;
 struct LoopToken;
 struct LoopInternals;
+struct LoopAccess;
 class TaskRegistry;
 }  // namespace detail
 
 /// A callback for the loop: any callable with signature void().
 using Callback = detail::InlineFunction<void()>;
 
-class EventLoop {
+/// asyncio's event loop: callbacks, timers and I/O on one thread (see the file comment).
+class TULIP_API EventLoop {
  public:
   /// Zero-timeout polls happen at most this many iterations apart while callbacks are ready.
   static constexpr unsigned kPollIntervalWhenBusy = 32;
@@ -86,10 +89,19 @@ class EventLoop {
   /// Schedules `callback` to run in the next iteration, after those already
   /// scheduled (FIFO). Never runs it synchronously. The loop owns the callable
   /// until it has run or was cancelled. Throws RuntimeError if the loop is closed.
+  /// Throws std::invalid_argument, and schedules nothing, if `callback` is
+  /// empty (a null pointer, an empty std::function or Callback).
   template <class F>
   Handle call_soon(F&& callback) {
+    if (detail::is_empty_callable(callback)) throw_empty_callback("call_soon");
     detail::CallbackNode* node = new_node();
-    node->callback.assign(std::forward<F>(callback));
+    try {
+      node->callback.assign(std::forward<F>(callback));
+    } catch (...) {
+      // Copying the callable threw: the node goes back unused.
+      detail::NodePool::release(node);
+      throw;
+    }
     // The ready queue keeps the node's first reference; the Handle gets another.
     ready_.push(node);
     detail::NodePool::add_ref(node);
@@ -97,18 +109,21 @@ class EventLoop {
   }
 
   /// Like call_soon, callable from any thread; wakes the loop if it is sleeping
-  /// in poll. Throws RuntimeError if the loop is closed.
+  /// in poll. Throws RuntimeError if the loop is closed, std::invalid_argument
+  /// if `callback` is empty.
   void call_soon_threadsafe(Callback callback);
 
   /// Schedules `callback` at time() + delay_seconds. A negative or zero delay is
-  /// allowed: the callback runs in deadline order with other due timers.
+  /// allowed: the callback runs in deadline order with other due timers. A delay
+  /// too large to represent is clamped to the end of time (the callback never
+  /// runs, but its handle is valid). Throws std::invalid_argument for an empty
+  /// callback or a NaN delay.
   TimerHandle call_later(double delay_seconds, Callback callback);
 
+  /// Same, with the delay as a std::chrono::duration; huge durations clamp as above.
   template <class Rep, class Period>
   TimerHandle call_later(std::chrono::duration<Rep, Period> delay, Callback callback) {
-    return call_at_ns(
-        now_ns() + std::chrono::duration_cast<std::chrono::nanoseconds>(delay).count(),
-        std::move(callback));
+    return call_later_ns(detail::saturating_nanoseconds(delay), std::move(callback));
   }
 
   /// Schedules `callback` at absolute time `when` (seconds, the time() scale).
@@ -126,9 +141,32 @@ class EventLoop {
 
   /// Runs until `future` is done and returns its result (or rethrows its
   /// exception / CancelledError). Throws RuntimeError if the loop stopped before
-  /// the future was done. Defined in future.hpp.
+  /// the future was done, std::invalid_argument (asyncio: ValueError) at once if
+  /// the future belongs to another loop or is empty.
   template <class T>
-  T run_until_complete(Future<T> future);
+  T run_until_complete(Future<T> future) {
+    if (!future.valid()) throw std::invalid_argument("run_until_complete() of an empty Future");
+    if (&future.get_loop() != this) {
+      throw std::invalid_argument(
+          "The future belongs to a different loop than the one it is run with");
+    }
+    CallbackId id = future.add_done_callback([this] { stop(); });
+    try {
+      run_forever();
+    } catch (...) {
+      future.remove_done_callback(id);
+      throw;
+    }
+    future.remove_done_callback(id);
+    if (!future.done()) throw RuntimeError("Event loop stopped before Future completed.");
+    if constexpr (std::is_void_v<T>) {
+      future.result();
+    } else if constexpr (std::is_copy_constructible_v<T>) {
+      return future.result();
+    } else {
+      return std::move(future.result());
+    }
+  }
 
   /// Asks run_forever() to return once the current iteration has finished.
   void stop() noexcept { stopping_ = true; }
@@ -137,12 +175,18 @@ class EventLoop {
   /// Idempotent. Throws RuntimeError if the loop is running.
   void close();
 
+  /// True while run_forever() or run_until_complete() runs.
   bool is_running() const noexcept { return running_.load(std::memory_order_relaxed); }
+  /// True once close() was called.
   bool is_closed() const noexcept { return closed_; }
 
   /// A new pending Future bound to this loop (asyncio's loop.create_future()).
+  /// Throws RuntimeError if the loop is closed.
   template <class T = void>
-  Future<T> create_future();
+  Future<T> create_future() {
+    if (closed_) throw_closed();
+    return Future<T>(*this);
+  }
 
   // ---- Coroutines (defined in task.hpp) ---------------------------------------
 
@@ -153,42 +197,73 @@ class EventLoop {
   template <class T>
   Task<T> create_task(Task<T> coro, std::string name = {});
 
-  // ---- Connections (defined in connection.hpp) --------------------------------
+  // ---- Connections (see connection.hpp) ---------------------------------------
 
   /// Opens a TCP connection; completes with Connection<P>{transport, protocol}
-  /// once the protocol's connection_made has run. See connection.hpp.
+  /// once the protocol's connection_made has run. Cancelling the Future stops
+  /// the attempt: the socket is closed and the factory is never called.
   template <class Factory>
   auto create_connection(Factory&& protocol_factory, std::string host, std::uint16_t port,
-                         ConnectOptions options = {});
+                         ConnectOptions options = {}) {
+    using P = detail::FactoryProtocol<Factory>;
+    Future<Connection<P>> result = create_future<Connection<P>>();
+    detail::cancel_on_cancel(
+        result,
+        detail::open_connection(
+            *this, detail::erase_factory(std::forward<Factory>(protocol_factory)), std::move(host),
+            port, std::move(options), detail::complete_connection(result)));
+    return result;
+  }
 
   /// Wraps a stream socket that is already connected (asyncio's
   /// connect_accepted_socket; also what asyncio's create_connection(sock=...)
   /// does): the transport takes ownership of `fd` in every case, success or
-  /// failure. Completes like create_connection. See connection.hpp.
+  /// failure (cancellation included). Completes like create_connection.
   template <class Factory>
-  auto connect_accepted_socket(Factory&& protocol_factory, int fd);
+  auto connect_accepted_socket(Factory&& protocol_factory, int fd) {
+    using P = detail::FactoryProtocol<Factory>;
+    Future<Connection<P>> result = create_future<Connection<P>>();
+    detail::adopt_connection(*this, detail::erase_factory(std::forward<Factory>(protocol_factory)),
+                             fd, detail::complete_connection(result));
+    return result;
+  }
 
   /// Opens a TCP server; completes with the Server once it is listening.
+  /// Cancelling the Future closes the server if it was already made.
   template <class Factory>
   Future<std::shared_ptr<Server>> create_server(Factory&& protocol_factory, std::string host,
-                                                std::uint16_t port, ServerOptions options = {});
+                                                std::uint16_t port, ServerOptions options = {}) {
+    Future<std::shared_ptr<Server>> result = create_future<std::shared_ptr<Server>>();
+    detail::open_server(*this, detail::erase_factory(std::forward<Factory>(protocol_factory)),
+                        std::move(host), port, std::move(options), detail::complete_server(result));
+    return result;
+  }
 
   // ---- Watching file descriptors ---------------------------------------------
 
-  /// Calls `callback` (through the ready queue, as asyncio does) whenever `fd` is
-  /// readable, until remove_reader(fd). Replaces a previous reader of `fd`. The
-  /// loop does not own `fd`: close it only after removing it.
+  /// Calls `callback` whenever `fd` is readable, until remove_reader(fd); it
+  /// runs in the iteration that saw the readiness, after the callbacks that
+  /// were already ready (asyncio's order). Replaces a previous reader of `fd`.
+  /// The loop does not own `fd`: close it only after removing it. Throws
+  /// RuntimeError if a transport, server or connection attempt of this loop
+  /// owns `fd` (asyncio: "File descriptor ... is used by transport"),
+  /// std::invalid_argument for a negative fd or an empty callback.
   void add_reader(int fd, Callback callback);
-  /// Stops watching `fd` for reading; returns whether it was watched.
+  /// Stops watching `fd` for reading; returns whether it was watched. Throws
+  /// RuntimeError, as add_reader, for a descriptor the loop's transports own.
   bool remove_reader(int fd);
+  /// As add_reader, for writability.
   void add_writer(int fd, Callback callback);
+  /// As remove_reader, for writability.
   bool remove_writer(int fd);
 
   // ---- Unix signals -----------------------------------------------------------
 
   /// Runs `callback` on the loop (never inside the signal handler) whenever
-  /// `signum` is delivered. One loop per process may handle signals. Throws
-  /// std::invalid_argument for SIGKILL/SIGSTOP or an invalid number.
+  /// `signum` is delivered. One loop per process may handle signals (others get
+  /// RuntimeError; safe to race from loops on different threads). Throws
+  /// std::invalid_argument for SIGKILL/SIGSTOP, an invalid number or an empty
+  /// callback.
   void add_signal_handler(int signum, Callback callback);
   /// Restores the default disposition of `signum`; returns whether it was handled.
   bool remove_signal_handler(int signum);
@@ -198,6 +273,7 @@ class EventLoop {
   /// Installs the handler called for errors no caller could receive; an empty
   /// function restores the default, which logs.
   void set_exception_handler(ExceptionHandler handler);
+  /// The installed handler; empty when the default one is in use.
   const ExceptionHandler& get_exception_handler() const noexcept { return exception_handler_; }
   /// Calls the installed handler, or the default one. Never throws.
   void call_exception_handler(const ExceptionContext& context) noexcept;
@@ -211,28 +287,26 @@ class EventLoop {
   /// Callbacks waiting in the ready queue.
   std::size_t ready_count() const noexcept { return ready_.size(); }
 
-  // ---- Internal ---------------------------------------------------------------
-
-  /// For tulip's own transports and servers; not part of the API.
-  detail::LoopInternals& internals() noexcept { return *internals_; }
-  std::int64_t now_ns() const noexcept;
-  TimerHandle call_at_ns(std::int64_t when_ns, Callback callback);
-  const std::shared_ptr<detail::LoopToken>& token() const noexcept { return token_; }
-  /// The loop's tasks (current task, pending tasks); made on first use. See task.hpp.
-  detail::TaskRegistry& task_registry();
-
  private:
+  /// @cond INTERNAL
   friend class Handle;
-  friend class detail::FdWatcher;
+  // tulip's own sources reach the loop's internals through this (src/loop_access.hpp).
+  friend struct detail::LoopAccess;
 
   detail::CallbackNode* new_node() {
     if (closed_) throw_closed();
     return pool_->acquire();
   }
   [[noreturn]] static void throw_closed();
+  // Throws std::invalid_argument naming `method`; out of line, off the hot path.
+  [[noreturn]] static void throw_empty_callback(const char* method);
+
+  std::int64_t now_ns() const noexcept;
+  TimerHandle call_at_ns(std::int64_t when_ns, Callback callback);
+  TimerHandle call_later_ns(std::int64_t delay_ns, Callback callback);
 
   void run_once();
-  void run_ready_batch();
+  static void run_batch(detail::CallbackNode* node, EventLoop& loop);
   void drain_threadsafe_queue();
   void drop_cancelled_timers();
   void on_timer_cancelled(detail::CallbackNode* node) noexcept;
@@ -262,6 +336,7 @@ class EventLoop {
   // of pending tasks. close() destroys the frames of tasks still pending in it,
   // so a loop closed with suspended tasks leaks nothing.
   std::unique_ptr<detail::TaskRegistry> task_registry_;
+  /// @endcond
 };
 
 }  // namespace tulip

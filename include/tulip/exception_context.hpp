@@ -12,6 +12,8 @@
 #include <functional>
 #include <string>
 
+#include "tulip/export.hpp"
+
 namespace tulip {
 
 class EventLoop;
@@ -19,6 +21,7 @@ class BaseTransport;
 class BaseProtocol;
 class Server;
 
+/// What went wrong, for the loop's exception handler (asyncio's context dict).
 struct ExceptionContext {
   /// Always set: what went wrong, in a sentence (asyncio's 'message').
   std::string message;
@@ -26,14 +29,14 @@ struct ExceptionContext {
   std::exception_ptr exception;
   /// The transport / protocol / server involved, if any; borrowed.
   BaseTransport* transport = nullptr;
-  BaseProtocol* protocol = nullptr;
-  Server* server = nullptr;
+  BaseProtocol* protocol = nullptr;  ///< The protocol involved, if any; borrowed.
+  Server* server = nullptr;          ///< The server involved, if any; borrowed.
 };
 
 /// Called on the loop's thread; an exception it throws is caught and logged.
 using ExceptionHandler = std::function<void(EventLoop&, const ExceptionContext&)>;
 
 /// "message: what()" — the one-line text the default handler logs.
-std::string describe(const ExceptionContext& context);
+TULIP_API std::string describe(const ExceptionContext& context);
 
 }  // namespace tulip

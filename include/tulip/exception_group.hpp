@@ -14,19 +14,25 @@
 #include <utility>
 #include <vector>
 
+#include "tulip/export.hpp"
+
 namespace tulip {
 
-class ExceptionGroup : public std::exception {
+/// Several errors raised together (Python's ExceptionGroup).
+class TULIP_API ExceptionGroup : public std::exception {
  public:
+  /// `message` without the count; `exceptions` in the order they happened.
   ExceptionGroup(std::string message, std::vector<std::exception_ptr> exceptions)
       : message_(std::move(message)), exceptions_(std::move(exceptions)) {
     what_ = message_ + " (" + std::to_string(exceptions_.size()) + " sub-exception" +
             (exceptions_.size() == 1 ? ")" : "s)");
   }
 
+  /// "message (N sub-exceptions)".
   const char* what() const noexcept override { return what_.c_str(); }
   /// The message without the count (Python's ExceptionGroup.message).
   const std::string& message() const noexcept { return message_; }
+  /// Every error, in the order they happened.
   const std::vector<std::exception_ptr>& exceptions() const noexcept { return exceptions_; }
 
  private:

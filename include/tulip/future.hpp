@@ -22,16 +22,20 @@
 //  * set_exception takes a std::exception_ptr (make one with
 //    std::make_exception_ptr).
 //
-// Thread-safety: a Future belongs to its loop's thread. Copying or dropping a
-// Future is safe on any thread (the reference count is atomic); to complete it
-// from another thread, use loop.call_soon_threadsafe. A Future may outlive its
-// loop; completing it then throws RuntimeError if callbacks would need the loop.
+// Thread-safety: a Future belongs to its loop's thread: complete it, read it
+// and add callbacks there (from another thread, use loop.call_soon_threadsafe).
+// Copying or dropping a Future is safe on any thread: if the last copy goes
+// away on another thread while the loop lives, what the state holds (the
+// value, pending callbacks, an unretrieved exception) is handed to the loop
+// and released or reported there. A Future may outlive its loop; completing it
+// then throws RuntimeError if callbacks would need the loop.
 #pragma once
 
 #include <cstdint>
 #include <exception>
 #include <memory>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -41,21 +45,34 @@
 #include "tulip/detail/inline_function.hpp"
 #include "tulip/detail/loop_token.hpp"
 #include "tulip/errors.hpp"
-#include "tulip/event_loop.hpp"
+#include "tulip/export.hpp"
 
 namespace tulip {
+
+class EventLoop;
+template <class T>
+class Future;
 
 /// Identifies a done callback for remove_done_callback.
 using CallbackId = std::uint64_t;
 
 namespace detail {
 
+// The few loop operations a Future needs, out of line so that this header does
+// not depend on event_loop.hpp (which includes it).
+TULIP_API const std::shared_ptr<LoopToken>& loop_token(EventLoop& loop) noexcept;
+TULIP_API void post_callback(EventLoop& loop, InlineFunction<void()> callback);
+TULIP_API void report_callback_error(EventLoop& loop, const char* message,
+                                     std::exception_ptr error) noexcept;
+TULIP_API void report_unretrieved(EventLoop& loop, const char* message,
+                                  std::exception_ptr error) noexcept;
+
 /// What every Future<T> shares, whatever T is.
-class FutureStateBase {
+class TULIP_API FutureStateBase {
  public:
   enum class Status : std::uint8_t { kPending, kCancelled, kFinished };
 
-  explicit FutureStateBase(EventLoop& loop) : token_(loop.token()) {}
+  explicit FutureStateBase(EventLoop& loop) : token_(loop_token(loop)) {}
   FutureStateBase(const FutureStateBase&) = delete;
   FutureStateBase& operator=(const FutureStateBase&) = delete;
   ~FutureStateBase();
@@ -119,7 +136,17 @@ class FutureState final : public FutureStateBase,
     return *value_;
   }
 
+  ~FutureState() {
+    // The last copy went away off the loop's thread: what the state holds
+    // belongs to the loop's thread, so it is released (or reported) there.
+    if (!token_->on_loop_thread()) [[unlikely]]
+      hand_over_to_loop();
+  }
+
   CallbackId add_callback(DoneCallback callback) {
+    if (is_empty_callable(callback)) {
+      throw std::invalid_argument("add_done_callback() needs a callable, not an empty one");
+    }
     CallbackId id = ++last_id_;
     if (done()) {
       schedule_one(std::move(callback));
@@ -147,15 +174,16 @@ class FutureState final : public FutureStateBase,
     // One ready-queue entry runs every callback present at completion, in order.
     // It is observably the same as asyncio's one call_soon per callback (nothing
     // can be scheduled between them), and it allocates nothing.
-    loop().call_soon([self = this->shared_from_this()] { self->run_callbacks(); });
+    post_callback(loop(), [self = this->shared_from_this()] { self->run_callbacks(); });
   }
 
   void schedule_one(DoneCallback callback) {
-    loop().call_soon([self = this->shared_from_this(),
-                      callback = std::make_shared<DoneCallback>(std::move(callback))]() mutable {
-      Future<T> future(self);
-      (*callback)(future);
-    });
+    post_callback(loop(),
+                  [self = this->shared_from_this(),
+                   callback = std::make_shared<DoneCallback>(std::move(callback))]() mutable {
+                    Future<T> future(self);
+                    (*callback)(future);
+                  });
   }
 
   void run_callbacks() {
@@ -167,8 +195,29 @@ class FutureState final : public FutureStateBase,
       try {
         callback(future);
       } catch (...) {
-        owner.call_exception_handler(
-            {"Exception in a Future done callback", std::current_exception()});
+        report_callback_error(owner, "Exception in a Future done callback",
+                              std::current_exception());
+      }
+    }
+  }
+
+  void hand_over_to_loop() noexcept {
+    std::exception_ptr unretrieved;
+    if (status_ == Status::kFinished && exception_ && !exception_retrieved_) {
+      unretrieved = exception_;
+      exception_retrieved_ = true;  // reported by the loop, not by ~FutureStateBase here
+    }
+    if constexpr (std::is_nothrow_move_constructible_v<Value>) {
+      try {
+        token_->post([value = std::move(value_), callbacks = std::move(callbacks_), unretrieved,
+                      token = token_]() mutable {
+          if (unretrieved && token->loop != nullptr) {
+            report_unretrieved(*token->loop, "Future exception was never retrieved", unretrieved);
+          }
+          // `value` and `callbacks` are destroyed here, on the loop's thread.
+        });
+      } catch (...) {
+        // Out of memory handing over: release here rather than not at all.
       }
     }
   }
@@ -180,22 +229,30 @@ class FutureState final : public FutureStateBase,
 
 }  // namespace detail
 
+/// asyncio.Future: a shared handle to a result that is not there yet (see the file comment).
 template <class T = void>
 class Future {
  public:
+  /// The result's type.
   using value_type = T;
 
   /// An empty Future with no state; valid() is false. Only assignment is allowed.
   Future() noexcept = default;
   /// A new pending Future bound to `loop` (same as loop.create_future<T>()).
   explicit Future(EventLoop& loop) : state_(std::make_shared<detail::FutureState<T>>(loop)) {}
+  /// @cond INTERNAL
   explicit Future(std::shared_ptr<detail::FutureState<T>> state) noexcept
       : state_(std::move(state)) {}
+  /// @endcond
 
+  /// False for a default-constructed Future.
   bool valid() const noexcept { return state_ != nullptr; }
+  /// The loop the future belongs to; throws RuntimeError if it was destroyed.
   EventLoop& get_loop() const { return state_->loop(); }
 
+  /// True once it has a result, an exception, or was cancelled.
   bool done() const noexcept { return state_->done(); }
+  /// True if cancel() took effect.
   bool cancelled() const noexcept { return state_->cancelled(); }
 
   /// Completes the future with a value; schedules the done callbacks.
@@ -204,6 +261,7 @@ class Future {
   requires(!std::is_void_v<T> && std::is_constructible_v<T, U&&>) void set_result(U&& value) {
     state_->finish_with_value(std::forward<U>(value));
   }
+  /// Completes a Future<void>; as the other overload.
   void set_result() requires std::is_void_v<T> { state_->finish_with_value(); }
 
   /// Completes the future with an exception. Throws InvalidStateError if done,
@@ -236,6 +294,9 @@ class Future {
   /// until it ran or was removed.
   template <class F>
   CallbackId add_done_callback(F&& callback) {
+    if (detail::is_empty_callable(callback)) {
+      throw std::invalid_argument("add_done_callback() needs a callable, not an empty one");
+    }
     if constexpr (std::is_invocable_v<F&, Future<T>&>) {
       return state_->add_callback(std::forward<F>(callback));
     } else {
@@ -253,31 +314,5 @@ class Future {
  private:
   std::shared_ptr<detail::FutureState<T>> state_;
 };
-
-template <class T>
-Future<T> EventLoop::create_future() {
-  if (closed_) throw_closed();
-  return Future<T>(*this);
-}
-
-template <class T>
-T EventLoop::run_until_complete(Future<T> future) {
-  CallbackId id = future.add_done_callback([this] { stop(); });
-  try {
-    run_forever();
-  } catch (...) {
-    future.remove_done_callback(id);
-    throw;
-  }
-  future.remove_done_callback(id);
-  if (!future.done()) throw RuntimeError("Event loop stopped before Future completed.");
-  if constexpr (std::is_void_v<T>) {
-    future.result();
-  } else if constexpr (std::is_copy_constructible_v<T>) {
-    return future.result();
-  } else {
-    return std::move(future.result());
-  }
-}
 
 }  // namespace tulip

@@ -14,18 +14,24 @@
 #include <utility>
 
 #include "tulip/detail/callback_node.hpp"
+#include "tulip/export.hpp"
 
 namespace tulip {
 
 class EventLoop;
 
-class Handle {
+/// A scheduled callback, to cancel it before it runs (asyncio.Handle).
+class TULIP_API Handle {
  public:
+  /// An empty Handle that refers to no callback.
   Handle() noexcept = default;
+  /// Handles are cheap references: copies refer to the same callback.
   Handle(const Handle& other) noexcept : node_(other.node_) {
     if (node_ != nullptr) detail::NodePool::add_ref(node_);
   }
+  /// Moves the reference; `other` becomes empty.
   Handle(Handle&& other) noexcept : node_(std::exchange(other.node_, nullptr)) {}
+  /// Refers to `other`'s callback instead.
   Handle& operator=(Handle other) noexcept {
     std::swap(node_, other.node_);
     return *this;
@@ -53,10 +59,12 @@ class Handle {
   explicit operator bool() const noexcept { return node_ != nullptr; }
 
  protected:
+  /// @cond INTERNAL
   friend class EventLoop;
   explicit Handle(detail::CallbackNode* adopted) noexcept : node_(adopted) {}
 
   detail::CallbackNode* node_ = nullptr;
+  /// @endcond
 };
 
 /// A Handle for call_later/call_at; when() is the deadline on the loop's clock.

@@ -21,6 +21,7 @@
 #include <memory>
 #include <stdexcept>
 
+#include "tulip/export.hpp"
 #include "tulip/future.hpp"
 #include "tulip/task.hpp"
 
@@ -32,9 +33,9 @@ namespace detail {
 using Waiters = std::deque<Future<void>>;
 
 /// Creates a waiter future on the running loop and queues it.
-Future<void> add_waiter(Waiters& waiters);
+TULIP_API Future<void> add_waiter(Waiters& waiters);
 /// Removes `waiter` from `waiters` if it is still there.
-void remove_waiter(Waiters& waiters, const Future<void>& waiter) noexcept;
+TULIP_API void remove_waiter(Waiters& waiters, const Future<void>& waiter) noexcept;
 
 /// Removes a waiter when it goes out of scope (asyncio's `finally: remove`);
 /// also when the awaiting frame is destroyed.
@@ -54,11 +55,13 @@ class WaiterGuard {
 }  // namespace detail
 
 /// A flag tasks can wait for (asyncio.Event).
-class Event {
+class TULIP_API Event {
  public:
+  /// True while the flag is set.
   bool is_set() const noexcept { return value_; }
   /// Sets the flag and wakes every waiter (through the loop, not inline).
   void set();
+  /// Resets the flag; wait() waits again.
   void clear() noexcept { value_ = false; }
   /// Waits until the flag is set; returns true at once if it is.
   Task<bool> wait();
@@ -69,8 +72,9 @@ class Event {
 };
 
 /// A mutual-exclusion lock for tasks (asyncio.Lock). Not reentrant.
-class Lock {
+class TULIP_API Lock {
  public:
+  /// True while a task holds the lock.
   bool locked() const noexcept { return locked_; }
   /// Takes the lock, waiting (FIFO) while another task holds it.
   Task<void> acquire();
@@ -85,7 +89,7 @@ class Lock {
 };
 
 /// A counter tasks acquire and release (asyncio.Semaphore).
-class Semaphore {
+class TULIP_API Semaphore {
  public:
   /// std::invalid_argument if `value` is negative.
   explicit Semaphore(int value = 1);
@@ -95,6 +99,7 @@ class Semaphore {
 
   /// True if acquire() would wait.
   bool locked() const noexcept;
+  /// The counter: how many acquire() calls would not wait.
   int value() const noexcept { return value_; }
   /// Decrements the counter, waiting (FIFO) while it is zero.
   Task<void> acquire();
@@ -110,8 +115,9 @@ class Semaphore {
 
 /// A Semaphore that refuses to be released above its initial value
 /// (asyncio.BoundedSemaphore): release() then throws std::invalid_argument.
-class BoundedSemaphore final : public Semaphore {
+class TULIP_API BoundedSemaphore final : public Semaphore {
  public:
+  /// `value` is also the bound release() may not exceed.
   explicit BoundedSemaphore(int value = 1) : Semaphore(value), bound_(value) {}
   void release() override;
 
@@ -121,13 +127,18 @@ class BoundedSemaphore final : public Semaphore {
 
 /// A condition variable for tasks (asyncio.Condition), over a Lock that it
 /// owns or that is given (borrowed: it must outlive the Condition).
-class Condition {
+class TULIP_API Condition {
  public:
+  /// A condition over a Lock of its own.
   Condition() : own_lock_(std::make_unique<Lock>()), lock_(own_lock_.get()) {}
+  /// A condition over `lock`, which must outlive it.
   explicit Condition(Lock& lock) : lock_(&lock) {}
 
+  /// The underlying lock's locked().
   bool locked() const noexcept { return lock_->locked(); }
+  /// The underlying lock's acquire().
   Task<void> acquire() { return lock_->acquire(); }
+  /// The underlying lock's release().
   void release() { lock_->release(); }
 
   /// Releases the lock, waits for notify(), and takes the lock again before
@@ -138,6 +149,7 @@ class Condition {
   Task<bool> wait_for(std::function<bool()> predicate);
   /// Wakes up to `n` waiters; RuntimeError if the lock is not held.
   void notify(std::size_t n = 1);
+  /// Wakes every waiter; RuntimeError if the lock is not held.
   void notify_all() { notify(waiters_.size()); }
 
  private:

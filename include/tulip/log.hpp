@@ -12,6 +12,8 @@
 #include <functional>
 #include <string_view>
 
+#include "tulip/export.hpp"
+
 namespace tulip {
 
 enum class LogLevel { kDebug, kInfo, kWarning, kError };
@@ -19,9 +21,9 @@ enum class LogLevel { kDebug, kInfo, kWarning, kError };
 using LogSink = std::function<void(LogLevel, std::string_view message)>;
 
 /// Installs a sink; an empty function restores the default (stderr). Returns the previous one.
-LogSink set_log_sink(LogSink sink);
+TULIP_API LogSink set_log_sink(LogSink sink);
 
 /// Sends one message (no trailing newline) to the current sink.
-void log(LogLevel level, std::string_view message);
+TULIP_API void log(LogLevel level, std::string_view message);
 
 }  // namespace tulip

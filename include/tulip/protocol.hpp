@@ -35,12 +35,14 @@
 #include <string_view>
 #include <system_error>
 
+#include "tulip/export.hpp"
+
 namespace tulip {
 
 class Transport;
 
 /// What every protocol has: loss notification and write flow control.
-class BaseProtocol {
+class TULIP_API BaseProtocol {
  public:
   virtual ~BaseProtocol() = default;
 
@@ -61,7 +63,15 @@ class BaseProtocol {
 
 /// What stream protocols share; not instantiated directly (use Protocol or
 /// BufferedProtocol). tulip's name for the part asyncio's two classes have in common.
-class StreamProtocol : public BaseProtocol {
+class TULIP_API StreamProtocol : public BaseProtocol {
+ private:
+  // Derive from tulip::Protocol or tulip::BufferedProtocol, not from
+  // StreamProtocol: a class with neither data_received nor get_buffer would
+  // silently drop every byte, so only those two may construct this base.
+  StreamProtocol() = default;
+  friend class Protocol;
+  friend class BufferedProtocol;
+
  public:
   /// The connection is ready. `transport` is valid until connection_lost returns.
   /// Reading starts after this returns, so pausing reading here reads nothing.
@@ -74,7 +84,7 @@ class StreamProtocol : public BaseProtocol {
 };
 
 /// A stream protocol that receives data as borrowed chunks.
-class Protocol : public StreamProtocol {
+class TULIP_API Protocol : public StreamProtocol {
  public:
   /// Some bytes arrived. `data` is borrowed: it points into a loop-owned buffer
   /// that is reused after this returns, so copy what you keep. Never empty.
@@ -82,7 +92,7 @@ class Protocol : public StreamProtocol {
 };
 
 /// A stream protocol that lets the kernel read straight into its own memory.
-class BufferedProtocol : public StreamProtocol {
+class TULIP_API BufferedProtocol : public StreamProtocol {
  public:
   /// Returns the memory the next read goes into; it must stay valid until
   /// buffer_updated() or connection_lost(). `size_hint` is how much the

@@ -25,6 +25,7 @@
 #include <utility>
 #include <vector>
 
+#include "tulip/export.hpp"
 #include "tulip/future.hpp"
 #include "tulip/locks.hpp"
 #include "tulip/task.hpp"
@@ -32,13 +33,13 @@
 namespace tulip {
 
 /// put_nowait() on a full queue (asyncio.QueueFull).
-class QueueFull : public std::runtime_error {
+class TULIP_API QueueFull : public std::runtime_error {
  public:
   QueueFull() : std::runtime_error("queue is full") {}
 };
 
 /// get_nowait() on an empty queue (asyncio.QueueEmpty).
-class QueueEmpty : public std::runtime_error {
+class TULIP_API QueueEmpty : public std::runtime_error {
  public:
   QueueEmpty() : std::runtime_error("queue is empty") {}
 };
@@ -91,16 +92,22 @@ struct HeapStorage {
 
 }  // namespace detail
 
+/// What Queue, PriorityQueue and LifoQueue share; `Storage` decides the order.
 template <class T, class Storage>
 class BasicQueue {
  public:
+  /// At most `maxsize` items; 0 or less: unbounded.
   explicit BasicQueue(std::ptrdiff_t maxsize = 0) : maxsize_(maxsize) { finished_.set(); }
   BasicQueue(const BasicQueue&) = delete;
   BasicQueue& operator=(const BasicQueue&) = delete;
 
+  /// How many items are queued.
   std::size_t qsize() const noexcept { return storage_.size(); }
+  /// The bound given to the constructor.
   std::ptrdiff_t maxsize() const noexcept { return maxsize_; }
+  /// True if no item is queued.
   bool empty() const noexcept { return storage_.size() == 0; }
+  /// True if maxsize items are queued (never for an unbounded queue).
   bool full() const noexcept {
     return maxsize_ > 0 && storage_.size() >= static_cast<std::size_t>(maxsize_);
   }

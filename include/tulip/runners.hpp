@@ -18,13 +18,14 @@
 #include <utility>
 
 #include "tulip/event_loop.hpp"
+#include "tulip/export.hpp"
 #include "tulip/task.hpp"
 
 namespace tulip {
 namespace detail {
 
 /// asyncio.runners._cancel_all_tasks: cancel what is left and let it finish.
-void cancel_all_tasks(EventLoop& loop);
+TULIP_API void cancel_all_tasks(EventLoop& loop);
 
 template <class F>
 auto invoke_main(F& main, EventLoop& loop) {

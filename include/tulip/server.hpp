@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "tulip/connection_options.hpp"
+#include "tulip/export.hpp"
 #include "tulip/future.hpp"
 #include "tulip/handle.hpp"
 #include "tulip/socket_address.hpp"
@@ -34,28 +35,29 @@ class Transport;
 
 namespace detail {
 class Listener;
-}
+struct ServerAccess;
+}  // namespace detail
 
 /// One listening socket of a Server.
 struct ServerSocket {
-  int fd;
-  SocketAddress sockname;
+  int fd;                  ///< The listening descriptor (the Server owns it).
+  SocketAddress sockname;  ///< The address it listens on (the port picked, for port 0).
 };
 
-class Server : public std::enable_shared_from_this<Server> {
+/// A listening TCP server and its accepted connections (asyncio.Server). Made by
+/// EventLoop::create_server; shared, so it can be kept after close().
+class TULIP_API Server : public std::enable_shared_from_this<Server> {
  public:
-  using ProtocolFactory = std::function<std::shared_ptr<StreamProtocol>()>;
-
-  /// Use EventLoop::create_server.
-  Server(EventLoop& loop, ProtocolFactory factory, ServerOptions options);
   ~Server();
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
 
+  /// The loop the server runs on.
   EventLoop& get_loop() const noexcept { return loop_; }
 
   /// Stops listening and closes the listening sockets. Accepted connections stay
-  /// open. Idempotent.
+  /// open. A pending serve_forever() Future is cancelled, as asyncio cancels
+  /// the serve_forever() task. Idempotent.
   void close();
   /// close() every accepted connection (they flush first).
   void close_clients();
@@ -64,28 +66,34 @@ class Server : public std::enable_shared_from_this<Server> {
 
   /// Completes once the server is closed and every accepted connection is gone.
   Future<void> wait_closed();
-  /// Starts serving (if not yet) and returns a Future that completes when the
-  /// server is closed; cancelling that Future closes the server. Throws
-  /// RuntimeError if the server is already closed.
+  /// Starts serving (if not yet) and returns a Future that never completes by
+  /// itself: close() cancels it (asyncio: serve_forever() raises
+  /// CancelledError), and cancelling it closes the server. Throws RuntimeError
+  /// if the server is closed or a serve_forever() Future is already pending.
   Future<void> serve_forever();
   /// Starts accepting, if the server was created with start_serving = false.
   void start_serving();
 
+  /// True while accepting connections.
   bool is_serving() const noexcept { return serving_; }
   /// The listening sockets (empty once closed); asyncio returns socket objects.
   std::vector<ServerSocket> sockets() const;
   /// Accepted connections whose connection_lost has not returned yet.
   std::size_t connection_count() const noexcept { return clients_.size(); }
 
-  // ---- Internal: used by the listener and transports -------------------------
+ private:
+  /// @cond INTERNAL
+  using ProtocolFactory = std::function<std::shared_ptr<StreamProtocol>()>;
+  // Listeners, transports and create_server reach these through detail::ServerAccess.
+  friend struct detail::ServerAccess;
+
+  Server(EventLoop& loop, ProtocolFactory factory, ServerOptions options);
   void add_listener(int fd);
   void on_accepted(int fd, const SocketAddress& peer);
-  /// accept() failed with `error`: report it and stop accepting for a while.
+  // accept() failed with `error`: report it and stop accepting for a while.
   void pause_accepting(int error);
   void attach(Transport* transport) { clients_.insert(transport); }
   void detach(Transport* transport);
-
- private:
   void set_accepting(bool accepting);
   void maybe_wake_closed_waiters();
 
@@ -95,10 +103,11 @@ class Server : public std::enable_shared_from_this<Server> {
   std::vector<std::unique_ptr<detail::Listener>> listeners_;
   std::unordered_set<Transport*> clients_;
   std::vector<Future<void>> closed_waiters_;
-  std::vector<Future<void>> serve_forever_waiters_;
+  Future<void> serve_forever_waiter_;
   TimerHandle resume_accepting_;
   bool serving_ = false;
   bool closed_ = false;
+  /// @endcond
 };
 
 }  // namespace tulip

@@ -19,9 +19,12 @@
 #include <string>
 #include <string_view>
 
+#include "tulip/export.hpp"
+
 namespace tulip {
 
-class SocketAddress {
+/// An IPv4 or IPv6 socket address: host and port (see the file comment).
+class TULIP_API SocketAddress {
  public:
   /// An empty address (family AF_UNSPEC).
   SocketAddress() noexcept;
@@ -35,20 +38,27 @@ class SocketAddress {
 
   /// The local (sockname) or remote (peername) address of a socket; empty on error.
   static SocketAddress local_of(int fd) noexcept;
+  /// See local_of.
   static SocketAddress peer_of(int fd) noexcept;
 
+  /// AF_INET, AF_INET6, AF_UNSPEC (empty) or the other family it was given.
   int family() const noexcept { return storage_.any.sa_family; }
+  /// True for an empty address (family AF_UNSPEC).
   bool empty() const noexcept { return family() == AF_UNSPEC; }
   /// The numeric host, without brackets.
   std::string host() const;
+  /// The port, in host byte order.
   std::uint16_t port() const noexcept;
 
   /// Python's repr of the address tuple, e.g. ('127.0.0.1', 8888).
   std::string to_string() const;
 
+  /// The kernel form, for bind() / connect().
   const sockaddr* data() const noexcept { return &storage_.any; }
+  /// The length of data().
   socklen_t size() const noexcept { return length_; }
 
+  /// The same bytes in the kernel form (family, host, port and, for IPv6, flow and scope).
   bool operator==(const SocketAddress& other) const noexcept;
 
  private:

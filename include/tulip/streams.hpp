@@ -56,6 +56,7 @@
 
 #include "tulip/connection.hpp"
 #include "tulip/event_loop.hpp"
+#include "tulip/export.hpp"
 #include "tulip/future.hpp"
 #include "tulip/protocol.hpp"
 #include "tulip/server.hpp"
@@ -68,8 +69,9 @@ namespace tulip {
 inline constexpr std::size_t kDefaultStreamLimit = 64 * 1024;
 
 /// EOF before the expected bytes arrived (asyncio.IncompleteReadError).
-class IncompleteReadError : public std::runtime_error {
+class TULIP_API IncompleteReadError : public std::runtime_error {
  public:
+  /// `partial`: the bytes read before EOF; `expected`: how many were wanted.
   IncompleteReadError(std::string partial, std::optional<std::size_t> expected);
   /// What was read before EOF.
   const std::string& partial() const noexcept { return partial_; }
@@ -82,8 +84,9 @@ class IncompleteReadError : public std::runtime_error {
 };
 
 /// No separator within the limit (asyncio.LimitOverrunError).
-class LimitOverrunError : public std::runtime_error {
+class TULIP_API LimitOverrunError : public std::runtime_error {
  public:
+  /// `consumed`: how many bytes may be dropped before retrying.
   LimitOverrunError(const std::string& message, std::size_t consumed)
       : std::runtime_error(message), consumed_(consumed) {}
   /// How many bytes may be consumed before retrying.
@@ -93,8 +96,12 @@ class LimitOverrunError : public std::runtime_error {
   std::size_t consumed_;
 };
 
-class StreamReader {
+/// Buffers what a connection receives and hands it out to coroutines
+/// (asyncio.StreamReader); see the file comment.
+class TULIP_API StreamReader {
  public:
+  /// `limit` bounds readuntil()/readline() and the buffer before reading pauses.
+  /// std::invalid_argument if it is 0.
   explicit StreamReader(std::size_t limit = kDefaultStreamLimit);
   StreamReader(const StreamReader&) = delete;
   StreamReader& operator=(const StreamReader&) = delete;
@@ -114,12 +121,17 @@ class StreamReader {
   bool at_eof() const noexcept { return eof_ && buffered() == 0; }
   /// The error the connection was lost with, if any.
   std::exception_ptr exception() const noexcept { return exception_; }
+  /// The limit given to the constructor.
   std::size_t limit() const noexcept { return limit_; }
 
   // ---- The protocol's side (asyncio's feed_data etc.) -----------------------------
+  /// The transport to pause and resume reading on (borrowed; null: none).
   void set_transport(Transport* transport) noexcept { transport_ = transport; }
+  /// Appends received bytes and wakes a waiting reader.
   void feed_data(std::string_view data);
+  /// Records the end of the stream and wakes a waiting reader.
   void feed_eof();
+  /// Makes every read, current and later, throw `error`.
   void set_exception(std::exception_ptr error);
 
  private:
@@ -144,8 +156,9 @@ namespace detail {
 
 /// Connects a transport to a StreamReader and to write flow control
 /// (asyncio's StreamReaderProtocol + FlowControlMixin).
-class StreamReaderProtocol final : public Protocol,
-                                   public std::enable_shared_from_this<StreamReaderProtocol> {
+class TULIP_API StreamReaderProtocol final
+    : public Protocol,
+      public std::enable_shared_from_this<StreamReaderProtocol> {
  public:
   /// Server side: called from connection_made with the transport and this protocol.
   using OnConnected =
@@ -179,8 +192,10 @@ class StreamReaderProtocol final : public Protocol,
 
 }  // namespace detail
 
-class StreamWriter {
+/// Writes to a connection from coroutines (asyncio.StreamWriter); see the file comment.
+class TULIP_API StreamWriter {
  public:
+  /// Made by open_connection and start_server.
   StreamWriter(std::shared_ptr<Transport> transport,
                std::shared_ptr<detail::StreamReaderProtocol> protocol,
                std::shared_ptr<StreamReader> reader);
@@ -189,16 +204,25 @@ class StreamWriter {
   /// Closes the transport if it is still open.
   ~StreamWriter();
 
+  /// Transport::write: copied (or moved) into the transport, never blocks.
   void write(std::string_view data) { transport_->write(data); }
+  /// Transport::write, moving the string.
   void write(std::string&& data) { transport_->write(std::move(data)); }
+  /// Transport::write of a C string.
   void write(const char* data) { transport_->write(std::string_view(data)); }
+  /// Transport::writelines: every buffer, in order.
   void writelines(std::span<const std::string_view> buffers) { transport_->writelines(buffers); }
+  /// Transport::writelines.
   void writelines(std::initializer_list<std::string_view> buffers) {
     transport_->writelines(buffers);
   }
+  /// Transport::write_eof: half-close once the buffer is sent.
   void write_eof() { transport_->write_eof(); }
+  /// True for TCP.
   bool can_write_eof() const noexcept { return transport_->can_write_eof(); }
+  /// Closes the transport (buffered bytes are still sent).
   void close() { transport_->close(); }
+  /// True once close() was called or the connection was lost.
   bool is_closing() const noexcept { return transport_->is_closing(); }
 
   /// Waits until it is fine to write again (see the header comment).
@@ -206,11 +230,14 @@ class StreamWriter {
   /// Waits until the connection is lost; throws its error, if any.
   Task<void> wait_closed();
 
+  /// Transport::get_extra_info ("peername", "sockname", "socket").
   std::any get_extra_info(std::string_view name) const { return transport_->get_extra_info(name); }
+  /// Typed Transport::get_extra_info.
   template <class T>
   std::optional<T> get_extra_info(std::string_view name) const {
     return transport_->get_extra_info<T>(name);
   }
+  /// The transport (asyncio's writer.transport).
   const std::shared_ptr<Transport>& transport() const noexcept { return transport_; }
 
  private:
@@ -221,22 +248,24 @@ class StreamWriter {
 
 /// What open_connection gives.
 struct StreamPair {
+  /// The connection's reader.
   std::shared_ptr<StreamReader> reader;
+  /// The connection's writer.
   std::shared_ptr<StreamWriter> writer;
 };
 
 /// Connects to host:port (loop.create_connection) and wraps the connection in
 /// a reader and a writer. Errors as create_connection.
-Task<StreamPair> open_connection(EventLoop& loop, std::string host, std::uint16_t port,
-                                 ConnectOptions options = {},
-                                 std::size_t limit = kDefaultStreamLimit);
+TULIP_API Task<StreamPair> open_connection(EventLoop& loop, std::string host, std::uint16_t port,
+                                           ConnectOptions options = {},
+                                           std::size_t limit = kDefaultStreamLimit);
 
 namespace detail {
 using ClientCallback =
     std::function<Task<void>(std::shared_ptr<StreamReader>, std::shared_ptr<StreamWriter>)>;
-Task<std::shared_ptr<Server>> start_server(EventLoop& loop, ClientCallback callback,
-                                           std::string host, std::uint16_t port,
-                                           ServerOptions options, std::size_t limit);
+TULIP_API Task<std::shared_ptr<Server>> start_server(EventLoop& loop, ClientCallback callback,
+                                                     std::string host, std::uint16_t port,
+                                                     ServerOptions options, std::size_t limit);
 
 // The client's task holds the callable through this frame, so the callable
 // (and what a lambda captured) lives as long as any client task.

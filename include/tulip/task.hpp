@@ -61,9 +61,9 @@
 
 #include "tulip/detail/frame_allocator.hpp"
 #include "tulip/detail/task_base.hpp"
-#include "tulip/detail/task_registry.hpp"
 #include "tulip/errors.hpp"
 #include "tulip/event_loop.hpp"
+#include "tulip/export.hpp"
 #include "tulip/future.hpp"
 
 namespace tulip {
@@ -159,13 +159,21 @@ class FutureAwaiter;
 /// Has the whole Task API except result().
 class AnyTask {
  public:
+  /// An empty handle; valid() is false. Only assignment is allowed.
   AnyTask() noexcept = default;
+  /// @cond INTERNAL
   explicit AnyTask(detail::TaskBase* state) noexcept : state_(state) {}
+  /// @endcond
 
+  /// False for an empty handle.
   bool valid() const noexcept { return static_cast<bool>(state_); }
+  /// The loop the task runs on. Throws RuntimeError for a coroutine that is
+  /// not a task, or if the loop was destroyed.
   EventLoop& get_loop() const { return state_->loop(); }
 
+  /// True once the task finished, failed or was cancelled.
   bool done() const noexcept { return state_->done(); }
+  /// True if the task ended cancelled.
   bool cancelled() const noexcept { return state_->cancelled(); }
 
   /// Requests cancellation (asyncio 3.11 Task.cancel): false if the task is
@@ -179,7 +187,9 @@ class AnyTask {
   /// turns a cancellation into something else (timeouts, TaskGroup).
   int uncancel() noexcept { return state_->uncancel(); }
 
+  /// The task's name ("Task-<n>" unless one was given).
   const std::string& get_name() const noexcept { return state_->name(); }
+  /// Renames the task.
   void set_name(std::string name) { state_->set_name(std::move(name)); }
 
   /// The exception the coroutine raised, or null. Throws InvalidStateError if
@@ -202,6 +212,7 @@ class AnyTask {
           [callback = std::forward<F>(callback)](detail::TaskBase&) mutable { callback(); });
     }
   }
+  /// Removes a callback that has not run; returns how many were removed (0 or 1).
   std::size_t remove_done_callback(CallbackId id) noexcept {
     return state_->remove_done_callback(id);
   }
@@ -211,22 +222,30 @@ class AnyTask {
     return state_.get() == other.state_.get();
   }
 
-  /// Not API: the shared state.
+  /// @cond INTERNAL
   detail::TaskBase* state() const noexcept { return state_.get(); }
 
  protected:
   detail::TaskRef state_;
+  /// @endcond
 };
 
+/// A coroutine returning T (asyncio's coroutine object), and once scheduled with
+/// create_task, the task running it (asyncio.Task). See the file comment.
 template <class T = void>
 class Task : public AnyTask {
  public:
+  /// @cond INTERNAL
   using promise_type = detail::Promise<T>;
+  /// @endcond
+  /// The coroutine's result type.
   using value_type = T;
 
   /// An empty handle; valid() is false.
   Task() noexcept = default;
+  /// @cond INTERNAL
   explicit Task(detail::TaskState<T>* state) noexcept : AnyTask(state) {}
+  /// @endcond
 
   /// The result: a reference into the task's state, valid while a handle lives.
   /// Throws InvalidStateError if pending, CancelledError if cancelled, or the
@@ -236,6 +255,7 @@ class Task : public AnyTask {
     if constexpr (!std::is_void_v<T>) return static_cast<T&>(*typed()->value_);
   }
 
+  /// As AnyTask::add_done_callback, with the typed task: callback(Task<T>&) or callback().
   template <class F>
   CallbackId add_done_callback(F&& callback) {
     if constexpr (std::is_invocable_v<F&, Task<T>&>) {
@@ -414,29 +434,17 @@ Task<T> EventLoop::create_task(Task<T> coro, std::string name) {
 }
 
 /// The task running on `loop` right now, or an empty AnyTask (asyncio.current_task).
-inline AnyTask current_task(EventLoop& loop) { return AnyTask(loop.task_registry().current); }
+TULIP_API AnyTask current_task(EventLoop& loop);
 
 /// The task running on this thread right now (any loop), or an empty AnyTask.
-inline AnyTask current_task() { return AnyTask(detail::running_task()); }
+TULIP_API AnyTask current_task();
 
 /// The loop of the task running on this thread (asyncio.get_running_loop).
 /// Throws RuntimeError outside a task.
-inline EventLoop& get_running_loop() {
-  detail::TaskBase* task = detail::running_task();
-  if (task == nullptr) throw RuntimeError("no running event loop");
-  return task->loop();
-}
+TULIP_API EventLoop& get_running_loop();
 
 /// The tasks of `loop` not yet done (asyncio.all_tasks), in no particular order.
-inline std::vector<AnyTask> all_tasks(EventLoop& loop) {
-  std::vector<AnyTask> tasks;
-  detail::TaskRegistry& registry = loop.task_registry();
-  tasks.reserve(registry.size());
-  for (detail::TaskBase* task = registry.first(); task != nullptr; task = task->registry_next_) {
-    tasks.emplace_back(task);
-  }
-  return tasks;
-}
+TULIP_API std::vector<AnyTask> all_tasks(EventLoop& loop);
 
 /// Runs `loop` until the coroutine or task `task` is done and returns its
 /// result (rethrows its exception or CancelledError). A lazy coroutine is

@@ -33,13 +33,16 @@
 #include <vector>
 
 #include "tulip/exception_group.hpp"
+#include "tulip/export.hpp"
 #include "tulip/future.hpp"
 #include "tulip/task.hpp"
 
 namespace tulip {
 
-class TaskGroup {
+/// A group of child tasks that ends together (asyncio.TaskGroup); see the file comment.
+class TULIP_API TaskGroup {
  public:
+  /// A group not entered yet: task_group() enters it.
   TaskGroup() = default;
   TaskGroup(const TaskGroup&) = delete;
   TaskGroup& operator=(const TaskGroup&) = delete;
@@ -54,9 +57,11 @@ class TaskGroup {
     return task;
   }
 
-  /// Not API: the `async with` protocol, driven by task_group().
+  /// @cond INTERNAL
+  // The `async with` protocol, driven by task_group().
   void enter();
   Task<void> exit(std::exception_ptr error);
+  /// @endcond
 
  private:
   void check_can_create() const;

@@ -55,9 +55,12 @@ inline constexpr ReturnExceptions return_exceptions{};
 /// A child's outcome for gather(return_exceptions, ...): a value or an exception.
 template <class T>
 struct Outcome {
+  /// The value, if the child finished (std::monostate for void).
   std::optional<detail::ValueOf<T>> value;
+  /// The child's exception (a CancelledError if it was cancelled), else null.
   std::exception_ptr exception;
 
+  /// True if the child finished with a value.
   bool ok() const noexcept { return exception == nullptr; }
   /// The value, or rethrows the exception.
   detail::ValueOf<T>& get() {
@@ -159,7 +162,9 @@ Task<std::vector<Outcome<detail::AwaitResultT<A>>>> gather(ReturnExceptions,
 /// What wait() returns: the tasks done and those still pending.
 template <class T>
 struct WaitResult {
+  /// The tasks done when wait() returned.
   std::vector<Task<T>> done;
+  /// The others, still running.
   std::vector<Task<T>> pending;
 };
 
@@ -190,6 +195,7 @@ Task<WaitResult<detail::AwaitResultT<A>>> wait(std::vector<A> awaitables,
 template <class T>
 class AsCompleted {
  public:
+  /// Schedules the awaitables (ensure_future) and starts the clock.
   template <class A>
   explicit AsCompleted(std::vector<A> awaitables, std::optional<double> timeout = std::nullopt)
       : state_(std::make_shared<State>()) {

@@ -33,14 +33,16 @@
 
 #include "tulip/detail/await_result.hpp"
 #include "tulip/errors.hpp"
+#include "tulip/export.hpp"
 #include "tulip/handle.hpp"
 #include "tulip/task.hpp"
 
 namespace tulip {
 
 /// A deadline scope (asyncio.Timeout). Not copyable; it must outlive run().
-class Timeout {
+class TULIP_API Timeout {
  public:
+  /// asyncio's _State: created, entered, expiring (the deadline fired), expired, exited.
   enum class State { kCreated, kEntered, kExpiring, kExpired, kExited };
 
   /// `when` is a deadline on the loop's clock (loop.time()), or none.
@@ -49,6 +51,7 @@ class Timeout {
   Timeout& operator=(const Timeout&) = delete;
   ~Timeout() { handle_.cancel(); }
 
+  /// The deadline, or none.
   std::optional<double> when() const noexcept { return when_; }
   /// True once the deadline fired (asyncio's Timeout.expired()).
   bool expired() const noexcept { return state_ == State::kExpiring || state_ == State::kExpired; }

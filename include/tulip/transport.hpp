@@ -36,13 +36,15 @@
 #include <string_view>
 #include <utility>
 
+#include "tulip/export.hpp"
+
 namespace tulip {
 
 class EventLoop;
 class StreamProtocol;
 
 /// What every transport has: closing and extra information.
-class BaseTransport : public std::enable_shared_from_this<BaseTransport> {
+class TULIP_API BaseTransport : public std::enable_shared_from_this<BaseTransport> {
  public:
   virtual ~BaseTransport() = default;
 
@@ -74,17 +76,19 @@ class BaseTransport : public std::enable_shared_from_this<BaseTransport> {
   /// The current protocol; null once connection_lost has returned.
   virtual StreamProtocol* get_protocol() const noexcept = 0;
 
+  /// The loop the transport runs on.
   virtual EventLoop& get_loop() const noexcept = 0;
 };
 
 /// A bidirectional byte stream (TCP).
-class Transport : public BaseTransport {
+class TULIP_API Transport : public BaseTransport {
  public:
   // ---- Reading ---------------------------------------------------------------
 
   /// Stops calling data_received until resume_reading(). Idempotent; no effect
   /// once closing.
   virtual void pause_reading() = 0;
+  /// Calls data_received again after pause_reading(). Idempotent.
   virtual void resume_reading() = 0;
   /// True unless paused or closing.
   virtual bool is_reading() const noexcept = 0;
@@ -98,7 +102,9 @@ class Transport : public BaseTransport {
   virtual void write(std::string_view data) = 0;
   /// Same, but moves `data` into the write buffer instead of copying it.
   virtual void write(std::string&& data) = 0;
+  /// write() of a NUL-terminated string.
   void write(const char* data) { write(std::string_view(data)); }
+  /// write() of raw bytes.
   void write(std::span<const std::byte> data) {
     write(std::string_view(reinterpret_cast<const char*>(data.data()), data.size()));
   }
@@ -106,6 +112,7 @@ class Transport : public BaseTransport {
   /// Sends every buffer, in order, with one sendmsg() system call when nothing
   /// is buffered; flow control applies exactly as for write().
   virtual void writelines(std::span<const std::string_view> buffers) = 0;
+  /// writelines() of a braced list: writelines({header, body}).
   void writelines(std::initializer_list<std::string_view> buffers) {
     writelines(std::span<const std::string_view>(buffers.begin(), buffers.size()));
   }

@@ -7,7 +7,9 @@
 #include <string>
 #include <vector>
 
+#include "loop_access.hpp"
 #include "loop_internals.hpp"
+#include "server_access.hpp"
 #include "socket_ops.hpp"
 #include "tulip/errors.hpp"
 #include "tulip/event_loop.hpp"
@@ -22,31 +24,47 @@ constexpr std::size_t kMaxIovecs = 64;
 
 }  // namespace
 
-SelectorSocketTransport::SelectorSocketTransport(EventLoop& loop, int fd,
-                                                 std::shared_ptr<StreamProtocol> protocol,
-                                                 std::shared_ptr<Server> server,
-                                                 SocketAddress peername)
-    : loop_(loop),
-      fd_(fd),
-      server_(std::move(server)),
-      peername_(peername.empty() ? SocketAddress::peer_of(fd) : peername),
-      sockname_(SocketAddress::local_of(fd)) {
-  set_protocol(std::move(protocol));
+std::shared_ptr<Transport> EpollBackend::start_stream_transport(StreamSocket socket,
+                                                                InlineFunction<void()> on_made) {
+  claim(socket.fd);
+  auto transport = std::make_shared<SelectorSocketTransport>(*this, std::move(socket));
+  transport->start(std::move(on_made));
+  return transport;
+}
+
+SelectorSocketTransport::SelectorSocketTransport(EpollBackend& backend, StreamSocket socket)
+    : loop_(backend.loop()),
+      backend_(backend),
+      fd_(socket.fd),
+      server_(std::move(socket.server)),
+      peername_(socket.peer.empty() ? SocketAddress::peer_of(socket.fd) : socket.peer),
+      sockname_(SocketAddress::local_of(socket.fd)) {
+  set_protocol(std::move(socket.protocol));
 }
 
 SelectorSocketTransport::~SelectorSocketTransport() {
-  // Normally release() ran long ago; this only matters for a transport that was
-  // never started (the factory's caller failed between construction and start).
-  close_fd(fd_);
+  // Normally release() ran long ago; this only matters for a transport whose
+  // start() failed before it could release.
+  if (!released_) backend_.close_socket(fd_);
 }
 
 void SelectorSocketTransport::start(Callback on_made) {
-  loop_.internals().transports.emplace(this, shared());
-  if (server_) server_->attach(this);
   // Watch for reads now (on_readable ignores them until connection_made has
   // run): a connector hands its registration over here, so that one
-  // EPOLL_CTL_MOD replaces a DEL and an ADD.
-  update_interest();
+  // EPOLL_CTL_MOD replaces a DEL and an ADD. This is the step the kernel may
+  // refuse (ENOMEM, ENOSPC): then nothing else has been registered yet.
+  try {
+    watch_as_needed();
+  } catch (...) {
+    released_ = true;
+    lost_ = closing_ = true;
+    backend_.close_socket(std::exchange(fd_, -1));
+    throw;
+  }
+  LoopAccess::internals(loop_).registry.transports.emplace(
+      static_cast<LoopMember*>(this),
+      std::shared_ptr<LoopMember>(shared(), static_cast<LoopMember*>(this)));
+  if (server_) ServerAccess::attach(*server_, this);
   // connection_made runs from the ready queue, never inside the accept or
   // connect handler; reading starts only after it, as in asyncio.
   loop_.call_soon([self = shared(), on_made = std::move(on_made)]() mutable {
@@ -69,6 +87,19 @@ void SelectorSocketTransport::start(Callback on_made) {
 // ---- Protocol and extra info ---------------------------------------------------
 
 void SelectorSocketTransport::set_protocol(std::shared_ptr<StreamProtocol> protocol) {
+  if (!protocol) throw std::invalid_argument("set_protocol() needs a protocol, not null");
+  if (dynamic_cast<Protocol*>(protocol.get()) == nullptr &&
+      dynamic_cast<BufferedProtocol*>(protocol.get()) == nullptr) {
+    throw std::invalid_argument(
+        "set_protocol() needs a tulip::Protocol or tulip::BufferedProtocol; a class derived "
+        "from StreamProtocol alone cannot receive data");
+  }
+  if (protocol_ && !released_) {
+    // The old protocol may be the one calling us, from inside one of its own
+    // callbacks (an upgrade in data_received is the usual place): it must
+    // outlive that call. It is released on the next iteration, on a fresh stack.
+    loop_.call_soon([retired = std::move(protocol_)] {});
+  }
   protocol_ = std::move(protocol);
   // Resolved once here so that every read dispatches without a dynamic_cast.
   data_protocol_ = dynamic_cast<Protocol*>(protocol_.get());
@@ -101,9 +132,8 @@ void SelectorSocketTransport::on_readable() {
 }
 
 void SelectorSocketTransport::read_into_protocol() {
-  LoopInternals& internals = loop_.internals();
-  char* buffer = internals.read_buffer();
-  ssize_t n = receive(fd_, buffer, LoopInternals::kReadBufferSize);
+  char* buffer = backend_.read_buffer();
+  ssize_t n = receive(fd_, buffer, EpollBackend::kReadBufferSize);
   if (n < 0) {
     read_failed(static_cast<int>(-n));
     return;
@@ -122,16 +152,19 @@ void SelectorSocketTransport::read_into_protocol() {
 
 void SelectorSocketTransport::read_into_buffered_protocol() {
   std::span<std::byte> buffer;
+  BufferedProtocol* target = buffered_protocol_;
   try {
-    buffer = buffered_protocol_->get_buffer(LoopInternals::kReadBufferSize);
+    buffer = target->get_buffer(EpollBackend::kReadBufferSize);
   } catch (...) {
     protocol_failed("Fatal error: protocol.get_buffer() call failed.");
     return;
   }
-  // get_buffer may have closed, aborted or paused the transport. Reading then
-  // stops here: receiving anyway would hand the protocol bytes (or an EOF)
-  // after it gave the connection up or asked for no more.
-  if (closing_ || reading_paused_) return;
+  // get_buffer may have closed, aborted or paused the transport, or replaced
+  // the protocol. Reading then stops here: receiving anyway would hand the
+  // protocol bytes (or an EOF) after it gave the connection up or asked for no
+  // more, or fill the buffer of a protocol that no longer receives. (A new
+  // protocol gets the bytes at the next readiness.)
+  if (closing_ || reading_paused_ || target != buffered_protocol_) return;
   if (buffer.empty()) {
     loop_.call_exception_handler(context("Fatal error: get_buffer() returned an empty buffer"));
     force_close(make_error_code(Error::kEmptyBuffer));
@@ -331,15 +364,37 @@ void SelectorSocketTransport::resume_reading() {
   update_interest();
 }
 
-void SelectorSocketTransport::update_interest() {
+bool SelectorSocketTransport::watch_as_needed() {
   std::uint32_t wanted = 0;
   if (!lost_) {
     if (!reading_paused_ && !closing_ && !eof_received_) wanted |= kReadable;
     if (!buffer_.empty()) wanted |= kWritable;
   }
-  if (wanted == interest_) return;
+  if (wanted == interest_) return false;
+  backend_.set_interest(fd_, this, wanted);
   interest_ = wanted;
-  loop_.internals().backend.set_interest(fd_, this, wanted);
+  return true;
+}
+
+void SelectorSocketTransport::update_interest() noexcept {
+  try {
+    watch_as_needed();
+  } catch (const std::exception&) {
+    // The kernel refused to change the registration (ENOMEM, ENOSPC): this
+    // connection cannot go on, the others can. Removing a registration never
+    // fails, so the close below does not come back here.
+    ExceptionContext details = context("Fatal error: cannot watch the socket");
+    details.exception = std::current_exception();
+    loop_.call_exception_handler(details);
+    std::error_code error = std::make_error_code(std::errc::not_enough_memory);
+    try {
+      throw;
+    } catch (const std::system_error& e) {
+      error = e.code();
+    } catch (...) {
+    }
+    force_close(error);
+  }
 }
 
 // ---- Closing -----------------------------------------------------------------------
@@ -388,29 +443,26 @@ void SelectorSocketTransport::call_connection_lost(std::error_code error) {
 void SelectorSocketTransport::release() {
   if (released_) return;
   released_ = true;
-  loop_.internals().backend.set_interest(fd_, this, 0);
   interest_ = 0;
-  close_fd(fd_);
-  fd_ = -1;
+  backend_.close_socket(std::exchange(fd_, -1));
   data_protocol_ = nullptr;
   buffered_protocol_ = nullptr;
   // Dropping the protocol ends the transport/protocol cycle a protocol may have
   // made by keeping transport.shared(); the server learns one client is gone.
   std::shared_ptr<StreamProtocol> protocol = std::move(protocol_);
   std::shared_ptr<Server> server = std::move(server_);
-  if (server) server->detach(this);
+  if (server) ServerAccess::detach(*server, this);
   // Last: the registry's reference may be the one keeping this object alive;
   // callers hold their own shared_ptr across this call.
-  loop_.internals().transports.erase(this);
+  LoopAccess::internals(loop_).registry.transports.erase(static_cast<LoopMember*>(this));
 }
 
-void SelectorSocketTransport::shutdown_with_loop() {
+void SelectorSocketTransport::shutdown_with_loop() noexcept {
   if (released_) return;
   bool tell_protocol = reading_started_;
   buffer_.clear();
   closing_ = true;
   lost_ = true;
-  update_interest();
   if (tell_protocol && protocol_) {
     try {
       protocol_->connection_lost(errno_code(ECONNABORTED));

@@ -20,6 +20,7 @@
 
 #include "flow_control.hpp"
 #include "io_backend.hpp"
+#include "selector/epoll_backend.hpp"
 #include "tulip/event_loop.hpp"
 #include "tulip/exception_context.hpp"
 #include "tulip/protocol.hpp"
@@ -33,17 +34,18 @@ class Server;
 
 namespace tulip::detail {
 
-class SelectorSocketTransport final : public Transport, private IoWatcher {
+class SelectorSocketTransport final : public Transport, public LoopMember, private IoWatcher {
  public:
-  /// Takes ownership of the connected socket `fd`. Call start() next.
-  /// `peername`: the peer's address when the caller already knows it (from
+  /// Takes ownership of the connected socket `socket.fd`. Call start() next.
+  /// `socket.peer`: the peer's address when the caller already knows it (from
   /// accept() or connect()), which saves a getpeername(); empty: ask the socket.
-  SelectorSocketTransport(EventLoop& loop, int fd, std::shared_ptr<StreamProtocol> protocol,
-                          std::shared_ptr<Server> server, SocketAddress peername = {});
+  SelectorSocketTransport(EpollBackend& backend, StreamSocket socket);
   ~SelectorSocketTransport() override;
 
   /// Registers with the loop and schedules connection_made, then reading, then
-  /// `on_made` (which create_connection uses to complete its Future).
+  /// `on_made` (which create_connection uses to complete its Future). If the
+  /// kernel refuses to watch the socket, the transport is released (socket
+  /// closed, nothing registered) and the error propagates.
   void start(Callback on_made);
 
   // Transport
@@ -74,7 +76,7 @@ class SelectorSocketTransport final : public Transport, private IoWatcher {
 
   /// The loop is closing with this transport still open: tell the protocol
   /// (connection_lost with ECONNABORTED) and release everything now.
-  void shutdown_with_loop();
+  void shutdown_with_loop() noexcept override;
 
  private:
   void on_io_event(std::uint32_t events) override;
@@ -99,7 +101,11 @@ class SelectorSocketTransport final : public Transport, private IoWatcher {
   // took, or -1 after a fatal error.
   ssize_t send_now(const iovec* buffers, std::size_t count);
   void after_buffer_grew();
-  void update_interest();
+  // Brings the registration in line with the state; returns whether it changed.
+  // Throws if the kernel refuses (start() then fails as a whole).
+  bool watch_as_needed();
+  // The same, for every later change: a refusal ends this connection only.
+  void update_interest() noexcept;
 
   void maybe_pause_protocol();
   void maybe_resume_protocol();
@@ -116,6 +122,7 @@ class SelectorSocketTransport final : public Transport, private IoWatcher {
   ExceptionContext context(const char* message) const;
 
   EventLoop& loop_;
+  EpollBackend& backend_;
   int fd_;
   std::shared_ptr<StreamProtocol> protocol_;
   Protocol* data_protocol_ = nullptr;              // protocol_ seen as a Protocol, if it is one

@@ -2,13 +2,17 @@
 // an address list where only some addresses answer.
 #include <gtest/gtest.h>
 
+#include <condition_variable>
 #include <exception>
+#include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "connector.hpp"
 #include "fault/fault_support.hpp"
+#include "loop_access.hpp"
 #include "loop_internals.hpp"
 
 namespace tulip::testing {
@@ -103,8 +107,8 @@ TEST(ConnectRefused, ManyConcurrentAttemptsAllFailAndLeaveNothingBehind) {
     EXPECT_EQ(what_of(error), expected);
   }
   EXPECT_EQ(calls, 0);
-  EXPECT_TRUE(loop.internals().connectors.empty());
-  EXPECT_TRUE(loop.internals().transports.empty());
+  EXPECT_TRUE(detail::LoopAccess::internals(loop).registry.connectors.empty());
+  EXPECT_TRUE(detail::LoopAccess::internals(loop).registry.transports.empty());
 }
 
 // ---- Names that do not resolve ----------------------------------------------------
@@ -146,24 +150,45 @@ TEST(NameResolution, ManyUnresolvableNamesFailWhileANumericConnectSucceeds) {
   peer.send_all("fine");
   ASSERT_TRUE(run_until(loop, [&] { return protocol->received == "fine"; }));
   EXPECT_EQ(protocol->lost, 0);
-  EXPECT_TRUE(loop.internals().connectors.empty());
+  EXPECT_TRUE(detail::LoopAccess::internals(loop).registry.connectors.empty());
 }
 
-TEST(NameResolution, ClosingTheLoopWithLookupsInFlightLeavesNothingBehind) {
+// Records the thread its last copy dies on: the loop's objects must die on the loop's thread.
+struct ThreadRecordingFactory {
+  std::shared_ptr<std::thread::id> died_on;
+  int* calls;
+  ThreadRecordingFactory(int* call_count, std::shared_ptr<std::thread::id> record)
+      : died_on(std::move(record)), calls(call_count) {}
+  ThreadRecordingFactory(const ThreadRecordingFactory&) = default;
+  ~ThreadRecordingFactory() {
+    if (died_on.use_count() == 2) *died_on = std::this_thread::get_id();
+  }
+  std::shared_ptr<RecordingProtocol> operator()() {
+    ++*calls;
+    return std::make_shared<RecordingProtocol>();
+  }
+};
+
+TEST(NameResolution, ClosingTheLoopWithLookupsThatNeverAnswerReturnsAtOnce) {
+  auto stuck = std::make_shared<StuckLookup>();
   int calls = 0;
+  auto died_on = std::make_shared<std::thread::id>();
   std::vector<Future<Connection<RecordingProtocol>>> lookups;
   {
     EventLoop loop;
+    detail::LoopAccess::internals(loop).resolver.set_lookup_for_testing(stuck->lookup());
     for (int i = 0; i < 8; ++i) {
-      lookups.push_back(loop.create_connection(
-          [&] {
-            ++calls;
-            return std::make_shared<RecordingProtocol>();
-          },
-          "nosuch-" + std::to_string(i) + ".invalid", 80));
+      lookups.push_back(loop.create_connection(ThreadRecordingFactory(&calls, died_on),
+                                               "nosuch-" + std::to_string(i) + ".test", 80));
     }
-    loop.close();  // joins the resolver's workers; their answers are dropped
+    stuck->wait_until_asked(4);  // every worker is stuck in a lookup
+    // close() must not wait for them: this test would hang here if it did.
+    loop.close();
+    // What the attempts held (the factory among it) was released by close(),
+    // on this thread, not by a worker whenever its lookup returns.
+    EXPECT_EQ(*died_on, std::this_thread::get_id());
   }
+  stuck->release();  // the late answers find the resolver gone and are dropped
   EXPECT_EQ(calls, 0);
   for (auto& lookup : lookups) EXPECT_FALSE(lookup.done());
 }
@@ -200,7 +225,7 @@ TEST(ConnectTimeout, FullBacklogTimesOutAndNothingIsCreatedAfterwards) {
   } catch (...) {
     ADD_FAILURE() << "not a TimeoutError: " << what_of(error);
   }
-  EXPECT_TRUE(loop.internals().connectors.empty());
+  EXPECT_TRUE(detail::LoopAccess::internals(loop).registry.connectors.empty());
   // Empty the accept queue: a late handshake of the abandoned attempt must not
   // produce a connection (its socket is closed).
   ::fcntl(listener.fd(), F_SETFL, O_NONBLOCK);
@@ -210,38 +235,81 @@ TEST(ConnectTimeout, FullBacklogTimesOutAndNothingIsCreatedAfterwards) {
   }
   run_iterations(loop, 20);
   EXPECT_EQ(calls, 0);
-  EXPECT_TRUE(loop.internals().transports.empty());
+  EXPECT_TRUE(detail::LoopAccess::internals(loop).registry.transports.empty());
   EXPECT_EQ(loop.ready_count(), 0u);
 }
 
 // ---- Giving up on a connection attempt ----------------------------------------------------
 
-TEST(ConnectCancelled, AConnectionThatCompletesAfterTheCallerGaveUpIsClosed) {
+TEST(ConnectCancelled, GivingUpBeforeTheAttemptStartsMakesNoSocketAndNoProtocol) {
   EventLoop loop;
   RawSocket listener = RawSocket::listen_on("127.0.0.1");
-  auto protocol = std::make_shared<RecordingProtocol>();
-  auto future = loop.create_connection([protocol] { return protocol; }, "127.0.0.1",
-                                       listener.address().port());
+  int calls = 0;
+  auto future = loop.create_connection(
+      [&calls] {
+        ++calls;
+        return std::make_shared<RecordingProtocol>();
+      },
+      "127.0.0.1", listener.address().port());
   // The caller gives up before the attempt has even started (asyncio: the
   // task awaiting create_connection was cancelled).
   EXPECT_TRUE(future.cancel());
-  ASSERT_TRUE(run_until(loop, [&] { return protocol->lost == 1; }));
-  // The protocol still saw a complete, well-ordered life: made, then lost.
-  EXPECT_EQ(protocol->made, 1);
-  EXPECT_FALSE(protocol->lost_error);
+  run_iterations(loop, 5);
+  EXPECT_EQ(calls, 0) << "the factory ran for a cancelled attempt";
   EXPECT_TRUE(future.cancelled());
-  RawSocket peer = listener.accept_one();
-  EXPECT_EQ(peer.read_to_eof(), "");
-  EXPECT_TRUE(loop.internals().connectors.empty());
-  EXPECT_TRUE(loop.internals().transports.empty());
+  EXPECT_TRUE(detail::LoopAccess::internals(loop).registry.connectors.empty());
+  EXPECT_TRUE(detail::LoopAccess::internals(loop).registry.transports.empty());
+  // No connection ever reached the listener.
+  ::fcntl(listener.fd(), F_SETFL, O_NONBLOCK);
+  EXPECT_LT(::accept4(listener.fd(), nullptr, nullptr, SOCK_CLOEXEC), 0);
+  EXPECT_EQ(errno, EAGAIN);
+}
+
+TEST(ConnectCancelled, GivingUpWhileTheHandshakeHangsClosesTheSocketAtOnce) {
+  EventLoop loop;
+  // A listener whose accept queue is full drops further SYNs: connect() hangs.
+  RawSocket listener = RawSocket::listen_on("127.0.0.1", 0);
+  SocketAddress address = listener.address();
+  std::vector<RawSocket> fillers;
+  for (int i = 0; i < 4; ++i) {
+    RawSocket filler(::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+    ::connect(filler.fd(), address.data(), address.size());
+    fillers.push_back(std::move(filler));
+  }
+  int calls = 0;
+  auto future = loop.create_connection(
+      [&calls] {
+        ++calls;
+        return std::make_shared<RecordingProtocol>();
+      },
+      "127.0.0.1", address.port());
+  run_iterations(loop, 3);  // the connect is in flight
+  ASSERT_FALSE(future.done());
+  ASSERT_FALSE(detail::LoopAccess::internals(loop).registry.connectors.empty());
+  EXPECT_TRUE(future.cancel());
+  run_iterations(loop, 2);
+  EXPECT_TRUE(detail::LoopAccess::internals(loop).registry.connectors.empty())
+      << "the attempt outlived its cancellation";
+  // Free the backlog: a late handshake of the abandoned socket must not make a protocol.
+  ::fcntl(listener.fd(), F_SETFL, O_NONBLOCK);
+  std::vector<RawSocket> accepted;
+  for (int fd; (fd = ::accept4(listener.fd(), nullptr, nullptr, SOCK_CLOEXEC)) >= 0;) {
+    accepted.emplace_back(fd);
+  }
+  run_iterations(loop, 10);
+  EXPECT_EQ(calls, 0);
+  EXPECT_TRUE(detail::LoopAccess::internals(loop).registry.transports.empty());
 }
 
 TEST(ConnectCancelled, GivingUpOnAnUnresolvableNameLeavesNothingBehind) {
+  StuckLookup stuck;
   EventLoop loop;
+  detail::LoopAccess::internals(loop).resolver.set_lookup_for_testing(stuck.lookup());
   auto future = loop.create_connection([] { return std::make_shared<RecordingProtocol>(); },
                                        "nosuch.invalid", 80);
   EXPECT_TRUE(future.cancel());
-  ASSERT_TRUE(run_until(loop, [&] { return loop.internals().connectors.empty(); }));
+  ASSERT_TRUE(run_until(
+      loop, [&] { return detail::LoopAccess::internals(loop).registry.connectors.empty(); }));
   EXPECT_TRUE(future.cancelled());
 }
 
@@ -252,16 +320,6 @@ TEST(ConnectCancelled, GivingUpOnAnUnresolvableNameLeavesNothingBehind) {
 // only 127.0.0.1 for localhost, so these tests hand the connector the address
 // list a dual-stack resolver would return.
 
-// Connector::on_resolved is private; an explicit instantiation may name a
-// private member, which lets the test reach it without changing the class.
-using OnResolved = void (detail::Connector::*)(detail::ResolveResult);
-OnResolved on_resolved_member();
-template <OnResolved Member>
-struct ExposeOnResolved {
-  friend OnResolved on_resolved_member() { return Member; }
-};
-template struct ExposeOnResolved<&detail::Connector::on_resolved>;
-
 struct Outcome {
   bool done = false;
   std::exception_ptr error;
@@ -269,30 +327,30 @@ struct Outcome {
   std::shared_ptr<StreamProtocol> protocol;
 };
 
-// Starts a connector for "localhost" as if the resolver had answered `addresses`.
+// Starts a connection to "localhost" as if the resolver had answered `addresses`.
 void connect_through(EventLoop& loop, std::vector<SocketAddress> addresses, std::uint16_t port,
                      int& factory_calls, Outcome& outcome) {
-  auto connector = std::make_shared<detail::Connector>(
+  detail::LoopAccess::internals(loop).resolver.set_lookup_for_testing(
+      [addresses](const detail::ResolveQuestion&) {
+        detail::ResolveResult resolved;
+        resolved.addresses = addresses;
+        return resolved;
+      });
+  detail::ConnectCompletion completion;
+  completion.done = [&outcome](std::exception_ptr error, std::shared_ptr<Transport> transport,
+                               std::shared_ptr<StreamProtocol> protocol) {
+    outcome.done = true;
+    outcome.error = std::move(error);
+    outcome.transport = std::move(transport);
+    outcome.protocol = std::move(protocol);
+  };
+  detail::open_connection(
       loop,
       [&factory_calls]() -> std::shared_ptr<StreamProtocol> {
         ++factory_calls;
         return std::make_shared<RecordingProtocol>();
       },
-      "localhost", port, ConnectOptions{},
-      [&outcome](std::exception_ptr error, std::shared_ptr<Transport> transport,
-                 std::shared_ptr<StreamProtocol> protocol) {
-        outcome.done = true;
-        outcome.error = std::move(error);
-        outcome.transport = std::move(transport);
-        outcome.protocol = std::move(protocol);
-      });
-  // What open_connection does, with the resolver's answer in place of start().
-  loop.internals().connectors.emplace(connector.get(), connector);
-  detail::ResolveResult resolved;
-  resolved.addresses = std::move(addresses);
-  loop.call_soon([connector, resolved = std::move(resolved)]() mutable {
-    ((*connector).*on_resolved_member())(std::move(resolved));
-  });
+      "localhost", port, ConnectOptions{}, std::move(completion));
 }
 
 // What a plain connect() to `address` fails with right now (for the message).
@@ -328,7 +386,7 @@ TEST(AddressList, AFailingIpv6AddressFallsBackToTheListeningIpv4One) {
   ASSERT_TRUE(run_until(loop, [&] { return protocol->received == "over v4"; }));
   outcome.transport->close();
   ASSERT_TRUE(run_until(loop, [&] { return protocol->lost == 1; }));
-  EXPECT_TRUE(loop.internals().connectors.empty());
+  EXPECT_TRUE(detail::LoopAccess::internals(loop).registry.connectors.empty());
 }
 
 TEST(AddressList, EveryAddressFailingJoinsTheErrorsInOrder) {
@@ -357,7 +415,7 @@ TEST(AddressList, EveryAddressFailingJoinsTheErrorsInOrder) {
   } catch (...) {
     ADD_FAILURE() << "not a ConnectionError: " << what_of(outcome.error);
   }
-  EXPECT_TRUE(loop.internals().connectors.empty());
+  EXPECT_TRUE(detail::LoopAccess::internals(loop).registry.connectors.empty());
 }
 
 }  // namespace

@@ -5,14 +5,18 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <condition_variable>
 #include <cstdint>
 #include <cstring>
+#include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <system_error>
 #include <utility>
 #include <vector>
 
+#include "resolver.hpp"
 #include "support/loopback.hpp"
 
 namespace tulip::testing {
@@ -108,6 +112,49 @@ class PeriodicStream {
 
 /// A BufferedProtocol that records like RecordingProtocol and checks the call
 /// order: buffer_updated only after get_buffer, nothing after connection_lost.
+// A name lookup that never answers until the test lets it (a DNS server that
+// does not reply: getaddrinfo then blocks for tens of seconds). Install it with
+// Resolver::set_lookup_for_testing(stuck.lookup()). Released when destroyed;
+// the worker threads share its state, so they may finish after it is gone.
+class StuckLookup {
+ public:
+  StuckLookup() : state_(std::make_shared<State>()) {}
+  ~StuckLookup() { release(); }
+  StuckLookup(const StuckLookup&) = delete;
+  StuckLookup& operator=(const StuckLookup&) = delete;
+
+  detail::Resolver::Lookup lookup() {
+    return [state = state_](const detail::ResolveQuestion&) {
+      std::unique_lock lock(state->mutex);
+      ++state->asked;
+      state->changed.notify_all();
+      state->changed.wait(lock, [&] { return state->released; });
+      detail::ResolveResult result;
+      result.error = "answered too late";
+      return result;
+    };
+  }
+  /// Waits until `count` lookups are stuck.
+  void wait_until_asked(int count) {
+    std::unique_lock lock(state_->mutex);
+    state_->changed.wait(lock, [&] { return state_->asked >= count; });
+  }
+  void release() {
+    std::lock_guard lock(state_->mutex);
+    state_->released = true;
+    state_->changed.notify_all();
+  }
+
+ private:
+  struct State {
+    std::mutex mutex;
+    std::condition_variable changed;
+    bool released = false;
+    int asked = 0;
+  };
+  std::shared_ptr<State> state_;
+};
+
 class RecordingBufferedProtocol : public BufferedProtocol {
  public:
   std::span<std::byte> get_buffer(std::size_t size_hint) override {

@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "fault/fault_support.hpp"
+#include "loop_access.hpp"
 #include "loop_internals.hpp"
 
 namespace tulip::testing {
@@ -346,7 +347,7 @@ TEST(PeerSilent, AUserTimeoutAbortsTheConnectionAndCleansUp) {
   EXPECT_EQ(peer.read_to_eof(), "request that is never answered");
   // The loop let the transport go: the captures of the fired timer were dropped.
   EXPECT_TRUE(weak.expired());
-  EXPECT_EQ(loop.internals().transports.size(), 0u);
+  EXPECT_EQ(detail::LoopAccess::internals(loop).registry.transports.size(), 0u);
   EXPECT_TRUE(log.lines.empty());
 }
 

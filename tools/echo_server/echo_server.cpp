@@ -195,7 +195,11 @@ int run(const Options& options) {
   loop.add_signal_handler(SIGINT, shut_down);
   loop.add_signal_handler(SIGTERM, shut_down);
 
-  loop.run_until_complete(server->serve_forever());
+  try {
+    loop.run_until_complete(server->serve_forever());
+  } catch (const CancelledError&) {
+    // What serve_forever() ends with when the server is closed, as in asyncio.
+  }
   loop.run_until_complete(server->wait_closed());
   return kExitOk;
 }

@@ -20,6 +20,27 @@ namespace tulip::detail {
 template <class Signature, std::size_t InlineSize = 48>
 class InlineFunction;
 
+/// Callables that can be empty: pointers (to functions), std::function and
+/// InlineFunction. Lambdas and other function objects are never empty.
+template <class D>
+concept NullableCallable = std::is_pointer_v<D> || std::is_member_pointer_v<D> ||
+    requires(const D& f) {
+  f == nullptr;
+};
+
+/// True if `f` is an empty callable (a null pointer, an empty std::function or
+/// InlineFunction). Scheduling one is refused at once: calling it later would
+/// crash far from the mistake (asyncio raises TypeError at the call too).
+template <class F>
+constexpr bool is_empty_callable(const F& f) noexcept {
+  if constexpr (NullableCallable<std::decay_t<F>>) {
+    return f == nullptr;
+  } else {
+    (void)f;
+    return false;
+  }
+}
+
 template <class R, class... Args, std::size_t InlineSize>
 class InlineFunction<R(Args...), InlineSize> {
  public:
@@ -48,6 +69,9 @@ class InlineFunction<R(Args...), InlineSize> {
   ~InlineFunction() { reset(); }
 
   explicit operator bool() const noexcept { return invoke_ != nullptr; }
+  friend bool operator==(const InlineFunction& f, std::nullptr_t) noexcept {
+    return f.invoke_ == nullptr;
+  }
 
   /// Replaces the stored callable with `f`, constructed in place (no temporary).
   template <class F, class D = std::decay_t<F>>
@@ -91,6 +115,9 @@ class InlineFunction<R(Args...), InlineSize> {
 
   template <class D, class F>
   void emplace(F&& f) {
+    // An empty source (null pointer, empty std::function) makes an empty
+    // InlineFunction, so that emptiness is seen where the callback is scheduled.
+    if (is_empty_callable(f)) return;
     if constexpr (kStoredInline<D>) {
       ::new (static_cast<void*>(storage_)) D(std::forward<F>(f));
       invoke_ = [](void* s, Args&&... args) -> R {
@@ -128,7 +155,17 @@ class InlineFunction<R(Args...), InlineSize> {
   void take(InlineFunction& other) noexcept {
     if (other.invoke_ == nullptr) return;
     if (other.manage_ == nullptr) {
+      // Copies the whole buffer, of which a small callable initialised only
+      // part: the rest is never read. GCC cannot see that the empty case
+      // returned above.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
       std::memcpy(storage_, other.storage_, InlineSize);
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
     } else {
       other.manage_(Op::kRelocate, other.storage_, storage_);
     }

@@ -35,6 +35,7 @@
 #include "tulip/detail/loop_token.hpp"
 #include "tulip/errors.hpp"
 #include "tulip/event_loop.hpp"
+#include "tulip/export.hpp"
 #include "tulip/future.hpp"
 
 namespace tulip::detail {
@@ -49,7 +50,7 @@ struct TaskWaiter {
   bool (*cancel)(TaskWaiter* self, const std::string& message) = nullptr;
 };
 
-class TaskBase {
+class TULIP_API TaskBase {
  public:
   enum class Mode : std::uint8_t {
     kLazy,       // a coroutine not started: can be awaited inline or scheduled
@@ -199,6 +200,6 @@ class TaskRef {
 };
 
 /// The task stepping on this thread right now (any loop), or null.
-TaskBase* running_task() noexcept;
+TULIP_API TaskBase* running_task() noexcept;
 
 }  // namespace tulip::detail

@@ -17,11 +17,13 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "tulip/export.hpp"
+
 namespace tulip::detail {
 
 class TaskBase;
 
-class TaskRegistry {
+class TULIP_API TaskRegistry {
  public:
   TaskRegistry() = default;
   TaskRegistry(const TaskRegistry&) = delete;

@@ -1,0 +1,27 @@
+// LoopAccess: how tulip's own sources reach the parts of an EventLoop that are
+// not API. Not API.
+//
+// Thread-safety: loop thread only, except token() (the token is shared).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+
+#include "tulip/event_loop.hpp"
+
+namespace tulip::detail {
+
+struct LoopAccess {
+  static LoopInternals& internals(EventLoop& loop) noexcept { return *loop.internals_; }
+  static IoBackend& backend(EventLoop& loop) noexcept { return *loop.backend_; }
+  static const std::shared_ptr<LoopToken>& token(EventLoop& loop) noexcept { return loop.token_; }
+  /// The loop's clock in nanoseconds (time() is this in seconds).
+  static std::int64_t now_ns(const EventLoop& loop) noexcept { return loop.now_ns(); }
+  static TimerHandle call_at_ns(EventLoop& loop, std::int64_t when_ns, Callback callback) {
+    return loop.call_at_ns(when_ns, std::move(callback));
+  }
+  /// The loop's tasks (task.hpp); made on first use. Defined in task.cpp.
+  static TaskRegistry& task_registry(EventLoop& loop);
+};
+
+}  // namespace tulip::detail

@@ -1,0 +1,106 @@
+// EpollBackend: the readiness backend. Level-triggered epoll, an eventfd for
+// cross-thread wakeups, and the objects that turn readiness into transports,
+// listeners and connects (selector_*.cpp in this folder). Not API.
+//
+// Events are collected by poll() and delivered by dispatch(), which the loop
+// calls after running the callbacks that were already ready (asyncio's order).
+// Each registration carries a generation; an event collected for an earlier
+// owner of the descriptor (closed and reused meanwhile, or handed from a
+// connect to its transport) is dropped instead of reaching the new owner.
+//
+// Thread-safety: wakeup() from any thread; everything else on the loop's thread.
+#pragma once
+
+#include <sys/epoll.h>
+
+#include <cstdint>
+#include <memory>
+#include <utility>
+#include <vector>
+
+#include "io_backend.hpp"
+
+namespace tulip::detail {
+
+class EpollBackend final : public IoBackend, private IoWatcher {
+ public:
+  /// Reads take up to this much at a time, as asyncio's max_size (256 KiB).
+  static constexpr std::size_t kReadBufferSize = 256 * 1024;
+
+  explicit EpollBackend(EventLoop& loop);
+  ~EpollBackend() override;
+
+  const char* name() const noexcept override { return "epoll"; }
+  void poll(int timeout_ms) override;
+  void poll_and_dispatch(int timeout_ms) override;
+  void dispatch() override { deliver(std::exchange(collected_, 0)); }
+  void wakeup() noexcept override;
+  void set_interest(int fd, IoWatcher* watcher, std::uint32_t interest) override;
+  bool owns(int fd) const noexcept override {
+    auto index = static_cast<std::size_t>(fd);
+    return fd >= 0 && index < registrations_.size() && registrations_[index].owned;
+  }
+  std::shared_ptr<Transport> start_stream_transport(StreamSocket socket,
+                                                    InlineFunction<void()> on_made) override;
+  std::unique_ptr<Listener> make_listener(Server& server, int fd, int backlog) override;
+  std::unique_ptr<PendingConnect> start_connect(
+      int fd, const SocketAddress& address, InlineFunction<void(std::error_code)> done) override;
+  void close_socket(int fd) noexcept override;
+
+  // ---- For this backend's own transports, listeners and connects ----------------
+
+  EventLoop& loop() const noexcept { return loop_; }
+  /// Marks `fd` as owned by one of this backend's objects (see owns()).
+  void claim(int fd);
+  /// Hands `fd`'s registration to no one, keeping it in the epoll set: the
+  /// next set_interest on it is one EPOLL_CTL_MOD instead of a DEL and an ADD
+  /// (a connect handing its socket to the transport). Events in between are dropped.
+  void park(int fd) noexcept;
+  /// The buffer every Protocol read goes into; data_received borrows it.
+  char* read_buffer() {
+    // Not zeroed: only what recv() wrote is ever read, and untouched pages cost no memory.
+    if (!read_buffer_) read_buffer_ = std::make_unique_for_overwrite<char[]>(kReadBufferSize);
+    return read_buffer_.get();
+  }
+
+  /// Test hook: the next `count` epoll_ctl calls that add or change a
+  /// registration fail with `error` (ENOMEM, ENOSPC) as the kernel may.
+  void inject_ctl_failures(int error, int count) noexcept {
+    injected_error_ = error;
+    injected_failures_ = count;
+  }
+
+ private:
+  static constexpr int kMaxEvents = 256;
+
+  // 16 bytes, so that dispatch indexes the table with a shift.
+  struct Registration {
+    IoWatcher* watcher = nullptr;
+    std::uint32_t generation = 0;  // bumped whenever the watcher changes
+    std::uint8_t interest = 0;     // IoEvent bits; 0: not in the epoll set
+    bool owned = false;            // a transport, listener or connect owns the fd
+  };
+
+  // The eventfd's own handler: reset the counter so the next wakeup is seen.
+  void on_io_event(std::uint32_t) override;
+  Registration& registration(int fd);
+  int wait(int timeout_ms);
+  void deliver(int count);
+  // What an event carries: the descriptor and its registration's generation.
+  static std::uint64_t key_of(std::uint64_t fd, std::uint32_t generation) noexcept {
+    return fd | (static_cast<std::uint64_t>(generation) << 32);
+  }
+  int control(int op, int fd, std::uint32_t interest, std::uint32_t generation);
+
+  EventLoop& loop_;
+  int epoll_fd_ = -1;
+  int wakeup_fd_ = -1;
+  std::vector<Registration> registrations_;  // indexed by fd
+  std::unique_ptr<char[]> read_buffer_;
+  int collected_ = 0;  // events poll() stored and dispatch() has not delivered
+  int injected_error_ = 0;
+  int injected_failures_ = 0;
+  epoll_event events_[kMaxEvents];
+};
+
+}  // namespace tulip::detail
