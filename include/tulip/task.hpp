@@ -234,6 +234,9 @@ class AnyTask {
 /// create_task, the task running it (asyncio.Task). See the file comment.
 template <class T = void>
 class Task : public AnyTask {
+  static_assert(!std::is_reference_v<T>,
+                "Task<T&> is not supported: return a pointer or a std::reference_wrapper");
+
  public:
   /// @cond INTERNAL
   using promise_type = detail::Promise<T>;
