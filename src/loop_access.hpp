@@ -24,6 +24,8 @@ struct LoopAccess {
   static TimerHandle call_at_ns(EventLoop& loop, std::int64_t when_ns, Callback callback) {
     return loop.call_at_ns(when_ns, std::move(callback));
   }
+  /// The loop's tasks (task.hpp); made on first use. Defined in task.cpp.
+  static TaskRegistry& task_registry(EventLoop& loop);
 };
 
 }  // namespace tulip::detail
