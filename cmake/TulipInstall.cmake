@@ -1,7 +1,8 @@
 # Installing tulip and finding it again: `cmake --install` puts the headers, the
 # library, the CMake package (tulipConfig.cmake, its version file and the
-# exported tulip::tulip target), tulip.pc, the tools with their man pages and
-# the docs under the prefix. Tests, benchmarks, fuzzers and examples are never
+# exported tulip::tulip and tulip::testing targets), tulip.pc and
+# tulip-testing.pc, the tools with their man pages and the docs under the
+# prefix. Tests, benchmarks, fuzzers and examples are never
 # installed.
 #
 # Install components (CPack packages them, see cmake/TulipPackaging.cmake):
@@ -38,7 +39,7 @@ endif()
 
 # ---- The library, its headers and the exported target --------------------------
 
-install(TARGETS tulip EXPORT tulipTargets
+install(TARGETS tulip tulip-testing EXPORT tulipTargets
   ARCHIVE DESTINATION "${CMAKE_INSTALL_LIBDIR}" COMPONENT Development
   LIBRARY DESTINATION "${CMAKE_INSTALL_LIBDIR}" COMPONENT Runtime
           NAMELINK_COMPONENT Development
@@ -100,7 +101,9 @@ else()
   set(TULIP_PC_LIBS_PRIVATE "-pthread")
 endif()
 configure_file("${CMAKE_CURRENT_LIST_DIR}/tulip.pc.in" "${PROJECT_BINARY_DIR}/tulip.pc" @ONLY)
-install(FILES "${PROJECT_BINARY_DIR}/tulip.pc"
+configure_file("${CMAKE_CURRENT_LIST_DIR}/tulip-testing.pc.in" "${PROJECT_BINARY_DIR}/tulip-testing.pc"
+               @ONLY)
+install(FILES "${PROJECT_BINARY_DIR}/tulip.pc" "${PROJECT_BINARY_DIR}/tulip-testing.pc"
   DESTINATION "${TULIP_INSTALL_PKGCONFIGDIR}" COMPONENT Development)
 
 # ---- The tools and their man pages ---------------------------------------------------

@@ -55,9 +55,9 @@ expect_contents() {
 
 lib="usr/lib/$multiarch"
 expect_contents libtulip-dev \
-  'usr/include/tulip/tulip\.hpp' 'usr/include/tulip/version\.hpp' 'usr/include/tulip/(detail/)?[a-z_]+\.hpp' \
-  "$lib/libtulip\\.a" "$lib/cmake/tulip/tulipConfig\\.cmake" "$lib/cmake/tulip/tulipConfigVersion\\.cmake" \
-  "$lib/cmake/tulip/tulipTargets(-release)?\\.cmake" "$lib/pkgconfig/tulip\\.pc" \
+  'usr/include/tulip/tulip\.hpp' 'usr/include/tulip/version\.hpp' 'usr/include/tulip/(detail/|testing/)?[a-z_]+\.hpp' \
+  "$lib/libtulip\\.a" "$lib/libtulip-testing\\.a" "$lib/cmake/tulip/tulipConfig\\.cmake" "$lib/cmake/tulip/tulipConfigVersion\\.cmake" \
+  "$lib/cmake/tulip/tulipTargets(-release)?\\.cmake" "$lib/pkgconfig/tulip\\.pc" "$lib/pkgconfig/tulip-testing\\.pc" \
   'usr/share/doc/tulip/[a-z-]+\.md' 'usr/share/doc/tulip/README\.md' \
   'usr/share/doc/libtulip-dev/copyright' 'usr/share/doc/libtulip-dev/changelog\.Debian\.gz'
 expect_contents tulip-tools \
@@ -86,6 +86,7 @@ cmake -S "$work/consumer/cmake" -B "$work/consumer-build" -DCMAKE_PREFIX_PATH="$
   cmake --build "$work/consumer-build" >>"$work/consumer.log" 2>&1 ||
   { cat "$work/consumer.log" >&2; fail "the find_package consumer does not build against the packages"; }
 "$work/consumer-build/consumer" || fail "the find_package consumer failed against the packages"
+"$work/consumer-build/consumer_testing" || fail "the tulip::testing consumer failed against the packages"
 "$root/usr/bin/tulip-echo-client" --help >/dev/null || fail "the packaged tulip-echo-client does not run"
 "$root/usr/bin/tulip-echo-server" --help >/dev/null || fail "the packaged tulip-echo-server does not run"
 echo "check-deb: passed"

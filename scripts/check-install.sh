@@ -3,8 +3,9 @@
 # then builds and runs, outside the source tree, a consumer project that finds
 # it with find_package (tests/consumer/cmake/) and another that finds it with
 # pkg-config (tests/consumer/pkgconfig/); each runs an echo round trip over
-# loopback. Also checks that find_package reports a missing component or an
-# incompatible version clearly, and (with --shared) builds a shared libtulip and
+# loopback and a protocol test over tulip::testing's MemoryTransport. Also
+# checks that find_package reports a missing component or an incompatible
+# version clearly, and (with --shared) builds a shared libtulip and
 # checks its SONAME and that it exports tulip's API only.
 #
 # Usage: scripts/check-install.sh [--shared] [build-dir]   (default build-release)
@@ -42,7 +43,7 @@ install_into() {
   cmake --install "$1" --prefix "$2" >/dev/null
   local unexpected
   unexpected=$(cd "$2" && find . -type f | grep -Ev \
-    '^\./(include/tulip/.*\.hpp|lib(64)?/(.*/)?(libtulip\.(a|so[.0-9]*)|cmake/tulip/tulip[A-Za-z-]*\.cmake|pkgconfig/tulip\.pc)|bin/tulip-echo-(client|server)|share/man/man1/tulip-echo-(client|server)\.1\.gz|share/doc/tulip/.*)$' || true)
+    '^\./(include/tulip/.*\.hpp|lib(64)?/(.*/)?(libtulip\.(a|so[.0-9]*)|libtulip-testing\.a|cmake/tulip/tulip[A-Za-z-]*\.cmake|pkgconfig/tulip(-testing)?\.pc)|bin/tulip-echo-(client|server)|share/man/man1/tulip-echo-(client|server)\.1\.gz|share/doc/tulip/.*)$' || true)
   [ -z "$unexpected" ] || fail "unexpected files installed from $1: $unexpected"
   [ -f "$2/include/tulip/version.hpp" ] || fail "include/tulip/version.hpp was not installed"
 }
@@ -62,6 +63,7 @@ check_consumers() {
   cmake --build "$out/cmake" >"$out/build.log" 2>&1 ||
     { cat "$out/build.log" >&2; fail "[$label] the find_package consumer does not build"; }
   "$out/cmake/consumer" || fail "[$label] the find_package consumer failed"
+  "$out/cmake/consumer_testing" || fail "[$label] the find_package tulip::testing consumer failed"
 
   echo "check-install: [$label] pkg-config consumer"
   local pc_version
@@ -71,6 +73,7 @@ check_consumers() {
   PKG_CONFIG_PATH="$libdir" make -s -C "$work/consumer/pkgconfig" >"$out/make.log" 2>&1 ||
     { cat "$out/make.log" >&2; fail "[$label] the pkg-config consumer does not build"; }
   "$work/consumer/pkgconfig/consumer" || fail "[$label] the pkg-config consumer failed"
+  "$work/consumer/pkgconfig/consumer_testing" || fail "[$label] the pkg-config tulip-testing consumer failed"
   make -s -C "$work/consumer/pkgconfig" clean >/dev/null
 }
 

@@ -4,9 +4,11 @@
 set -euo pipefail
 
 # pkg-config: the pkg-config consumer; help2man: the tools' man pages; dpkg-dev,
-# file and lintian: the Debian packages; doxygen: the API reference.
+# file and lintian: the Debian packages; doxygen: the API reference;
+# redis-server, redis-tools, nginx-light, curl and wrk: the examples' servers and clients.
 packages=(cmake g++ make libgtest-dev libbenchmark-dev python3 valgrind
-          pkg-config help2man dpkg-dev file lintian doxygen "$@")
+          pkg-config help2man dpkg-dev file lintian doxygen
+          redis-server redis-tools nginx-light curl wrk "$@")
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

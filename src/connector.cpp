@@ -60,7 +60,7 @@ std::weak_ptr<CancellableOperation> open_connection(EventLoop& loop, ProtocolFac
                                                     std::string host, std::uint16_t port,
                                                     ConnectOptions options,
                                                     ConnectCompletion completion) {
-  if (loop.is_closed()) throw RuntimeError("Event loop is closed");
+  LoopAccess::throw_if_closed(loop);
   auto connector = std::make_shared<Connector>(loop, std::move(factory), std::move(host), port,
                                                std::move(options), std::move(completion));
   LoopAccess::internals(loop).registry.connectors.emplace(connector.get(), connector);

@@ -12,6 +12,7 @@
 #include "io_backend.hpp"
 #include "loop_internals.hpp"
 #include "tulip/detail/loop_token.hpp"
+#include "tulip/detail/task_registry.hpp"
 
 namespace tulip {
 namespace {
@@ -278,6 +279,9 @@ void EventLoop::run_forever() {
 void EventLoop::close() {
   if (is_running()) throw RuntimeError("Cannot close a running event loop");
   if (closed_) return;
+  // Coroutines first, while the loop still accepts calls: a frame's destructors
+  // may close transports or cancel timers.
+  if (task_registry_) task_registry_->close();
   internals_->shutdown();
   std::vector<Callback> never_run;
   {

@@ -43,6 +43,10 @@ std::string describe(const ExceptionContext& context) {
     } catch (const std::exception& e) {
       text += ": ";
       text += e.what();
+    } catch (const CancelledError& e) {
+      // Not a std::exception on purpose (see errors.hpp).
+      text += ": CancelledError: ";
+      text += e.what();
     } catch (...) {
       text += ": unknown exception";
     }

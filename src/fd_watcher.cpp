@@ -64,7 +64,7 @@ void FdWatcher::on_io_event(std::uint32_t events) {
 namespace {
 
 FdWatcher& watcher_for(EventLoop& loop, int fd, const char* method, Callback& callback) {
-  if (loop.is_closed()) throw RuntimeError("Event loop is closed");
+  LoopAccess::throw_if_closed(loop);
   if (fd < 0) throw std::invalid_argument(std::string(method) + "(): invalid descriptor");
   if (!callback) throw std::invalid_argument(std::string(method) + "() needs a callable");
   IoBackend& backend = LoopAccess::backend(loop);

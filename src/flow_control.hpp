@@ -14,9 +14,13 @@
 #include <optional>
 #include <utility>
 
+#include "tulip/export.hpp"
+
 namespace tulip::detail {
 
-class WriteFlowControl {
+// Exported from a shared libtulip because the separately linked tulip::testing
+// (src/testing/) reuses it: one copy of these rules for every transport.
+class TULIP_API WriteFlowControl {
  public:
   static constexpr std::size_t kDefaultHigh = 64 * 1024;
 

@@ -36,10 +36,12 @@ class Transport;
 
 namespace tulip::detail {
 
-/// Backend-neutral event bits.
+/// Backend-neutral event bits. (Their values are epoll's EPOLLIN and EPOLLOUT,
+/// which spares the readiness backend a translation per event; other backends
+/// translate.)
 enum IoEvent : std::uint32_t {
-  kReadable = 1u << 0,
-  kWritable = 1u << 1,
+  kReadable = 0x001,
+  kWritable = 0x004,
 };
 
 /// Receives readiness events for one descriptor (add_reader/add_writer, and

@@ -12,6 +12,10 @@
 namespace tulip::detail {
 
 struct LoopAccess {
+  /// Throws RuntimeError("Event loop is closed") if it is: the one spelling of that error.
+  static void throw_if_closed(const EventLoop& loop) {
+    if (loop.is_closed()) EventLoop::throw_closed();
+  }
   static LoopInternals& internals(EventLoop& loop) noexcept { return *loop.internals_; }
   static IoBackend& backend(EventLoop& loop) noexcept { return *loop.backend_; }
   static const std::shared_ptr<LoopToken>& token(EventLoop& loop) noexcept { return loop.token_; }
@@ -20,6 +24,8 @@ struct LoopAccess {
   static TimerHandle call_at_ns(EventLoop& loop, std::int64_t when_ns, Callback callback) {
     return loop.call_at_ns(when_ns, std::move(callback));
   }
+  /// The loop's tasks (task.hpp); made on first use. Defined in task.cpp.
+  static TaskRegistry& task_registry(EventLoop& loop);
 };
 
 }  // namespace tulip::detail

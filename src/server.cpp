@@ -213,7 +213,7 @@ void close_server(Server& server) { server.close(); }
 
 void open_server(EventLoop& loop, ProtocolFactory factory, std::string host, std::uint16_t port,
                  ServerOptions options, ServerCallback done) {
-  if (loop.is_closed()) throw RuntimeError("Event loop is closed");
+  LoopAccess::throw_if_closed(loop);
   if (options.backlog <= 0) options.backlog = 100;
   auto on_resolved = [&loop, factory = std::move(factory), options, host,
                       done = std::move(done)](ResolveResult resolved) mutable {

@@ -18,9 +18,13 @@
 #include <string_view>
 #include <vector>
 
+#include "tulip/export.hpp"
+
 namespace tulip::detail {
 
-class WriteBuffer {
+// Exported from a shared libtulip because the separately linked tulip::testing
+// (src/testing/) reuses it: one copy of these rules for every transport.
+class TULIP_API WriteBuffer {
  public:
   bool empty() const noexcept { return size_ == 0; }
   std::size_t size() const noexcept { return size_; }

@@ -14,6 +14,7 @@
 #include <stdexcept>
 #include <string>
 #include <system_error>
+#include <utility>
 
 #include "tulip/export.hpp"
 
@@ -25,11 +26,27 @@ class TULIP_API InvalidStateError : public std::logic_error {
   using std::logic_error::logic_error;
 };
 
-/// The result of a cancelled Future (asyncio.CancelledError).
-class TULIP_API CancelledError : public std::runtime_error {
+/// The result of a cancelled Future, and what a cancelled task's co_await
+/// throws (asyncio.CancelledError).
+///
+/// Deliberately NOT derived from std::exception. Cancellation is not an error:
+/// it is a request to unwind, and a coroutine that swallows it keeps a
+/// cancelled task running. Python 3.8 moved CancelledError from Exception to
+/// BaseException for exactly this reason (`except Exception:` used to swallow
+/// it); in C++ the everyday catch-all for errors is
+/// `catch (const std::exception&)`, which has the same hazard. So that catch
+/// lets cancellation through, as Python's `except Exception:` does, and only
+/// `catch (...)` or `catch (const CancelledError&)` stops it (Python's bare
+/// `except:` / `except CancelledError:`). what() works as on std::exception.
+class TULIP_API CancelledError {
  public:
   /// `message` is what() (asyncio's cancel message).
-  explicit CancelledError(const std::string& message = "cancelled") : std::runtime_error(message) {}
+  explicit CancelledError(std::string message = "cancelled") : message_(std::move(message)) {}
+  /// The cancel message, as std::exception::what() would give it.
+  const char* what() const noexcept { return message_.c_str(); }
+
+ private:
+  std::string message_;
 };
 
 /// The loop was used in a state that does not allow it (Python's RuntimeError).

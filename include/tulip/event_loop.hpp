@@ -58,6 +58,8 @@
 
 namespace tulip {
 
+template <class T>
+class Task;
 class Server;
 
 namespace detail {
@@ -65,6 +67,7 @@ class IoBackend;
 struct LoopToken;
 struct LoopInternals;
 struct LoopAccess;
+class TaskRegistry;
 }  // namespace detail
 
 /// A callback for the loop: any callable with signature void().
@@ -188,6 +191,15 @@ class TULIP_API EventLoop {
     if (closed_) throw_closed();
     return Future<T>(*this);
   }
+
+  // ---- Coroutines (defined in task.hpp) ---------------------------------------
+
+  /// Schedules the coroutine `coro` as a task (asyncio's loop.create_task): its
+  /// first step runs in a later iteration, never inside create_task. Returns the
+  /// same Task, now running on this loop. An empty `name` becomes "Task-<n>".
+  /// Throws RuntimeError if the loop is closed or `coro` was already started.
+  template <class T>
+  Task<T> create_task(Task<T> coro, std::string name = {});
 
   // ---- Connections (see connection.hpp) ---------------------------------------
 
@@ -455,6 +467,10 @@ class TULIP_API EventLoop {
   std::unique_ptr<detail::IoBackend> backend_;
   std::unique_ptr<detail::LoopInternals> internals_;
   std::shared_ptr<detail::LoopToken> token_;
+  // Coroutine support (task.hpp), kept out of the loop's own code: the registry
+  // of pending tasks. close() destroys the frames of tasks still pending in it,
+  // so a loop closed with suspended tasks leaks nothing.
+  std::unique_ptr<detail::TaskRegistry> task_registry_;
   /// @endcond
 };
 

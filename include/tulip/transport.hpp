@@ -72,7 +72,11 @@ class TULIP_API BaseTransport : public std::enable_shared_from_this<BaseTranspor
   }
 
   /// Replaces the protocol; the new one receives the callbacks from now on
-  /// (its connection_made is not called).
+  /// (its connection_made is not called, as in asyncio). Safe from inside any
+  /// callback of the old protocol: the transport keeps the old one alive until
+  /// the next iteration, so the callback that made the switch can finish.
+  /// Throws std::invalid_argument for null, or for a protocol that is neither
+  /// a Protocol nor a BufferedProtocol.
   virtual void set_protocol(std::shared_ptr<StreamProtocol> protocol) = 0;
   /// The current protocol; null once connection_lost has returned.
   virtual StreamProtocol* get_protocol() const noexcept = 0;

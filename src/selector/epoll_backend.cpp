@@ -11,6 +11,10 @@
 
 namespace tulip::detail {
 
+// Interest and events pass between the loop and epoll without translation.
+static_assert(static_cast<std::uint32_t>(kReadable) == EPOLLIN &&
+              static_cast<std::uint32_t>(kWritable) == EPOLLOUT);
+
 std::unique_ptr<IoBackend> make_epoll_backend(EventLoop& loop) {
   return std::make_unique<EpollBackend>(loop);
 }
@@ -60,18 +64,17 @@ void EpollBackend::poll_and_dispatch(int timeout_ms) { deliver(wait(timeout_ms))
         // closed the descriptor, freed its owner, or handed it to a new one.
         // Then the key (descriptor and generation) no longer matches and the
         // event is dropped.
+        // (A registration without a watcher never matches: removing or
+        // parking one bumps its generation.)
         const Registration& current = registrations_[key & 0xffffffffu];
-        IoWatcher* watcher = current.watcher;
-        if (watcher == nullptr || key_of(key & 0xffffffffu, current.generation) != key) continue;
+        if (key_of(key & 0xffffffffu, current.generation) != key) continue;
         std::uint32_t raw = event.events;
-        std::uint32_t bits = 0;
-        if (raw & (EPOLLIN | EPOLLRDHUP)) bits |= kReadable;
-        if (raw & EPOLLOUT) bits |= kWritable;
-        // Errors and hang-ups wake whatever side is watched; the handler's own
+        std::uint32_t interest = current.interest;
+        // IoEvent bits are epoll's (see the static_assert above). Errors and
+        // hang-ups wake whatever side is watched; the handler's own
         // recv/send/getsockopt then reports the cause.
-        if (raw & (EPOLLERR | EPOLLHUP)) bits |= current.interest;
-        bits &= current.interest;
-        if (bits != 0) watcher->on_io_event(bits);
+        std::uint32_t bits = (raw & (EPOLLERR | EPOLLHUP)) != 0 ? interest : raw & interest;
+        if (bits != 0) current.watcher->on_io_event(bits);
       }
     } catch (...) {
       // Handlers deal with their own errors; one that still escapes must not

@@ -341,9 +341,7 @@ void SelectorSocketTransport::maybe_pause_protocol() {
   try {
     protocol_->pause_writing();
   } catch (...) {
-    ExceptionContext details = context("protocol.pause_writing() failed");
-    details.exception = std::current_exception();
-    loop_.call_exception_handler(details);
+    report_current_exception("protocol.pause_writing() failed");
   }
 }
 
@@ -352,9 +350,7 @@ void SelectorSocketTransport::maybe_resume_protocol() {
   try {
     protocol_->resume_writing();
   } catch (...) {
-    ExceptionContext details = context("protocol.resume_writing() failed");
-    details.exception = std::current_exception();
-    loop_.call_exception_handler(details);
+    report_current_exception("protocol.resume_writing() failed");
   }
 }
 
@@ -391,9 +387,7 @@ void SelectorSocketTransport::update_interest() noexcept {
     // The kernel refused to change the registration (ENOMEM, ENOSPC): this
     // connection cannot go on, the others can. Removing a registration never
     // fails, so the close below does not come back here.
-    ExceptionContext details = context("Fatal error: cannot watch the socket");
-    details.exception = std::current_exception();
-    loop_.call_exception_handler(details);
+    report_current_exception("Fatal error: cannot watch the socket");
     std::error_code error = std::make_error_code(std::errc::not_enough_memory);
     try {
       throw;
@@ -440,9 +434,7 @@ void SelectorSocketTransport::call_connection_lost(std::error_code error) {
     try {
       protocol_->connection_lost(error);
     } catch (...) {
-      ExceptionContext details = context("Exception in protocol.connection_lost()");
-      details.exception = std::current_exception();
-      loop_.call_exception_handler(details);
+      report_current_exception("Exception in protocol.connection_lost()");
     }
   }
   release();
@@ -492,10 +484,14 @@ ExceptionContext SelectorSocketTransport::context(const char* message) const {
   return details;
 }
 
-void SelectorSocketTransport::protocol_failed(const char* message) {
+void SelectorSocketTransport::report_current_exception(const char* message) noexcept {
   ExceptionContext details = context(message);
   details.exception = std::current_exception();
   loop_.call_exception_handler(details);
+}
+
+void SelectorSocketTransport::protocol_failed(const char* message) {
+  report_current_exception(message);
   force_close(make_error_code(Error::kCallbackRaised));
 }
 

@@ -110,6 +110,9 @@ class SelectorSocketTransport final : public Transport, public LoopMember, priva
   void maybe_pause_protocol();
   void maybe_resume_protocol();
 
+  // Tells the exception handler about the exception being handled, with this
+  // transport's context.
+  void report_current_exception(const char* message) noexcept;
   // A protocol callback threw: report it and close this connection only.
   void protocol_failed(const char* message);
   // An OS error on the socket: report (unless it is an ordinary disconnect) and close.

@@ -140,9 +140,12 @@ class ServerOptionsTest(unittest.TestCase):
             self.assertEqual(first.stop(), 0)
 
     def test_backlog_of_one_still_serves_many_clients(self):
-        # --backlog is also the most connections accepted per wake-up.
+        # --backlog is also the most connections accepted per wake-up. Three
+        # clients at once: the kernel queues backlog + 1 = 2 handshakes, and a
+        # larger crowd can overflow the SYN queue on a loaded machine (syncookies
+        # then may reset a client), which would test the kernel, not the server.
         with ServerProcess('--backlog', '1', '--keep-open', '--quiet') as server:
-            verify_clients_in_parallel(self, server.port, ['100K'] * 12)
+            verify_clients_in_parallel(self, server.port, ['400K'] * 3)
             self.assertEqual(server.stop(), 0)
 
     def test_empty_host_listens_on_every_interface(self):

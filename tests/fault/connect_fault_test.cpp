@@ -193,19 +193,28 @@ TEST(NameResolution, ClosingTheLoopWithLookupsThatNeverAnswerReturnsAtOnce) {
   for (auto& lookup : lookups) EXPECT_FALSE(lookup.done());
 }
 
+// A listener whose accept queue is full: it drops further SYNs, so a connect()
+// to it hangs until the queue is emptied.
+struct HangingListener {
+  HangingListener() {
+    SocketAddress address = listener.address();
+    for (int i = 0; i < 4; ++i) {
+      RawSocket filler(::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+      ::connect(filler.fd(), address.data(), address.size());
+      fillers.push_back(std::move(filler));
+    }
+  }
+  RawSocket listener = RawSocket::listen_on("127.0.0.1", 0);
+  std::vector<RawSocket> fillers;
+};
+
 // ---- A handshake that never completes ------------------------------------------------
 
 TEST(ConnectTimeout, FullBacklogTimesOutAndNothingIsCreatedAfterwards) {
   EventLoop loop;
-  // A listener whose accept queue is full drops further SYNs: connect() hangs.
-  RawSocket listener = RawSocket::listen_on("127.0.0.1", 0);
+  HangingListener hanging;
+  RawSocket& listener = hanging.listener;
   SocketAddress address = listener.address();
-  std::vector<RawSocket> fillers;
-  for (int i = 0; i < 4; ++i) {
-    RawSocket filler(::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
-    ::connect(filler.fd(), address.data(), address.size());
-    fillers.push_back(std::move(filler));
-  }
   int calls = 0;
   ConnectOptions options;
   options.timeout = 0.2;
@@ -267,15 +276,9 @@ TEST(ConnectCancelled, GivingUpBeforeTheAttemptStartsMakesNoSocketAndNoProtocol)
 
 TEST(ConnectCancelled, GivingUpWhileTheHandshakeHangsClosesTheSocketAtOnce) {
   EventLoop loop;
-  // A listener whose accept queue is full drops further SYNs: connect() hangs.
-  RawSocket listener = RawSocket::listen_on("127.0.0.1", 0);
+  HangingListener hanging;
+  RawSocket& listener = hanging.listener;
   SocketAddress address = listener.address();
-  std::vector<RawSocket> fillers;
-  for (int i = 0; i < 4; ++i) {
-    RawSocket filler(::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
-    ::connect(filler.fd(), address.data(), address.size());
-    fillers.push_back(std::move(filler));
-  }
   int calls = 0;
   auto future = loop.create_connection(
       [&calls] {

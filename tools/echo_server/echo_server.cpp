@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <string>
 
+#include "echo_server_protocol.hpp"
 #include "tool_support.hpp"
 #include "tulip/tulip.hpp"
 
@@ -136,64 +137,6 @@ Options parse_arguments(int argc, char** argv) {
   return options;
 }
 
-class EchoServerProtocol final : public Protocol {
- public:
-  explicit EchoServerProtocol(const Options& options) : options_(options) {}
-
-  void connection_made(Transport& transport) override {
-    transport_ = &transport;
-    if (!options_.quiet) log("connection from " + peer());
-  }
-
-  void data_received(std::string_view data) override {
-    if (!options_.quiet) log_chunk("recv: ", data);
-    transport_->write(data);
-    if (!options_.quiet) log_chunk("sent: ", data);
-    if (!options_.keep_open) {
-      log("close the client socket");
-      transport_->close();
-    }
-  }
-
-  // Backpressure: a peer that does not read makes our write buffer grow; stop
-  // reading from it until the buffer drains, so memory stays bounded.
-  void pause_writing() override { transport_->pause_reading(); }
-  void resume_writing() override { transport_->resume_reading(); }
-
-  bool eof_received() override {
-    log("the peer finished sending");
-    return false;  // the transport closes itself once everything echoed is sent
-  }
-
-  void connection_lost(std::error_code error) override {
-    if (!options_.quiet) {
-      log("connection from " + peer() + " closed" + (error ? ": " + error.message() : ""));
-    }
-    transport_ = nullptr;
-  }
-
- private:
-  // Computed when logged rather than kept: with --quiet an idle connection then
-  // costs the server no string.
-  std::string peer() const {
-    auto address = transport_->get_extra_info<SocketAddress>("peername");
-    return address ? address->to_string() : std::string("None");
-  }
-
-  void log(const std::string& message) const {
-    if (!options_.quiet) log_line(message);
-  }
-
-  // Out of line, so that the echo path itself builds no string (it is what the
-  // benchmarks measure, with --quiet).
-  [[gnu::noinline, gnu::cold]] void log_chunk(const char* what, std::string_view data) const {
-    log_line(what + python_bytes_repr(data));
-  }
-
-  const Options& options_;
-  Transport* transport_ = nullptr;  // valid from connection_made until connection_lost
-};
-
 // --udp: echoes each datagram to its sender (--keep-open is implied: a
 // datagram endpoint has no connection to close).
 class UdpEchoProtocol final : public DatagramProtocol {
@@ -257,7 +200,9 @@ int run(const Options& options) {
       [](EventLoop&, const ExceptionContext& context) { error_line(kProgram, describe(context)); });
   std::shared_ptr<Server> server;
   try {
-    auto factory = [&options] { return std::make_shared<EchoServerProtocol>(options); };
+    auto factory = [&options] {
+      return std::make_shared<EchoServerProtocol>(options.keep_open, options.quiet);
+    };
     if (options.unix_path) {
       UnixServerOptions unix_options;
       unix_options.backlog = options.server.backlog;

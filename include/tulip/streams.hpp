@@ -1,0 +1,309 @@
+// Streams: reading and writing a connection from coroutines (asyncio's streams.py).
+//
+//   auto [reader, writer] = co_await tulip::open_connection(loop, "127.0.0.1", 8888);
+//   writer->write("hello\n");
+//   co_await writer->drain();
+//   std::string line = co_await reader->readline();
+//   writer->close();
+//   co_await writer->wait_closed();
+//
+//   auto server = co_await tulip::start_server(loop, handle_client, "127.0.0.1", 0);
+//
+// They sit on the ordinary Transport/Protocol layer, as asyncio's do: a
+// StreamReaderProtocol feeds a StreamReader and tells the StreamWriter about
+// flow control; the transport knows nothing about coroutines.
+//
+// StreamReader buffers what arrives (pausing the transport's reading when more
+// than 2 * limit bytes wait, resuming below limit) and hands it out:
+// read(n) (n < 0: until EOF), readline(), readexactly(n) (IncompleteReadError
+// with the partial bytes at EOF), readuntil(separator) (LimitOverrunError when
+// no separator comes within `limit` bytes, default 64 KiB). Only one coroutine
+// may wait on a reader at a time (RuntimeError otherwise). Once the connection
+// is lost with an error, every read throws it (ConnectionError).
+//
+// StreamWriter::write / writelines copy into the transport (see transport.hpp);
+// drain() waits while the transport's write buffer is over its high-water mark
+// and throws the connection's error once the connection is lost (asyncio's
+// behaviour: a lost connection without an error gives ConnectionError
+// "Connection lost"). close() closes the transport; wait_closed() waits for
+// connection_lost. A StreamWriter destroyed while its transport is open closes
+// it (asyncio 3.12 does so in __del__, with a warning).
+//
+// Ownership: open_connection gives shared_ptrs; the reader and writer keep each
+// other's shared state alive, not the connection: the loop keeps the
+// transport until it is lost. Member coroutines (read..., drain, wait_closed)
+// use `this`: keep the reader / writer alive while awaiting them.
+//
+// Differences from asyncio: readline() throws LimitOverrunError (asyncio turns
+// it into ValueError) after the same clean-up; readuntil takes one separator.
+//
+// Thread-safety: loop thread only.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <exception>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <utility>
+
+#include "tulip/connection.hpp"
+#include "tulip/event_loop.hpp"
+#include "tulip/export.hpp"
+#include "tulip/future.hpp"
+#include "tulip/protocol.hpp"
+#include "tulip/server.hpp"
+#include "tulip/task.hpp"
+#include "tulip/transport.hpp"
+
+namespace tulip {
+
+/// asyncio's _DEFAULT_LIMIT: 64 KiB.
+inline constexpr std::size_t kDefaultStreamLimit = 64 * 1024;
+
+/// EOF before the expected bytes arrived (asyncio.IncompleteReadError).
+class TULIP_API IncompleteReadError : public std::runtime_error {
+ public:
+  /// `partial`: the bytes read before EOF; `expected`: how many were wanted.
+  IncompleteReadError(std::string partial, std::optional<std::size_t> expected);
+  /// What was read before EOF.
+  const std::string& partial() const noexcept { return partial_; }
+  /// How many bytes were expected; nullopt for readuntil.
+  std::optional<std::size_t> expected() const noexcept { return expected_; }
+
+ private:
+  std::string partial_;
+  std::optional<std::size_t> expected_;
+};
+
+/// No separator within the limit (asyncio.LimitOverrunError).
+class TULIP_API LimitOverrunError : public std::runtime_error {
+ public:
+  /// `consumed`: how many bytes may be dropped before retrying.
+  LimitOverrunError(const std::string& message, std::size_t consumed)
+      : std::runtime_error(message), consumed_(consumed) {}
+  /// How many bytes may be consumed before retrying.
+  std::size_t consumed() const noexcept { return consumed_; }
+
+ private:
+  std::size_t consumed_;
+};
+
+/// Buffers what a connection receives and hands it out to coroutines
+/// (asyncio.StreamReader); see the file comment.
+class TULIP_API StreamReader {
+ public:
+  /// `limit` bounds readuntil()/readline() and the buffer before reading pauses.
+  /// std::invalid_argument if it is 0.
+  explicit StreamReader(std::size_t limit = kDefaultStreamLimit);
+  StreamReader(const StreamReader&) = delete;
+  StreamReader& operator=(const StreamReader&) = delete;
+
+  /// Up to `n` bytes (at least one unless at EOF: then ""). n < 0: everything
+  /// until EOF. n == 0: "" at once.
+  Task<std::string> read(std::ptrdiff_t n = -1);
+  /// One line, with its "\n"; at EOF the partial last line (maybe "").
+  Task<std::string> readline();
+  /// Exactly `n` bytes; IncompleteReadError if EOF comes first.
+  Task<std::string> readexactly(std::size_t n);
+  /// Up to and including `separator`; IncompleteReadError at EOF,
+  /// LimitOverrunError past the limit (the data stays buffered).
+  Task<std::string> readuntil(std::string separator = "\n");
+
+  /// True when the peer finished sending and the buffer is empty.
+  bool at_eof() const noexcept { return eof_ && buffered() == 0; }
+  /// The error the connection was lost with, if any.
+  std::exception_ptr exception() const noexcept { return exception_; }
+  /// The limit given to the constructor.
+  std::size_t limit() const noexcept { return limit_; }
+
+  // ---- The protocol's side (asyncio's feed_data etc.) -----------------------------
+  /// The transport to pause and resume reading on (borrowed; null: none).
+  void set_transport(Transport* transport) noexcept { transport_ = transport; }
+  /// Appends received bytes and wakes a waiting reader.
+  void feed_data(std::string_view data);
+  /// Records the end of the stream and wakes a waiting reader.
+  void feed_eof();
+  /// Makes every read, current and later, throw `error`.
+  void set_exception(std::exception_ptr error);
+
+ private:
+  std::size_t buffered() const noexcept { return buffer_.size() - start_; }
+  std::string_view view() const noexcept { return std::string_view(buffer_).substr(start_); }
+  std::string take(std::size_t n);
+  Task<void> wait_for_data(const char* function);
+  void wakeup_waiter();
+  void maybe_resume_transport();
+
+  std::size_t limit_;
+  std::string buffer_;
+  std::size_t start_ = 0;  // consumed bytes at the front of buffer_
+  bool eof_ = false;
+  bool paused_ = false;
+  std::exception_ptr exception_;
+  Transport* transport_ = nullptr;  // valid from connection_made to connection_lost
+  Future<void> waiter_;
+};
+
+namespace detail {
+
+/// Connects a transport to a StreamReader and to write flow control
+/// (asyncio's StreamReaderProtocol + FlowControlMixin).
+class TULIP_API StreamReaderProtocol final
+    : public Protocol,
+      public std::enable_shared_from_this<StreamReaderProtocol> {
+ public:
+  /// Server side: called from connection_made with the transport and this protocol.
+  using OnConnected =
+      std::function<void(std::shared_ptr<Transport>, std::shared_ptr<StreamReaderProtocol>)>;
+
+  StreamReaderProtocol(EventLoop& loop, std::shared_ptr<StreamReader> reader,
+                       OnConnected on_connected = {});
+
+  void connection_made(Transport& transport) override;
+  void data_received(std::string_view data) override;
+  bool eof_received() override;
+  void connection_lost(std::error_code error) override;
+  void pause_writing() override;
+  void resume_writing() override;
+
+  /// Waits while writing is paused; throws once the connection is lost.
+  Task<void> drain_helper();
+  Future<void> closed() const { return closed_; }
+  bool connection_lost_seen() const noexcept { return connection_lost_; }
+
+ private:
+  EventLoop& loop_;
+  std::shared_ptr<StreamReader> reader_;
+  OnConnected on_connected_;
+  bool paused_ = false;
+  bool connection_lost_ = false;
+  std::exception_ptr lost_error_;
+  std::deque<Future<void>> drain_waiters_;
+  Future<void> closed_;
+};
+
+}  // namespace detail
+
+/// Writes to a connection from coroutines (asyncio.StreamWriter); see the file comment.
+class TULIP_API StreamWriter {
+ public:
+  /// Made by open_connection and start_server.
+  StreamWriter(std::shared_ptr<Transport> transport,
+               std::shared_ptr<detail::StreamReaderProtocol> protocol,
+               std::shared_ptr<StreamReader> reader);
+  StreamWriter(const StreamWriter&) = delete;
+  StreamWriter& operator=(const StreamWriter&) = delete;
+  /// Closes the transport if it is still open.
+  ~StreamWriter();
+
+  /// Transport::write: copied (or moved) into the transport, never blocks.
+  void write(std::string_view data) { transport_->write(data); }
+  /// Transport::write, moving the string.
+  void write(std::string&& data) { transport_->write(std::move(data)); }
+  /// Transport::write of a C string.
+  void write(const char* data) { transport_->write(std::string_view(data)); }
+  /// Transport::writelines: every buffer, in order.
+  void writelines(std::span<const std::string_view> buffers) { transport_->writelines(buffers); }
+  /// Transport::writelines.
+  void writelines(std::initializer_list<std::string_view> buffers) {
+    transport_->writelines(buffers);
+  }
+  /// Transport::write_eof: half-close once the buffer is sent.
+  void write_eof() { transport_->write_eof(); }
+  /// True for TCP.
+  bool can_write_eof() const noexcept { return transport_->can_write_eof(); }
+  /// Closes the transport (buffered bytes are still sent).
+  void close() { transport_->close(); }
+  /// True once close() was called or the connection was lost.
+  bool is_closing() const noexcept { return transport_->is_closing(); }
+
+  /// Waits until it is fine to write again (see the header comment).
+  Task<void> drain();
+  /// Waits until the connection is lost; throws its error, if any.
+  Task<void> wait_closed();
+
+  /// Transport::get_extra_info ("peername", "sockname", "socket").
+  std::any get_extra_info(std::string_view name) const { return transport_->get_extra_info(name); }
+  /// Typed Transport::get_extra_info.
+  template <class T>
+  std::optional<T> get_extra_info(std::string_view name) const {
+    return transport_->get_extra_info<T>(name);
+  }
+  /// The transport (asyncio's writer.transport).
+  const std::shared_ptr<Transport>& transport() const noexcept { return transport_; }
+
+ private:
+  std::shared_ptr<Transport> transport_;
+  std::shared_ptr<detail::StreamReaderProtocol> protocol_;
+  std::shared_ptr<StreamReader> reader_;
+};
+
+/// What open_connection gives.
+struct StreamPair {
+  /// The connection's reader.
+  std::shared_ptr<StreamReader> reader;
+  /// The connection's writer.
+  std::shared_ptr<StreamWriter> writer;
+};
+
+/// Connects to host:port (loop.create_connection) and wraps the connection in
+/// a reader and a writer. Errors as create_connection.
+TULIP_API Task<StreamPair> open_connection(EventLoop& loop, std::string host, std::uint16_t port,
+                                           ConnectOptions options = {},
+                                           std::size_t limit = kDefaultStreamLimit);
+
+namespace detail {
+using ClientCallback =
+    std::function<Task<void>(std::shared_ptr<StreamReader>, std::shared_ptr<StreamWriter>)>;
+TULIP_API Task<std::shared_ptr<Server>> start_server(EventLoop& loop, ClientCallback callback,
+                                                     std::string host, std::uint16_t port,
+                                                     ServerOptions options, std::size_t limit);
+
+// The client's task holds the callable through this frame, so the callable
+// (and what a lambda captured) lives as long as any client task.
+template <class F>
+Task<void> keep_alive_call(std::shared_ptr<F> callable, std::shared_ptr<StreamReader> reader,
+                           std::shared_ptr<StreamWriter> writer) {
+  co_await (*callable)(std::move(reader), std::move(writer));
+}
+}  // namespace detail
+
+/// Serves host:port (loop.create_server): for each client, runs
+/// `client_connected(reader, writer)` as a task. The callback returns a
+/// Task<void> (a coroutine) or nothing; the server keeps the callable, and
+/// each client's task keeps it alive too, so a capturing lambda is safe. If a
+/// client task fails, the error goes to the exception handler and that
+/// connection is closed.
+template <class F>
+Task<std::shared_ptr<Server>> start_server(EventLoop& loop, F client_connected, std::string host,
+                                           std::uint16_t port, ServerOptions options = {},
+                                           std::size_t limit = kDefaultStreamLimit) {
+  auto shared = std::make_shared<F>(std::move(client_connected));
+  detail::ClientCallback callback;
+  using Result =
+      std::invoke_result_t<F&, std::shared_ptr<StreamReader>, std::shared_ptr<StreamWriter>>;
+  if constexpr (std::is_same_v<Result, Task<void>>) {
+    callback = [shared](std::shared_ptr<StreamReader> reader,
+                        std::shared_ptr<StreamWriter> writer) {
+      return detail::keep_alive_call(shared, std::move(reader), std::move(writer));
+    };
+  } else {
+    callback = [shared](std::shared_ptr<StreamReader> reader,
+                        std::shared_ptr<StreamWriter> writer) -> Task<void> {
+      (*shared)(std::move(reader), std::move(writer));
+      return Task<void>();
+    };
+  }
+  return detail::start_server(loop, std::move(callback), std::move(host), port, std::move(options),
+                              limit);
+}
+
+}  // namespace tulip
