@@ -3,13 +3,20 @@
 // the RESP parser in redis/resp.hpp; this file shows how a program uses them.
 //
 //   redis_client [--host H] [--port P] [--requests N] [--timeout S]
+//   redis_client [--host H] [--port P] --pipeline N --count M
 //
 // Start a server first (redis-server --port 6379). Exit status 0 when every
 // step got the reply it expected, 1 with a one-line reason otherwise.
+//
+// With --count, it runs a fixed workload instead, the one of
+// `redis-benchmark -c 1 -P N -t set,get -n M -q`: M SETs, then M GETs, N in
+// flight at a time, and prints requests per second for each (bench/README.md).
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <initializer_list>
 #include <memory>
 #include <string>
 #include <vector>
@@ -24,6 +31,8 @@ struct Options {
   std::uint16_t port = 6379;
   int requests = 10000;
   double timeout = 5.0;
+  int pipeline = 16;  // --pipeline: commands in flight in the benchmark
+  int count = 0;      // --count: commands of each kind in the benchmark (0: the demo)
 };
 
 Options parse_arguments(int argc, char** argv) {
@@ -39,6 +48,10 @@ Options parse_arguments(int argc, char** argv) {
       options.requests = std::atoi(value);
     } else if (name == "--timeout") {
       options.timeout = std::atof(value);
+    } else if (name == "--pipeline") {
+      options.pipeline = std::max(1, std::atoi(value));
+    } else if (name == "--count") {
+      options.count = std::atoi(value);
     } else {
       std::fprintf(stderr, "redis_client: unknown option %s\n", name.c_str());
       std::exit(2);
@@ -51,6 +64,25 @@ void expect(bool ok, const std::string& what) {
   if (!ok) throw std::runtime_error("unexpected reply: " + what);
 }
 
+// The benchmark: `count` commands in batches of `pipeline`; a batch is sent in
+// one write and the next leaves once its last reply is in, as redis-benchmark
+// -P does. Returns requests per second.
+double benchmark(tulip::EventLoop& loop, RedisProtocol& redis, const Options& options,
+                 std::initializer_list<std::string_view> command, std::string_view expected) {
+  std::vector<tulip::Future<resp::Value>> batch;
+  auto start = std::chrono::steady_clock::now();
+  for (int sent = 0; sent < options.count; sent += options.pipeline) {
+    batch.clear();
+    for (int i = sent; i < std::min(options.count, sent + options.pipeline); ++i) {
+      batch.push_back(redis.command(command));
+    }
+    loop.run_until_complete(batch.back());  // replies come in order: all of them are in
+    for (auto& reply : batch) expect(reply.result().text == expected, "benchmark reply");
+  }
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return options.count / seconds;
+}
+
 int run(const Options& options) {
   tulip::EventLoop loop;
 
@@ -59,6 +91,16 @@ int run(const Options& options) {
   auto [transport, redis] = loop.run_until_complete(
       loop.create_connection([&] { return std::make_shared<RedisProtocol>(loop, options.timeout); },
                              options.host, options.port));
+
+  if (options.count > 0) {
+    // The same key and 3-byte value as redis-benchmark, and its -q output.
+    double set = benchmark(loop, *redis, options, {"SET", "key:__rand_int__", "xxx"}, "OK");
+    std::printf("SET: %.2f requests per second\n", set);
+    double get = benchmark(loop, *redis, options, {"GET", "key:__rand_int__"}, "xxx");
+    std::printf("GET: %.2f requests per second\n", get);
+    transport->close();
+    return 0;
+  }
 
   // One command, one reply: run the loop until its Future is done.
   resp::Value pong = loop.run_until_complete(redis->command({"PING"}));

@@ -1,27 +1,42 @@
 #!/usr/bin/env bash
-# Builds the libFuzzer target into build-fuzz/ (clang 14, ASan+UBSan) and runs it.
-# Usage: fuzz/run.sh [--ci | --seconds N] [extra libFuzzer options ...]
-#   --ci         replay every input of fuzz/corpus/, then fuzz for 50 seconds
-#                from that corpus; exits non-zero on any finding
-#   --seconds N  fuzz for N seconds (default: 600), keeping the growing corpus in
-#                build-fuzz/corpus/ so that the next run goes on from it
+# Builds the libFuzzer targets into build-fuzz/ (clang 14, ASan+UBSan) and runs them:
+# transport (the TCP transport), resp and http (the examples' parsers).
+# Usage: fuzz/run.sh [--ci | --seconds N] [--target T] [extra libFuzzer options ...]
+#   --ci         replay every committed corpus (fuzz/corpus*/), then fuzz from
+#                them: transport 28 s, resp 9 s, http 9 s; with each process's
+#                second of start and stop, as long as the 50 s of the transport
+#                alone used to take; exits non-zero on any finding
+#   --seconds N  fuzz each target for N seconds (default: 600), one after the
+#                other, keeping each growing corpus in build-fuzz/corpus*/ so
+#                that the next run goes on from it
+#   --target T   only this target (transport, resp or http)
 # Findings are written to build-fuzz/artifacts/ (see docs/fuzzing.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 mode=long
 seconds=600
-case "${1:-}" in
-  --ci) mode=ci; shift ;;
-  --seconds)
-    [ $# -ge 2 ] || { echo "fuzz/run.sh: --seconds needs a number" >&2; exit 2; }
-    seconds=$2
-    shift 2
-    ;;
-esac
+targets=(transport resp http)
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --ci) mode=ci; shift ;;
+    --seconds | --target)
+      [ $# -ge 2 ] || { echo "fuzz/run.sh: $1 needs a value" >&2; exit 2; }
+      if [ "$1" = --seconds ]; then seconds=$2; else targets=("$2"); fi
+      shift 2
+      ;;
+    *) break ;;
+  esac
+done
 case "$seconds" in
   '' | *[!0-9]*) echo "fuzz/run.sh: --seconds needs a number, not '$seconds'" >&2; exit 2 ;;
 esac
+for target in "${targets[@]}"; do
+  case "$target" in
+    transport | resp | http) ;;
+    *) echo "fuzz/run.sh: unknown target '$target' (transport, resp or http)" >&2; exit 2 ;;
+  esac
+done
 
 # Debian's clang-14 ships libFuzzer and the sanitizer runtimes in libclang-rt-14-dev.
 scripts/install-deps.sh clang-14 libclang-rt-14-dev
@@ -30,29 +45,48 @@ build=build-fuzz
 CC=clang-14 CXX=clang++-14 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DTULIP_BUILD_FUZZ=ON "-DTULIP_SANITIZE=address,undefined" -DTULIP_WERROR=ON \
   -DTULIP_BUILD_TESTS=OFF -DTULIP_BUILD_BENCH=OFF -DTULIP_BUILD_TOOLS=OFF >/dev/null
-cmake --build "$build" -j "$(nproc)" --target tulip-fuzz-transport
-fuzzer=$build/fuzz/tulip-fuzz-transport
+cmake --build "$build" -j "$(nproc)" --target "${targets[@]/#/tulip-fuzz-}"
 
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 mkdir -p "$build/artifacts"
-# -timeout: an input that runs this long is reported as a hang (a correct one
-# takes milliseconds); -max_len: inputs longer than this add nothing, as at
-# most 256 events are decoded.
-options=(-timeout=30 -rss_limit_mb=2048 -max_len=1024 "-artifact_prefix=$build/artifacts/"
-  -print_final_stats=1)
+common=("-artifact_prefix=$build/artifacts/" -print_final_stats=1 -rss_limit_mb=2048)
 
-if [ "$mode" = ci ]; then
-  echo "=== fuzz: replaying fuzz/corpus/"
-  "$fuzzer" "${options[@]}" "$@" fuzz/corpus/*
-  echo "=== fuzz: 50 seconds from fuzz/corpus/"
-  # A fresh output corpus each time: CI starts from the committed seeds only.
-  work=$(mktemp -d)
-  trap 'rm -rf "$work"' EXIT
-  "$fuzzer" "${options[@]}" -max_total_time=50 "$@" "$work" fuzz/corpus
-else
-  echo "=== fuzz: $seconds seconds, corpus in $build/corpus/"
-  mkdir -p "$build/corpus"
-  "$fuzzer" "${options[@]}" -max_total_time="$seconds" "$@" "$build/corpus" fuzz/corpus
-fi
+# The committed corpus of a target, its CI budget, and its own options:
+# -timeout: an input that runs this long is reported as a hang (a correct one
+# takes milliseconds); -max_len: longer inputs add nothing (the transport
+# decodes at most 256 events; the parsers' paths are all reached in 4 KiB);
+# -malloc_limit_mb: a parser given 4 KiB that asks for 64 MiB at once grows
+# without bound.
+corpus() { if [ "$1" = transport ]; then echo fuzz/corpus; else echo "fuzz/corpus-$1"; fi; }
+ci_seconds() { if [ "$1" = transport ]; then echo 28; else echo 9; fi; }
+options() {
+  if [ "$1" = transport ]; then
+    echo -timeout=30 -max_len=1024
+  else
+    echo -timeout=10 -max_len=4096 -malloc_limit_mb=64
+  fi
+}
+
+for target in "${targets[@]}"; do
+  fuzzer=$build/fuzz/tulip-fuzz-$target
+  seeds=$(corpus "$target")
+  read -r -a own <<<"$(options "$target")"
+  if [ "$mode" = ci ]; then
+    echo "=== fuzz $target: replaying $seeds/"
+    "$fuzzer" "${common[@]}" "${own[@]}" "$@" "$seeds"/*
+    budget=$(ci_seconds "$target")
+    echo "=== fuzz $target: $budget seconds from $seeds/"
+    # A fresh output corpus each time: CI starts from the committed seeds only.
+    work=$(mktemp -d)
+    "$fuzzer" "${common[@]}" "${own[@]}" -max_total_time="$budget" "$@" "$work" "$seeds" ||
+      { rm -rf "$work"; exit 1; }
+    rm -rf "$work"
+  else
+    kept=$build/${seeds#fuzz/}
+    echo "=== fuzz $target: $seconds seconds, corpus in $kept/"
+    mkdir -p "$kept"
+    "$fuzzer" "${common[@]}" "${own[@]}" -max_total_time="$seconds" "$@" "$kept" "$seeds"
+  fi
+done
 echo "fuzz: no findings"

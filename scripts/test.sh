@@ -32,7 +32,7 @@ for flavour in "${flavours[@]}"; do
   fi
 done
 if [ $quick -eq 0 ]; then
-  echo "=== fuzz: a short run of the transport fuzzer (clang, ASan+UBSan)"
+  echo "=== fuzz: a short run of the transport and parser fuzzers (clang, ASan+UBSan)"
   fuzz/run.sh --ci
   echo "=== bench smoke: the peer benchmark runner works (nothing is measured)"
   bench/smoke.sh

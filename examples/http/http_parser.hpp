@@ -155,13 +155,36 @@ class ResponseParser {
 
   /// The next complete response, or nullopt if more bytes are needed.
   std::optional<Response> next() {
+    std::optional<Response> response = parse();
+    // Dropping what was parsed once per call that needs more bytes, not once
+    // per chunk or response, keeps a body of many small chunks linear.
+    if (!response) compact();
+    return response;
+  }
+
+  /// The connection reached EOF: returns the response whose body ran until the
+  /// close, nothing if no response was in progress; throws ParseError if one
+  /// was cut short.
+  std::optional<Response> finish_at_eof() {
+    if (state_ == State::kUntilClose) return finish();
+    if (state_ == State::kHead && available() == 0) return std::nullopt;
+    throw ParseError("HTTP: the connection closed in the middle of a response");
+  }
+
+  /// True while part of a response has been received.
+  bool in_progress() const { return state_ != State::kHead || available() != 0; }
+
+ private:
+  enum class State { kHead, kFixedBody, kChunkSize, kChunkData, kTrailers, kUntilClose };
+
+  std::optional<Response> parse() {
     for (;;) {
       switch (state_) {
         case State::kHead:
           if (!read_head()) return std::nullopt;
           break;
         case State::kFixedBody:
-          if (buffer_.size() < remaining_) return std::nullopt;
+          if (available() < remaining_) return std::nullopt;
           take(remaining_);
           return finish();
         case State::kChunkSize: {
@@ -176,10 +199,12 @@ class ResponseParser {
           break;
         }
         case State::kChunkData:
-          if (buffer_.size() < remaining_ + 2) return std::nullopt;
+          if (available() < remaining_ + 2) return std::nullopt;
           take(remaining_);
-          if (buffer_.compare(0, 2, "\r\n") != 0) throw ParseError("HTTP: chunk not ended by CRLF");
-          buffer_.erase(0, 2);
+          if (buffer_.compare(consumed_, 2, "\r\n") != 0) {
+            throw ParseError("HTTP: chunk not ended by CRLF");
+          }
+          consumed_ += 2;
           state_ = State::kChunkSize;
           break;
         case State::kTrailers: {
@@ -189,37 +214,22 @@ class ResponseParser {
           break;
         }
         case State::kUntilClose:
-          take(buffer_.size());
+          take(available());
           if (current_.body.size() > kMaxBodySize) throw ParseError("HTTP: body too large");
           return std::nullopt;
       }
     }
   }
 
-  /// The connection reached EOF: returns the response whose body ran until the
-  /// close, nothing if no response was in progress; throws ParseError if one
-  /// was cut short.
-  std::optional<Response> finish_at_eof() {
-    if (state_ == State::kUntilClose) return finish();
-    if (state_ == State::kHead && buffer_.empty()) return std::nullopt;
-    throw ParseError("HTTP: the connection closed in the middle of a response");
-  }
-
-  /// True while part of a response has been received.
-  bool in_progress() const { return state_ != State::kHead || !buffer_.empty(); }
-
- private:
-  enum class State { kHead, kFixedBody, kChunkSize, kChunkData, kTrailers, kUntilClose };
-
   bool read_head() {
-    std::size_t end = buffer_.find("\r\n\r\n");
+    std::size_t end = buffer_.find("\r\n\r\n", consumed_);
     if (end == std::string::npos) {
-      if (buffer_.size() > kMaxHeadSize) throw ParseError("HTTP: response head too large");
+      if (available() > kMaxHeadSize) throw ParseError("HTTP: response head too large");
       return false;
     }
     current_ = Response{};
-    std::string_view status_line =
-        detail::parse_head(std::string_view(buffer_).substr(0, end), current_.headers);
+    std::string_view status_line = detail::parse_head(
+        std::string_view(buffer_).substr(consumed_, end - consumed_), current_.headers);
     // "HTTP/1.1 200 OK"
     if (status_line.size() < 12 || status_line.substr(0, 7) != "HTTP/1." ||
         (status_line[7] != '0' && status_line[7] != '1') || status_line[8] != ' ' ||
@@ -233,7 +243,7 @@ class ResponseParser {
     if (current_.status < 100 || current_.status > 599) throw ParseError("HTTP: bad status code");
     current_.reason = status_line.size() > 13 ? status_line.substr(13) : "";
     current_.keep_alive = detail::keeps_alive(version, current_.headers);
-    buffer_.erase(0, end + 4);
+    consumed_ = end + 4;
 
     std::optional<std::string_view> coding = current_.headers.get("Transfer-Encoding");
     if (coding) {
@@ -255,19 +265,26 @@ class ResponseParser {
   }
 
   std::optional<std::string> read_line() {
-    std::size_t end = buffer_.find("\r\n");
+    std::size_t end = buffer_.find("\r\n", consumed_);
     if (end == std::string::npos) {
-      if (buffer_.size() > kMaxHeadSize) throw ParseError("HTTP: line too long");
+      if (available() > kMaxHeadSize) throw ParseError("HTTP: line too long");
       return std::nullopt;
     }
-    std::string line = buffer_.substr(0, end);
-    buffer_.erase(0, end + 2);
+    std::string line = buffer_.substr(consumed_, end - consumed_);
+    consumed_ = end + 2;
     return line;
   }
 
+  std::size_t available() const { return buffer_.size() - consumed_; }
+
   void take(std::size_t bytes) {
-    current_.body.append(buffer_, 0, bytes);
-    buffer_.erase(0, bytes);
+    current_.body.append(buffer_, consumed_, bytes);
+    consumed_ += bytes;
+  }
+
+  void compact() {
+    buffer_.erase(0, consumed_);
+    consumed_ = 0;
   }
 
   Response finish() {
@@ -276,6 +293,7 @@ class ResponseParser {
   }
 
   std::string buffer_;
+  std::size_t consumed_ = 0;  // bytes of buffer_ already parsed
   State state_ = State::kHead;
   std::uint64_t remaining_ = 0;
   Response current_;

@@ -61,23 +61,53 @@ class Parser {
   /// The next complete value, or nullopt if more bytes are needed.
   /// Throws ProtocolError if the bytes are not RESP.
   std::optional<Value> next() {
-    std::size_t position = consumed_;
-    Value value;
-    if (!parse(position, value, 0)) {
-      compact();
-      return std::nullopt;
+    for (;;) {
+      // One item (a scalar or an array's header) per turn. The arrays still
+      // open are kept in open_, so that a long array arriving in many pieces
+      // is parsed once, not again from its start with every piece.
+      if (open_.size() > static_cast<std::size_t>(kMaxDepth)) {
+        throw ProtocolError("RESP: arrays nested too deeply");
+      }
+      std::size_t position = consumed_;
+      Value value;
+      std::int64_t count = 0;
+      if (!parse(position, value, count)) {
+        compact();
+        return std::nullopt;
+      }
+      consumed_ = position;
+      if (count > 0) {  // an array's header: its elements come next
+        open_.push_back({std::move(value), count});
+        continue;
+      }
+      // A complete value: it completes the arrays it is the last element of.
+      bool complete = true;
+      while (!open_.empty()) {
+        OpenArray& array = open_.back();
+        array.value.elements.push_back(std::move(value));
+        if (static_cast<std::int64_t>(array.value.elements.size()) < array.count) {
+          complete = false;
+          break;
+        }
+        value = std::move(array.value);
+        open_.pop_back();
+      }
+      if (complete) return value;
     }
-    consumed_ = position;
-    return value;
   }
 
   /// True if part of a value has been received (a reply cut short).
-  bool partial() const { return buffer_.size() > consumed_; }
+  bool partial() const { return !open_.empty() || buffer_.size() > consumed_; }
 
  private:
-  // Parses one value at `position`; false if it is not complete yet.
-  bool parse(std::size_t& position, Value& out, int depth) {
-    if (depth > kMaxDepth) throw ProtocolError("RESP: arrays nested too deeply");
+  struct OpenArray {
+    Value value;         // the elements received so far
+    std::int64_t count;  // how many it has
+  };
+
+  // Parses one item at `position`: a scalar, or an array's header (then
+  // `count` is its length, above 0). False if it is not complete yet.
+  bool parse(std::size_t& position, Value& out, std::int64_t& count) {
     std::optional<std::string_view> line = read_line(position);
     if (!line) return false;
     if (line->empty()) throw ProtocolError("RESP: empty line where a value was expected");
@@ -116,18 +146,16 @@ class Parser {
         return true;
       }
       case '*': {
-        std::int64_t count = parse_integer(rest, "array length");
+        count = parse_integer(rest, "array length");
         if (count == -1) {
           out.type = Value::Type::kNull;
+          count = 0;
           return true;
         }
         if (count < 0 || count > kMaxArrayLength) {
           throw ProtocolError("RESP: array length " + std::to_string(count) + " out of range");
         }
         out.type = Value::Type::kArray;
-        for (std::int64_t i = 0; i < count; ++i) {
-          if (!parse(position, out.elements.emplace_back(), depth + 1)) return false;
-        }
         return true;
       }
       default:
@@ -171,7 +199,8 @@ class Parser {
   }
 
   std::string buffer_;
-  std::size_t consumed_ = 0;  // bytes of buffer_ already handed out as values
+  std::size_t consumed_ = 0;     // bytes of buffer_ already parsed
+  std::vector<OpenArray> open_;  // the arrays being received, outermost first
 };
 
 }  // namespace resp
