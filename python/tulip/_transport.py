@@ -10,17 +10,26 @@ of a protocol callback that raised.
 
 import asyncio
 import socket
-from asyncio import futures, protocols, trsock
+from asyncio import constants, futures, protocols, transports, trsock
 from asyncio.log import logger
 
 from . import _core
 
 
-class SocketTransport(asyncio.Transport):
+class SocketTransport(transports._FlowControlMixin, asyncio.Transport):
     """A TCP or Unix stream connection driven by tulip's C++ transport."""
 
+    # loop.start_tls may replace the protocol of this transport with asyncio's
+    # SSLProtocol (pause_reading, set_protocol, resume_reading).
+    _start_tls_compatible = True
+    # loop.sendfile uses asyncio's fallback (file reads written to the
+    # transport under flow control); os.sendfile is not wired up yet.
+    _sendfile_compatible = constants._SendfileMode.FALLBACK
+
     def __init__(self, loop, sock, protocol, waiter=None, extra=None, server=None):
-        super().__init__(extra)
+        # A _FlowControlMixin (asyncio's sendfile fallback requires one) whose
+        # flow control is the C++ transport's: its own __init__ is not run.
+        asyncio.BaseTransport.__init__(self, extra)
         self._extra['socket'] = trsock.TransportSocket(sock)
         try:
             self._extra['sockname'] = sock.getsockname()
@@ -68,6 +77,13 @@ class SocketTransport(asyncio.Transport):
         state = 'closing' if self._core.is_closing() else 'open'
         fd = self._sock.fileno() if self._sock is not None else -1
         return f'<tulip.SocketTransport fd={fd} {state}>'
+
+    @property
+    def _protocol_paused(self):
+        # asyncio's flag "pause_writing was called and resume_writing not yet",
+        # read by its sendfile fallback: the C++ transport pauses the protocol
+        # exactly while its buffer is above the high-water mark.
+        return self._core.get_write_buffer_size() > self._core.get_write_buffer_limits()[1]
 
     def get_protocol(self):
         return self._protocol

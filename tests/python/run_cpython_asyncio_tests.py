@@ -11,6 +11,7 @@ Usage: python3 run_cpython_asyncio_tests.py [-v] [unittest names...]
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import sys
 import unittest
@@ -20,18 +21,22 @@ import tulip
 try:
     from test.test_asyncio import test_buffered_proto
     from test.test_asyncio import test_events
+    from test.test_asyncio import test_sendfile
     from test.test_asyncio import test_server
     from test.test_asyncio import test_sock_lowlevel
+    from test.test_asyncio import test_sslproto
+    from test.test_asyncio import test_streams
     from test.test_asyncio import utils as test_utils
 except ImportError as error:
     sys.exit(f'CPython\'s test suite is missing ({error}); Debian: apt-get install '
              'libpython3.11-testsuite')
 
 # Reasons, named once.
-UNIX = 'Unix sockets: create_unix_connection/create_unix_server not implemented yet'
 DATAGRAM = 'UDP: create_datagram_endpoint not implemented yet'
 PIPES = 'pipes: connect_read_pipe/connect_write_pipe not implemented yet'
 SUBPROCESS = 'subprocesses not implemented yet'
+NATIVE_SENDFILE = ('loop.sendfile on a transport: os.sendfile not wired up yet '
+                   '(asyncio\'s read-and-write fallback is used)')
 SELECTOR = 'inspects the selector loop\'s internals (selector, _ready, self-pipe)'
 
 # test id suffix -> reason
@@ -48,8 +53,10 @@ SKIPS = {
     'test_read_pty_output': PIPES,
     'test_write_pty': PIPES,
     'test_bidirectional_pty': PIPES,
-    'test_start_unix_server_1': UNIX,
-    'test_create_unix_server_1': UNIX,
+    'test_read_all_from_pipe_reader': PIPES,
+    'test_sendfile_force_unsupported_native': NATIVE_SENDFILE,
+    'test_sendfile_not_supported': NATIVE_SENDFILE,
+    'test_sendfile_prevents_bare_write': NATIVE_SENDFILE,
 }
 
 
@@ -77,8 +84,33 @@ class TulipSockTests(test_sock_lowlevel.BaseSockTestsMixin, test_utils.TestCase)
         return tulip_loop()
 
 
+class TulipSendfileTests(test_sendfile.SendfileTestsBase, test_utils.TestCase):
+    def create_event_loop(self):
+        return tulip_loop()
+
+
+class TulipStartTLSTests(test_sslproto.BaseStartTLS, unittest.TestCase):
+    def new_loop(self):
+        return tulip_loop()
+
+
+class TulipStreamTests(test_streams.StreamTests):
+    """StreamTests makes its loops with asyncio.new_event_loop(): under tulip's
+    policy those are tulip loops."""
+
+    def setUp(self):
+        self._previous_policy = asyncio.get_event_loop_policy()
+        tulip.install()
+        super().setUp()
+        assert isinstance(self.loop, tulip.EventLoop)
+
+    def tearDown(self):
+        super().tearDown()
+        asyncio.set_event_loop_policy(self._previous_policy)
+
+
 CLASSES = (TulipEventLoopTests, TulipStartServerTests, TulipBufferedProtocolTests,
-           TulipSockTests)
+           TulipSockTests, TulipSendfileTests, TulipStartTLSTests, TulipStreamTests)
 
 
 def apply_skips(suite: unittest.TestSuite, reasons: collections.Counter) -> None:
