@@ -82,7 +82,7 @@ struct WatchCall {
 };
 
 bool check_open(LoopCoreObject* core) {
-  if (core->loop == nullptr || core->loop->is_closed()) {
+  if (core->loop == nullptr || core->owner == nullptr || core->loop->is_closed()) {
     PyErr_SetString(PyExc_RuntimeError, "Event loop is closed");
     return false;
   }
@@ -350,6 +350,8 @@ PyObject* core_pending_counts(PyObject* self, PyObject*) {
 // The C++ loop's own errors (a transport's internal failure) go to the Python
 // loop's exception handler, as asyncio reports its own.
 void forward_exception(LoopCoreObject* core, const ExceptionContext& context) {
+  // While the core is being destroyed its owner is already gone.
+  if (core->owner == nullptr) return;
   PyObject* details = Py_BuildValue("{s:s}", "message", describe(context).c_str());
   PyObject* result = details == nullptr ? nullptr
                                         : PyObject_CallMethodOneArg(
@@ -386,7 +388,9 @@ void core_dealloc(PyObject* self) {
   LoopCoreObject* core = as_core(self);
   if (core->loop != nullptr) {
     // Closing destroys what pending callbacks captured: Handles, protocols.
-    // Keep this object alive meanwhile.
+    // Keep this object alive meanwhile; the owning tulip.EventLoop is being
+    // torn down, so nothing is forwarded to it any more.
+    core->owner = nullptr;
     Py_SET_REFCNT(self, 1);
     try {
       if (!core->loop->is_running()) core->loop->close();
