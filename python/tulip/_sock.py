@@ -6,7 +6,6 @@ A cancelled operation stops watching. The socket must be non-blocking, as
 asyncio requires.
 """
 
-import errno
 import socket
 from asyncio import futures
 
