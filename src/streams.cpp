@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstring>
 #include <utility>
 
 namespace tulip {
@@ -69,6 +70,11 @@ void StreamReader::maybe_resume_transport() {
 std::string StreamReader::take(std::size_t n) {
   n = std::min(n, buffered());
   std::string data(buffer_, start_, n);
+  consume(n);
+  return data;
+}
+
+void StreamReader::consume(std::size_t n) {
   start_ += n;
   if (start_ == buffer_.size()) {
     buffer_.clear();
@@ -78,7 +84,6 @@ std::string StreamReader::take(std::size_t n) {
     start_ = 0;
   }
   maybe_resume_transport();
-  return data;
 }
 
 Task<void> StreamReader::wait_for_data(const char* function) {
@@ -114,6 +119,16 @@ Task<std::string> StreamReader::read(std::ptrdiff_t n) {
   }
   if (buffered() == 0 && !eof_) co_await wait_for_data("read");
   co_return take(static_cast<std::size_t>(n));
+}
+
+Task<std::size_t> StreamReader::read_into(std::span<char> buffer) {
+  if (exception_) std::rethrow_exception(exception_);
+  if (buffer.empty()) co_return 0;
+  if (buffered() == 0 && !eof_) co_await wait_for_data("read_into");
+  std::size_t n = std::min(buffer.size(), buffered());
+  std::memcpy(buffer.data(), buffer_.data() + start_, n);
+  consume(n);
+  co_return n;
 }
 
 Task<std::string> StreamReader::readline() {
@@ -286,6 +301,18 @@ Task<void> StreamWriter::wait_closed() { co_await protocol_->closed(); }
 
 // ---- open_connection / start_server ------------------------------------------------
 
+namespace {
+
+// Wraps a made connection in a reader and a writer.
+StreamPair make_stream_pair(std::shared_ptr<StreamReader> reader,
+                            const std::shared_ptr<Transport>& transport,
+                            std::shared_ptr<detail::StreamReaderProtocol> protocol) {
+  auto writer = std::make_shared<StreamWriter>(transport, std::move(protocol), reader);
+  return StreamPair{std::move(reader), std::move(writer)};
+}
+
+}  // namespace
+
 Task<StreamPair> open_connection(EventLoop& loop, std::string host, std::uint16_t port,
                                  ConnectOptions options, std::size_t limit) {
   auto reader = std::make_shared<StreamReader>(limit);
@@ -297,17 +324,29 @@ Task<StreamPair> open_connection(EventLoop& loop, std::string host, std::uint16_
   auto connecting =
       loop.create_connection(std::move(factory), std::move(host), port, std::move(options));
   auto connection = co_await connecting;
-  auto writer = std::make_shared<StreamWriter>(connection.transport, connection.protocol, reader);
-  co_return StreamPair{std::move(reader), std::move(writer)};
+  co_return make_stream_pair(std::move(reader), connection.transport, connection.protocol);
+}
+
+Task<StreamPair> open_unix_connection(EventLoop& loop, std::string path, UnixConnectOptions options,
+                                      std::size_t limit) {
+  auto reader = std::make_shared<StreamReader>(limit);
+  auto factory = [&loop, reader] {  // bound first: see open_connection
+    return std::make_shared<detail::StreamReaderProtocol>(loop, reader);
+  };
+  auto connecting = loop.create_unix_connection(std::move(factory), std::move(path), options);
+  auto connection = co_await connecting;
+  co_return make_stream_pair(std::move(reader), connection.transport, connection.protocol);
 }
 
 namespace detail {
+namespace {
 
-Task<std::shared_ptr<Server>> start_server(EventLoop& loop, ClientCallback callback,
-                                           std::string host, std::uint16_t port,
-                                           ServerOptions options, std::size_t limit) {
+// The protocol factory of a stream server: each connection gets a reader, a
+// protocol and, once connection_made runs, a writer and a task running
+// `callback(reader, writer)`.
+auto stream_server_factory(EventLoop& loop, ClientCallback callback, std::size_t limit) {
   auto shared_callback = std::make_shared<ClientCallback>(std::move(callback));
-  auto factory = [&loop, shared_callback, limit] {
+  return [&loop, shared_callback, limit] {
     auto reader = std::make_shared<StreamReader>(limit);
     auto on_connected = [&loop, shared_callback, reader](
                             std::shared_ptr<Transport> transport,
@@ -327,8 +366,24 @@ Task<std::shared_ptr<Server>> start_server(EventLoop& loop, ClientCallback callb
     };
     return std::make_shared<StreamReaderProtocol>(loop, reader, std::move(on_connected));
   };
-  co_return co_await loop.create_server(std::move(factory), std::move(host), port,
-                                        std::move(options));
+}
+
+}  // namespace
+
+Task<std::shared_ptr<Server>> start_server(EventLoop& loop, ClientCallback callback,
+                                           std::string host, std::uint16_t port,
+                                           ServerOptions options, std::size_t limit) {
+  auto factory = stream_server_factory(loop, std::move(callback), limit);
+  auto starting = loop.create_server(std::move(factory), std::move(host), port, std::move(options));
+  co_return co_await starting;
+}
+
+Task<std::shared_ptr<Server>> start_unix_server(EventLoop& loop, ClientCallback callback,
+                                                std::string path, UnixServerOptions options,
+                                                std::size_t limit) {
+  auto factory = stream_server_factory(loop, std::move(callback), limit);
+  auto starting = loop.create_unix_server(std::move(factory), std::move(path), options);
+  co_return co_await starting;
 }
 
 }  // namespace detail

@@ -9,6 +9,9 @@
 //
 //   auto server = co_await tulip::start_server(loop, handle_client, "127.0.0.1", 0);
 //
+// open_unix_connection / start_unix_server are the same over a Unix stream
+// socket (asyncio's, same names).
+//
 // They sit on the ordinary Transport/Protocol layer, as asyncio's do: a
 // StreamReaderProtocol feeds a StreamReader and tells the StreamWriter about
 // flow control; the transport knows nothing about coroutines.
@@ -36,6 +39,8 @@
 //
 // Differences from asyncio: readline() throws LimitOverrunError (asyncio turns
 // it into ValueError) after the same clean-up; readuntil takes one separator.
+// A tulip extension: read_into(buffer) is read(n) into the caller's memory,
+// so a read -> write -> drain loop allocates nothing per message.
 //
 // Thread-safety: loop thread only.
 #pragma once
@@ -109,6 +114,13 @@ class TULIP_API StreamReader {
   /// Up to `n` bytes (at least one unless at EOF: then ""). n < 0: everything
   /// until EOF. n == 0: "" at once.
   Task<std::string> read(std::ptrdiff_t n = -1);
+  /// A tulip extension (asyncio's StreamReader has no readinto): read(n) for
+  /// n = buffer.size(), copied into `buffer` instead of a new string. Returns
+  /// how many bytes it copied: at least one, or 0 at EOF (or for an empty
+  /// buffer). It allocates nothing, so a read -> write -> drain loop can reuse
+  /// one buffer for every message. The buffer must stay valid until the
+  /// returned task is done; errors as read().
+  Task<std::size_t> read_into(std::span<char> buffer);
   /// One line, with its "\n"; at EOF the partial last line (maybe "").
   Task<std::string> readline();
   /// Exactly `n` bytes; IncompleteReadError if EOF comes first.
@@ -138,6 +150,8 @@ class TULIP_API StreamReader {
   std::size_t buffered() const noexcept { return buffer_.size() - start_; }
   std::string_view view() const noexcept { return std::string_view(buffer_).substr(start_); }
   std::string take(std::size_t n);
+  // Drops the first `n` buffered bytes (n <= buffered()).
+  void consume(std::size_t n);
   Task<void> wait_for_data(const char* function);
   void wakeup_waiter();
   void maybe_resume_transport();
@@ -260,12 +274,23 @@ TULIP_API Task<StreamPair> open_connection(EventLoop& loop, std::string host, st
                                            ConnectOptions options = {},
                                            std::size_t limit = kDefaultStreamLimit);
 
+/// Connects to the Unix stream socket at `path` (loop.create_unix_connection)
+/// and wraps the connection in a reader and a writer
+/// (asyncio.open_unix_connection). Errors as create_unix_connection.
+TULIP_API Task<StreamPair> open_unix_connection(EventLoop& loop, std::string path,
+                                                UnixConnectOptions options = {},
+                                                std::size_t limit = kDefaultStreamLimit);
+
 namespace detail {
 using ClientCallback =
     std::function<Task<void>(std::shared_ptr<StreamReader>, std::shared_ptr<StreamWriter>)>;
 TULIP_API Task<std::shared_ptr<Server>> start_server(EventLoop& loop, ClientCallback callback,
                                                      std::string host, std::uint16_t port,
                                                      ServerOptions options, std::size_t limit);
+TULIP_API Task<std::shared_ptr<Server>> start_unix_server(EventLoop& loop, ClientCallback callback,
+                                                          std::string path,
+                                                          UnixServerOptions options,
+                                                          std::size_t limit);
 
 // The client's task holds the callable through this frame, so the callable
 // (and what a lambda captured) lives as long as any client task.
@@ -273,6 +298,26 @@ template <class F>
 Task<void> keep_alive_call(std::shared_ptr<F> callable, std::shared_ptr<StreamReader> reader,
                            std::shared_ptr<StreamWriter> writer) {
   co_await (*callable)(std::move(reader), std::move(writer));
+}
+
+// Wraps `client_connected` (a coroutine function, or a plain function) into a
+// ClientCallback that keeps the callable alive for as long as any client task.
+template <class F>
+ClientCallback make_client_callback(F client_connected) {
+  auto shared = std::make_shared<F>(std::move(client_connected));
+  using Result =
+      std::invoke_result_t<F&, std::shared_ptr<StreamReader>, std::shared_ptr<StreamWriter>>;
+  if constexpr (std::is_same_v<Result, Task<void>>) {
+    return [shared](std::shared_ptr<StreamReader> reader, std::shared_ptr<StreamWriter> writer) {
+      return keep_alive_call(shared, std::move(reader), std::move(writer));
+    };
+  } else {
+    return [shared](std::shared_ptr<StreamReader> reader,
+                    std::shared_ptr<StreamWriter> writer) -> Task<void> {
+      (*shared)(std::move(reader), std::move(writer));
+      return Task<void>();
+    };
+  }
 }
 }  // namespace detail
 
@@ -286,24 +331,20 @@ template <class F>
 Task<std::shared_ptr<Server>> start_server(EventLoop& loop, F client_connected, std::string host,
                                            std::uint16_t port, ServerOptions options = {},
                                            std::size_t limit = kDefaultStreamLimit) {
-  auto shared = std::make_shared<F>(std::move(client_connected));
-  detail::ClientCallback callback;
-  using Result =
-      std::invoke_result_t<F&, std::shared_ptr<StreamReader>, std::shared_ptr<StreamWriter>>;
-  if constexpr (std::is_same_v<Result, Task<void>>) {
-    callback = [shared](std::shared_ptr<StreamReader> reader,
-                        std::shared_ptr<StreamWriter> writer) {
-      return detail::keep_alive_call(shared, std::move(reader), std::move(writer));
-    };
-  } else {
-    callback = [shared](std::shared_ptr<StreamReader> reader,
-                        std::shared_ptr<StreamWriter> writer) -> Task<void> {
-      (*shared)(std::move(reader), std::move(writer));
-      return Task<void>();
-    };
-  }
-  return detail::start_server(loop, std::move(callback), std::move(host), port, std::move(options),
-                              limit);
+  return detail::start_server(loop, detail::make_client_callback(std::move(client_connected)),
+                              std::move(host), port, std::move(options), limit);
+}
+
+/// Serves the Unix stream socket at `path` (loop.create_unix_server), running
+/// `client_connected(reader, writer)` for each client as start_server does
+/// (asyncio.start_unix_server). The socket file is handled as
+/// create_unix_server handles it.
+template <class F>
+Task<std::shared_ptr<Server>> start_unix_server(EventLoop& loop, F client_connected,
+                                                std::string path, UnixServerOptions options = {},
+                                                std::size_t limit = kDefaultStreamLimit) {
+  return detail::start_unix_server(loop, detail::make_client_callback(std::move(client_connected)),
+                                   std::move(path), std::move(options), limit);
 }
 
 }  // namespace tulip

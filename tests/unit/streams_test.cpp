@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "support/loopback.hpp"
+#include "support/temp_dir.hpp"
 #include "tulip/sleep.hpp"
 #include "tulip/task.hpp"
 #include "tulip/timeouts.hpp"
@@ -126,6 +127,51 @@ TEST(StreamReader, ErrorReachesTheWaitingReader) {
   EXPECT_THROW(run_until_complete(loop, reader.read(1)), ConnectionError);
 }
 
+TEST(StreamReader, ReadIntoCopiesWhatIsBufferedUpToTheBufferSize) {
+  EventLoop loop;
+  auto body = []() -> Task<std::vector<std::string>> {
+    StreamReader reader;
+    reader.feed_data("0123456789");
+    reader.feed_data("abc");
+    std::vector<std::string> out;
+    char buffer[8];
+    std::size_t n = co_await reader.read_into(buffer);
+    out.emplace_back(buffer, n);  // a full buffer
+    n = co_await reader.read_into(buffer);
+    out.emplace_back(buffer, n);  // what is left, across both feeds
+    n = co_await reader.read_into(std::span<char>(buffer, 0));
+    out.push_back(std::to_string(n));  // an empty buffer reads nothing
+    reader.feed_eof();
+    n = co_await reader.read_into(buffer);
+    out.push_back(std::to_string(n));  // EOF
+    EXPECT_TRUE(reader.at_eof());
+    co_return out;
+  };
+  EXPECT_EQ(run_until_complete(loop, body()),
+            (std::vector<std::string>{"01234567", "89abc", "0", "0"}));
+}
+
+TEST(StreamReader, ReadIntoWaitsForDataAndReportsTheConnectionError) {
+  EventLoop loop;
+  StreamReader reader;
+  char buffer[16];
+  Task<std::size_t> read = loop.create_task(reader.read_into(buffer));
+  loop.stop();
+  loop.run_forever();
+  EXPECT_FALSE(read.done());
+  loop.call_soon([&] { reader.feed_data("late"); });
+  EXPECT_EQ(run_until_complete(loop, read), 4u);
+  EXPECT_EQ(std::string(buffer, 4), "late");
+
+  Task<std::size_t> failing = loop.create_task(reader.read_into(buffer));
+  loop.stop();
+  loop.run_forever();
+  reader.set_exception(std::make_exception_ptr(
+      ConnectionError(std::make_error_code(std::errc::connection_reset), "reset")));
+  EXPECT_THROW(run_until_complete(loop, failing), ConnectionError);
+  EXPECT_THROW(run_until_complete(loop, reader.read_into(buffer)), ConnectionError);
+}
+
 // ---- Over loopback sockets ------------------------------------------------------------
 
 Task<void> echo_client_handler(std::shared_ptr<StreamReader> reader,
@@ -167,6 +213,39 @@ TEST(Streams, EchoServerAndClient) {
   };
   EXPECT_EQ(run_until_complete(loop, body(&loop)),
             (std::vector<std::string>{"one\n", "two\n", "three\n", ""}));
+}
+
+TEST(Streams, UnixServerAndClient) {
+  EventLoop loop;
+  testing::TempDir dir;
+  auto body = [](EventLoop* l, std::string path) -> Task<std::string> {
+    std::shared_ptr<Server> server = co_await start_unix_server(*l, echo_client_handler, path);
+    auto [reader, writer] = co_await open_unix_connection(*l, path);
+    EXPECT_EQ(writer->get_extra_info<SocketAddress>("peername")->path(), path);
+    writer->write("over unix\n");
+    writer->write_eof();
+    std::string echoed = co_await reader->read();  // until the server closes
+    writer->close();
+    co_await writer->wait_closed();
+    server->close();
+    co_await server->wait_closed();
+    co_return echoed;
+  };
+  EXPECT_EQ(run_until_complete(loop, body(&loop, dir.file("s.sock"))), "over unix\n");
+  EXPECT_NE(::access(dir.file("s.sock").c_str(), F_OK), 0) << "the socket file is removed";
+}
+
+TEST(Streams, OpenUnixConnectionToNothingFailsWithTheCause) {
+  EventLoop loop;
+  testing::TempDir dir;
+  std::string path = dir.file("nobody.sock");
+  try {
+    (void)run_until_complete(loop, open_unix_connection(loop, path));
+    ADD_FAILURE() << "expected an error";
+  } catch (const OSError& e) {
+    EXPECT_EQ(e.code(), std::make_error_code(std::errc::no_such_file_or_directory)) << e.what();
+    EXPECT_NE(std::string(e.what()).find(path), std::string::npos) << e.what();
+  }
 }
 
 TEST(Streams, PeerSendsALineLongerThanTheLimit) {
