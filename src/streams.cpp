@@ -53,11 +53,11 @@ void StreamReader::feed_eof() {
 
 void StreamReader::set_exception(std::exception_ptr error) {
   exception_ = error;
-  if (waiter_.valid() && !waiter_.done()) waiter_.set_exception(std::move(error));
+  wakeup_waiter(std::move(error));
 }
 
-void StreamReader::wakeup_waiter() {
-  if (waiter_.valid() && !waiter_.done()) waiter_.set_result();
+void StreamReader::wakeup_waiter(std::exception_ptr error) {
+  if (waiter_ != nullptr) waiter_->wake(std::move(error));
 }
 
 void StreamReader::maybe_resume_transport() {
@@ -86,9 +86,9 @@ void StreamReader::consume(std::size_t n) {
   maybe_resume_transport();
 }
 
-Task<void> StreamReader::wait_for_data(const char* function) {
+StreamReader::DataWaiter StreamReader::wait_for_data(const char* function) {
   // Only one reader at a time: a second one would steal the first one's data.
-  if (waiter_.valid()) {
+  if (waiter_ != nullptr) {
     throw RuntimeError(std::string(function) +
                        "() called while another coroutine is already waiting for incoming data");
   }
@@ -96,12 +96,7 @@ Task<void> StreamReader::wait_for_data(const char* function) {
     paused_ = false;
     if (transport_ != nullptr) transport_->resume_reading();
   }
-  waiter_ = get_running_loop().create_future<void>();
-  struct Reset {
-    Future<void>& waiter;
-    ~Reset() { waiter = Future<void>(); }
-  } reset{waiter_};
-  co_await waiter_;
+  return DataWaiter(*this);
 }
 
 Task<std::string> StreamReader::read(std::ptrdiff_t n) {
@@ -294,6 +289,9 @@ Task<void> StreamWriter::drain() {
     // sees the error instead of spinning.
     co_await sleep(0);
   }
+  // Nothing to wait for (the common case of a write/drain loop): no frame
+  // for drain_helper.
+  if (protocol_->drained()) co_return;
   co_await protocol_->drain_helper();
 }
 

@@ -152,8 +152,11 @@ class TULIP_API StreamReader {
   std::string take(std::size_t n);
   // Drops the first `n` buffered bytes (n <= buffered()).
   void consume(std::size_t n);
-  Task<void> wait_for_data(const char* function);
-  void wakeup_waiter();
+  // What a read waits on: see the class below.
+  class DataWaiter;
+  // Throws RuntimeError if another coroutine is waiting already.
+  DataWaiter wait_for_data(const char* function);
+  void wakeup_waiter(std::exception_ptr error = nullptr);
   void maybe_resume_transport();
 
   std::size_t limit_;
@@ -163,8 +166,75 @@ class TULIP_API StreamReader {
   bool paused_ = false;
   std::exception_ptr exception_;
   Transport* transport_ = nullptr;  // valid from connection_made to connection_lost
-  Future<void> waiter_;
+  DataWaiter* waiter_ = nullptr;    // the waiting read's, in its coroutine frame
 };
+
+/// @cond INTERNAL
+// Suspends the task of a read until the reader has news for it (data, EOF, an
+// error) or the task is cancelled. It lives in the waiting coroutine's frame
+// and the reader points at it, so waiting allocates nothing (a Future would
+// allocate its shared state and its callback list on every wait). Like a
+// Future, it wakes the task at most once, through the loop's ready queue;
+// destroyed while waiting (its frame destroyed), it unregisters itself.
+class StreamReader::DataWaiter : detail::TaskWaiter {
+ public:
+  explicit DataWaiter(StreamReader& reader) noexcept : reader_(reader) {
+    cancel = &DataWaiter::cancel_wait;
+  }
+  DataWaiter(const DataWaiter&) = delete;
+  DataWaiter& operator=(const DataWaiter&) = delete;
+  ~DataWaiter() {
+    if (reader_.waiter_ == this) reader_.waiter_ = nullptr;
+  }
+
+  bool await_ready() const noexcept { return false; }
+
+  template <class P>
+  void await_suspend(std::coroutine_handle<P> frame) {
+    driver_ = detail::driver_of(frame);
+    reader_.waiter_ = this;
+    driver_->suspend(frame, this);
+  }
+
+  void await_resume() {
+    reader_.waiter_ = nullptr;
+    driver_->throw_if_must_cancel();
+    if (cancelled_) throw CancelledError(message_);
+    if (error_) std::rethrow_exception(error_);
+  }
+
+  // The reader has news: the task goes on in the next step, with `error`
+  // thrown if there is one. Only the first news counts, as for a Future.
+  void wake(std::exception_ptr error) {
+    if (woken_) return;
+    woken_ = true;
+    error_ = std::move(error);
+    post_step();
+  }
+
+ private:
+  static bool cancel_wait(detail::TaskWaiter* waiter, const std::string& message) {
+    auto* self = static_cast<DataWaiter*>(waiter);
+    if (self->woken_) return false;  // the step is queued: it throws the cancel
+    self->woken_ = true;
+    self->cancelled_ = true;
+    self->message_ = message;
+    self->post_step();
+    return true;
+  }
+
+  void post_step() {
+    driver_->loop().call_soon([driver = detail::TaskRef(driver_)] { driver->step(); });
+  }
+
+  StreamReader& reader_;
+  detail::TaskBase* driver_ = nullptr;
+  bool woken_ = false;
+  bool cancelled_ = false;
+  std::exception_ptr error_;
+  std::string message_;
+};
+/// @endcond
 
 namespace detail {
 
@@ -190,6 +260,9 @@ class TULIP_API StreamReaderProtocol final
 
   /// Waits while writing is paused; throws once the connection is lost.
   Task<void> drain_helper();
+  /// True when drain_helper() would return at once: writing is not paused and
+  /// the connection is not lost.
+  bool drained() const noexcept { return !paused_ && !connection_lost_; }
   Future<void> closed() const { return closed_; }
   bool connection_lost_seen() const noexcept { return connection_lost_; }
 

@@ -172,6 +172,105 @@ TEST(StreamReader, ReadIntoWaitsForDataAndReportsTheConnectionError) {
   EXPECT_THROW(run_until_complete(loop, reader.read_into(buffer)), ConnectionError);
 }
 
+// Runs one iteration of the loop.
+void run_once(EventLoop& loop) {
+  loop.stop();
+  loop.run_forever();
+}
+
+TEST(StreamReader, ReadCancelledWhileWaitingLeavesTheReaderUsable) {
+  EventLoop loop;
+  StreamReader reader;
+  Task<std::string> read = loop.create_task(reader.read(10));
+  run_once(loop);
+  ASSERT_FALSE(read.done());
+  EXPECT_TRUE(read.cancel("stop reading"));
+  try {
+    run_until_complete(loop, read);
+    ADD_FAILURE() << "expected CancelledError";
+  } catch (const CancelledError& e) {
+    EXPECT_STREQ(e.what(), "stop reading");
+  }
+  // The cancelled read no longer waits: a new one gets the data.
+  Task<std::string> next = loop.create_task(reader.read(10));
+  run_once(loop);
+  reader.feed_data("kept");
+  EXPECT_EQ(run_until_complete(loop, next), "kept");
+}
+
+TEST(StreamReader, CancelAfterTheDataCameStillCancelsAndKeepsTheData) {
+  EventLoop loop;
+  StreamReader reader;
+  Task<std::string> read = loop.create_task(reader.read(10));
+  run_once(loop);
+  reader.feed_data("abc");  // wakes the read: its step is queued
+  EXPECT_TRUE(read.cancel());
+  EXPECT_THROW(run_until_complete(loop, read), CancelledError);
+  EXPECT_EQ(run_until_complete(loop, reader.read(10)), "abc");
+}
+
+TEST(StreamReader, AnErrorAfterTheDataCameDoesNotHideTheData) {
+  EventLoop loop;
+  StreamReader reader;
+  char buffer[8];
+  Task<std::size_t> read = loop.create_task(reader.read_into(buffer));
+  run_once(loop);
+  reader.feed_data("abc");
+  reader.set_exception(std::make_exception_ptr(
+      ConnectionError(std::make_error_code(std::errc::connection_reset), "reset")));
+  EXPECT_EQ(run_until_complete(loop, read), 3u);  // woken by the data first
+  EXPECT_THROW(run_until_complete(loop, reader.read_into(buffer)), ConnectionError);
+}
+
+TEST(StreamReader, ReadDestroyedWhileWaitingUnregistersItself) {
+  StreamReader reader;  // outlives the first loop
+  {
+    EventLoop loop;
+    Task<std::string> read = loop.create_task(reader.readline());
+    run_once(loop);
+    ASSERT_FALSE(read.done());
+  }  // closing the loop destroys the waiting frame
+  EventLoop loop;
+  Task<std::string> read = loop.create_task(reader.readline());
+  run_once(loop);
+  EXPECT_FALSE(read.done()) << "a second waiter was refused: the first is still registered";
+  reader.feed_data("line\n");
+  EXPECT_EQ(run_until_complete(loop, read), "line\n");
+}
+
+// Reads three lines, one byte arriving per loop iteration, and is cancelled
+// after `k` iterations, for every k: the task ends cancelled (or done with the
+// right lines if k is past the end), and no byte is lost or read twice.
+TEST(StreamReader, CancelledAtEveryPointOfAReadLoop) {
+  const std::string input = "ab\ncd\nef\ntail";
+  for (int k = 0; k <= static_cast<int>(input.size()) + 2; ++k) {
+    SCOPED_TRACE("cancelled after " + std::to_string(k) + " iterations");
+    EventLoop loop;
+    StreamReader reader;
+    std::string consumed;
+    auto body = [](StreamReader* r, std::string* out) -> Task<void> {
+      for (int i = 0; i < 3; ++i) *out += co_await r->readline();
+    };
+    Task<void> task = loop.create_task(body(&reader, &consumed));
+    std::size_t fed = 0;
+    for (int i = 0; i < k; ++i) {
+      if (fed < input.size()) reader.feed_data(input.substr(fed++, 1));
+      run_once(loop);
+    }
+    bool cancelling = task.cancel();
+    while (!task.done()) run_once(loop);
+    if (cancelling) {
+      EXPECT_TRUE(task.cancelled());
+    } else {
+      EXPECT_EQ(consumed, "ab\ncd\nef\n");
+    }
+    // What was read plus what is left is the input, in order.
+    reader.feed_data(input.substr(fed));
+    reader.feed_eof();
+    EXPECT_EQ(consumed + run_until_complete(loop, reader.read()), input);
+  }
+}
+
 // ---- Over loopback sockets ------------------------------------------------------------
 
 Task<void> echo_client_handler(std::shared_ptr<StreamReader> reader,
