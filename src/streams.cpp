@@ -37,6 +37,15 @@ StreamReader::StreamReader(std::size_t limit) : limit_(limit) {
 
 void StreamReader::feed_data(std::string_view data) {
   if (data.empty()) return;
+  if (std::span<char> direct = receive_buffer(); !direct.empty()) {
+    // A read_into() waits and nothing is buffered: the bytes go straight into
+    // its buffer, one copy instead of two. What does not fit is buffered.
+    std::size_t n = std::min(direct.size(), data.size());
+    std::memcpy(direct.data(), data.data(), n);
+    feed_received(n);
+    data.remove_prefix(n);
+    if (data.empty()) return;
+  }
   buffer_.append(data);
   wakeup_waiter();
   // Stop reading while far more than the limit waits: the application is slow.
@@ -44,6 +53,15 @@ void StreamReader::feed_data(std::string_view data) {
     transport_->pause_reading();
     paused_ = true;
   }
+}
+
+std::span<char> StreamReader::receive_buffer() const noexcept {
+  if (waiter_ == nullptr || buffered() != 0 || eof_ || exception_) return {};
+  return waiter_->delivery_buffer();
+}
+
+void StreamReader::feed_received(std::size_t n) {
+  if (n > 0) waiter_->delivered(n);
 }
 
 void StreamReader::feed_eof() {
@@ -86,7 +104,8 @@ void StreamReader::consume(std::size_t n) {
   maybe_resume_transport();
 }
 
-StreamReader::DataWaiter StreamReader::wait_for_data(const char* function) {
+StreamReader::DataWaiter StreamReader::wait_for_data(const char* function,
+                                                     std::span<char> destination) {
   // Only one reader at a time: a second one would steal the first one's data.
   if (waiter_ != nullptr) {
     throw RuntimeError(std::string(function) +
@@ -96,7 +115,19 @@ StreamReader::DataWaiter StreamReader::wait_for_data(const char* function) {
     paused_ = false;
     if (transport_ != nullptr) transport_->resume_reading();
   }
-  return DataWaiter(*this);
+  return DataWaiter(*this, destination);
+}
+
+void StreamReader::unread(std::string_view data) noexcept {
+  // Rare (a read cancelled just as its bytes came): rebuilding is fine. The
+  // bytes were already counted against the limit once, so no pause check.
+  try {
+    buffer_.replace(0, start_, data);
+    start_ = 0;
+  } catch (...) {
+    // Out of memory: the bytes are lost, as they would be on any allocation
+    // failure in feed_data.
+  }
 }
 
 Task<std::string> StreamReader::read(std::ptrdiff_t n) {
@@ -119,7 +150,10 @@ Task<std::string> StreamReader::read(std::ptrdiff_t n) {
 Task<std::size_t> StreamReader::read_into(std::span<char> buffer) {
   if (exception_) std::rethrow_exception(exception_);
   if (buffer.empty()) co_return 0;
-  if (buffered() == 0 && !eof_) co_await wait_for_data("read_into");
+  if (buffered() == 0 && !eof_) {
+    std::size_t delivered = co_await wait_for_data("read_into", buffer);
+    if (delivered > 0) co_return delivered;
+  }
   std::size_t n = std::min(buffer.size(), buffered());
   std::memcpy(buffer.data(), buffer_.data() + start_, n);
   consume(n);
@@ -197,7 +231,36 @@ void StreamReaderProtocol::connection_made(Transport& transport) {
   }
 }
 
-void StreamReaderProtocol::data_received(std::string_view data) { reader_->feed_data(data); }
+namespace {
+
+// Where bytes are received when no read_into() waits for them: as large as a
+// transport's reads. Per thread, as the loop's own read buffer is per loop:
+// it only holds bytes between get_buffer() and buffer_updated().
+constexpr std::size_t kScratchSize = 256 * 1024;
+
+std::span<std::byte> scratch_buffer() {
+  thread_local std::unique_ptr<std::byte[]> scratch;
+  if (!scratch) scratch.reset(new std::byte[kScratchSize]);
+  return {scratch.get(), kScratchSize};
+}
+
+}  // namespace
+
+std::span<std::byte> StreamReaderProtocol::get_buffer(std::size_t size_hint) {
+  std::span<char> direct = reader_->receive_buffer();
+  receiving_directly_ = !direct.empty();
+  if (receiving_directly_) return std::as_writable_bytes(direct);
+  return scratch_buffer().first(std::clamp<std::size_t>(size_hint, 1, kScratchSize));
+}
+
+void StreamReaderProtocol::buffer_updated(std::size_t bytes) {
+  if (receiving_directly_) {
+    reader_->feed_received(bytes);
+  } else {
+    reader_->feed_data(
+        std::string_view(reinterpret_cast<const char*>(scratch_buffer().data()), bytes));
+  }
+}
 
 bool StreamReaderProtocol::eof_received() {
   reader_->feed_eof();

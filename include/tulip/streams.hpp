@@ -47,6 +47,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <deque>
 #include <exception>
 #include <functional>
@@ -118,8 +119,10 @@ class TULIP_API StreamReader {
   /// n = buffer.size(), copied into `buffer` instead of a new string. Returns
   /// how many bytes it copied: at least one, or 0 at EOF (or for an empty
   /// buffer). It allocates nothing, so a read -> write -> drain loop can reuse
-  /// one buffer for every message. The buffer must stay valid until the
-  /// returned task is done; errors as read().
+  /// one buffer for every message. While it waits, bytes that arrive are
+  /// copied straight into `buffer` (not through the reader's own buffer), so
+  /// `buffer` must stay valid and untouched until the returned task is done,
+  /// and must not be another pending read's. Errors as read().
   Task<std::size_t> read_into(std::span<char> buffer);
   /// One line, with its "\n"; at EOF the partial last line (maybe "").
   Task<std::string> readline();
@@ -145,6 +148,14 @@ class TULIP_API StreamReader {
   void feed_eof();
   /// Makes every read, current and later, throw `error`.
   void set_exception(std::exception_ptr error);
+  /// Where the next bytes may be received without a copy: the memory of a
+  /// read_into() that waits while nothing is buffered; empty otherwise (then
+  /// use feed_data). Valid until feed_received() or anything else happens to
+  /// the reader.
+  std::span<char> receive_buffer() const noexcept;
+  /// `n` (> 0) bytes were received into receive_buffer(): the waiting
+  /// read_into() gets them.
+  void feed_received(std::size_t n);
 
  private:
   std::size_t buffered() const noexcept { return buffer_.size() - start_; }
@@ -155,7 +166,10 @@ class TULIP_API StreamReader {
   // What a read waits on: see the class below.
   class DataWaiter;
   // Throws RuntimeError if another coroutine is waiting already.
-  DataWaiter wait_for_data(const char* function);
+  // `destination`: read_into's buffer, where arriving bytes may go directly.
+  DataWaiter wait_for_data(const char* function, std::span<char> destination = {});
+  // Puts bytes back at the front of the buffer (a read that did not take them).
+  void unread(std::string_view data) noexcept;
   void wakeup_waiter(std::exception_ptr error = nullptr);
   void maybe_resume_transport();
 
@@ -176,15 +190,23 @@ class TULIP_API StreamReader {
 // allocate its shared state and its callback list on every wait). Like a
 // Future, it wakes the task at most once, through the loop's ready queue;
 // destroyed while waiting (its frame destroyed), it unregisters itself.
+//
+// A read_into() waits with its destination: bytes that arrive while nothing
+// is buffered go straight there (received into it, or copied from
+// feed_data), not through the reader's buffer. If the task then does not
+// take them (it is cancelled, or its frame is destroyed), they go back to the
+// front of the reader's buffer: nothing that arrived is lost.
 class StreamReader::DataWaiter : detail::TaskWaiter {
  public:
-  explicit DataWaiter(StreamReader& reader) noexcept : reader_(reader) {
+  DataWaiter(StreamReader& reader, std::span<char> destination) noexcept
+      : reader_(reader), destination_(destination) {
     cancel = &DataWaiter::cancel_wait;
   }
   DataWaiter(const DataWaiter&) = delete;
   DataWaiter& operator=(const DataWaiter&) = delete;
   ~DataWaiter() {
     if (reader_.waiter_ == this) reader_.waiter_ = nullptr;
+    give_back();
   }
 
   bool await_ready() const noexcept { return false; }
@@ -196,11 +218,19 @@ class StreamReader::DataWaiter : detail::TaskWaiter {
     driver_->suspend(frame, this);
   }
 
-  void await_resume() {
+  // How many bytes deliver() put into the destination (0: none, look in the
+  // reader's buffer).
+  std::size_t await_resume() {
     reader_.waiter_ = nullptr;
-    driver_->throw_if_must_cancel();
-    if (cancelled_) throw CancelledError(message_);
+    try {
+      driver_->throw_if_must_cancel();
+      if (cancelled_) throw CancelledError(message_);
+    } catch (...) {
+      give_back();
+      throw;
+    }
     if (error_) std::rethrow_exception(error_);
+    return std::exchange(delivered_, 0);
   }
 
   // The reader has news: the task goes on in the next step, with `error`
@@ -209,6 +239,20 @@ class StreamReader::DataWaiter : detail::TaskWaiter {
     if (woken_) return;
     woken_ = true;
     error_ = std::move(error);
+    post_step();
+  }
+
+  // Where deliver() puts bytes: a read_into()'s buffer while it has not been
+  // woken; empty otherwise.
+  std::span<char> delivery_buffer() const noexcept {
+    return woken_ ? std::span<char>() : destination_;
+  }
+
+  // `n` bytes were put into delivery_buffer(): wakes the task, which returns
+  // them.
+  void delivered(std::size_t n) {
+    delivered_ = n;
+    woken_ = true;
     post_step();
   }
 
@@ -227,8 +271,16 @@ class StreamReader::DataWaiter : detail::TaskWaiter {
     driver_->loop().call_soon([driver = detail::TaskRef(driver_)] { driver->step(); });
   }
 
+  // Delivered bytes the task will not take return to the reader.
+  void give_back() noexcept {
+    if (delivered_ == 0) return;
+    reader_.unread(std::string_view(destination_.data(), std::exchange(delivered_, 0)));
+  }
+
   StreamReader& reader_;
+  std::span<char> destination_;
   detail::TaskBase* driver_ = nullptr;
+  std::size_t delivered_ = 0;
   bool woken_ = false;
   bool cancelled_ = false;
   std::exception_ptr error_;
@@ -240,8 +292,16 @@ namespace detail {
 
 /// Connects a transport to a StreamReader and to write flow control
 /// (asyncio's StreamReaderProtocol + FlowControlMixin).
+///
+/// Unlike asyncio's, it is a BufferedProtocol, so that a read_into() that
+/// waits gets the bytes with no copy at all: get_buffer() hands out its
+/// memory (StreamReader::receive_buffer()). Otherwise the bytes land in a
+/// per-thread scratch buffer and are fed to the reader, which copies them, as
+/// data_received would. Both rely on what tulip's transports do with a
+/// BufferedProtocol (and with the loop's own read buffer): get_buffer(), the
+/// receive and buffer_updated() happen in one call, with nothing in between.
 class TULIP_API StreamReaderProtocol final
-    : public Protocol,
+    : public BufferedProtocol,
       public std::enable_shared_from_this<StreamReaderProtocol> {
  public:
   /// Server side: called from connection_made with the transport and this protocol.
@@ -252,7 +312,8 @@ class TULIP_API StreamReaderProtocol final
                        OnConnected on_connected = {});
 
   void connection_made(Transport& transport) override;
-  void data_received(std::string_view data) override;
+  std::span<std::byte> get_buffer(std::size_t size_hint) override;
+  void buffer_updated(std::size_t bytes) override;
   bool eof_received() override;
   void connection_lost(std::error_code error) override;
   void pause_writing() override;
@@ -270,6 +331,7 @@ class TULIP_API StreamReaderProtocol final
   EventLoop& loop_;
   std::shared_ptr<StreamReader> reader_;
   OnConnected on_connected_;
+  bool receiving_directly_ = false;  // the last get_buffer() was the reader's receive_buffer()
   bool paused_ = false;
   bool connection_lost_ = false;
   std::exception_ptr lost_error_;

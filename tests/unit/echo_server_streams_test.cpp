@@ -26,8 +26,7 @@ using tools::EchoServerProtocol;
 class StreamsEcho {
  public:
   StreamsEcho(EventLoop& loop, bool keep_open, bool quiet = true)
-      : buffer_(256 * 1024),
-        reader_(std::make_shared<StreamReader>()),
+      : reader_(std::make_shared<StreamReader>()),
         peer_(MemoryTransport::connect(loop, make_protocol(loop, keep_open, quiet))) {}
   StreamsEcho(const StreamsEcho&) = delete;
   StreamsEcho& operator=(const StreamsEcho&) = delete;
@@ -47,12 +46,11 @@ class StreamsEcho {
                             std::shared_ptr<tulip::detail::StreamReaderProtocol> protocol) {
       auto writer =
           std::make_shared<StreamWriter>(std::move(transport), std::move(protocol), reader_);
-      handler_ = loop.create_task(echo_over_streams(reader_, writer, keep_open, quiet, buffer_));
+      handler_ = loop.create_task(echo_over_streams(reader_, writer, keep_open, quiet));
     };
     return std::make_shared<tulip::detail::StreamReaderProtocol>(loop, reader_, on_connected);
   }
 
-  std::vector<char> buffer_;
   std::shared_ptr<StreamReader> reader_;
   Task<void> handler_;
   MemoryPeer peer_;

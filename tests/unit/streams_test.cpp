@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <string>
 #include <thread>
 #include <vector>
@@ -236,6 +237,54 @@ TEST(StreamReader, ReadDestroyedWhileWaitingUnregistersItself) {
   EXPECT_FALSE(read.done()) << "a second waiter was refused: the first is still registered";
   reader.feed_data("line\n");
   EXPECT_EQ(run_until_complete(loop, read), "line\n");
+}
+
+TEST(StreamReader, AWaitingReadIntoReceivesWithoutACopy) {
+  EventLoop loop;
+  StreamReader reader;
+  EXPECT_TRUE(reader.receive_buffer().empty()) << "nobody waits";
+  char buffer[16];
+  Task<std::size_t> read = loop.create_task(reader.read_into(buffer));
+  run_once(loop);
+  std::span<char> direct = reader.receive_buffer();
+  ASSERT_EQ(direct.data(), buffer) << "the waiting read's own memory";
+  ASSERT_EQ(direct.size(), sizeof(buffer));
+  std::memcpy(direct.data(), "direct", 6);  // what a transport's receive does
+  reader.feed_received(6);
+  EXPECT_TRUE(reader.receive_buffer().empty()) << "the read has its bytes";
+  reader.feed_data("later");  // buffered for the next read
+  EXPECT_EQ(run_until_complete(loop, read), 6u);
+  EXPECT_EQ(std::string(buffer, 6), "direct");
+  EXPECT_TRUE(reader.receive_buffer().empty()) << "bytes are buffered: they come first";
+  EXPECT_EQ(run_until_complete(loop, reader.read(10)), "later");
+}
+
+TEST(StreamReader, BytesDeliveredToACancelledReadIntoGoBackInOrder) {
+  EventLoop loop;
+  StreamReader reader;
+  char buffer[4];
+  Task<std::size_t> read = loop.create_task(reader.read_into(buffer));
+  run_once(loop);
+  reader.feed_data("abcdef");  // "abcd" into the read's buffer, "ef" buffered
+  reader.feed_data("gh");
+  EXPECT_TRUE(read.cancel());
+  EXPECT_THROW(run_until_complete(loop, read), CancelledError);
+  reader.feed_eof();
+  EXPECT_EQ(run_until_complete(loop, reader.read()), "abcdefgh");
+}
+
+TEST(StreamReader, BytesDeliveredToADestroyedReadIntoGoBack) {
+  StreamReader reader;  // outlives the loop
+  char buffer[8];
+  {
+    EventLoop loop;
+    Task<std::size_t> read = loop.create_task(reader.read_into(buffer));
+    run_once(loop);
+    reader.feed_data("xyz");  // delivered; the loop closes before the read resumes
+  }
+  reader.feed_eof();
+  EventLoop loop;
+  EXPECT_EQ(run_until_complete(loop, reader.read()), "xyz");
 }
 
 // Reads three lines, one byte arriving per loop iteration, and is cancelled

@@ -18,6 +18,7 @@
 // Thread-safety: the loop's thread only.
 #pragma once
 
+#include <cstddef>
 #include <memory>
 #include <span>
 #include <string_view>
@@ -29,15 +30,20 @@
 
 namespace tulip::tools {
 
-/// Echoes one connection (see the file comment). `buffer` receives each chunk
-/// (read_into: no allocation per message). Every connection of a server may
-/// share one buffer, as every transport of a loop shares the loop's read
-/// buffer: a chunk is read into it and written out (write() sends it or
-/// copies it) in one step of the task, with no suspension between, so no
-/// other connection's read lands in it meanwhile. It must outlive the task.
+/// The most one read takes: as much as the Protocol server gets per
+/// data_received (the loop's reads).
+inline constexpr std::size_t kStreamsReadChunk = 256 * 1024;
+
+/// Echoes one connection (see the file comment). Each chunk is read with
+/// read_into into the connection's own buffer, allocated once (a waiting
+/// read_into receives straight into it, so it cannot be shared between
+/// connections) and left uninitialised: an idle connection's pages stay
+/// untouched.
 inline Task<void> echo_over_streams(std::shared_ptr<StreamReader> reader,
                                     std::shared_ptr<StreamWriter> writer, bool keep_open,
-                                    bool quiet, std::span<char> buffer) {
+                                    bool quiet) {
+  std::unique_ptr<char[]> storage(new char[kStreamsReadChunk]);
+  std::span<char> buffer(storage.get(), kStreamsReadChunk);
   const ConnectionLog log(quiet);
   log.connection_made(*writer->transport());
   try {

@@ -15,9 +15,6 @@
 namespace tulip::tools {
 namespace {
 
-// The most one read takes: the Protocol server's chunk (the loop's reads).
-constexpr std::size_t kReadChunk = 256 * 1024;
-
 // Runs the loop until no task is left: once the connections are gone, each
 // client's coroutine still has its "closed" line to log.
 void finish_client_tasks(EventLoop& loop) {
@@ -34,15 +31,12 @@ void finish_client_tasks(EventLoop& loop) {
 }  // namespace
 
 int run_streams_server(const ServerToolOptions& options) {
-  // Shared by every connection (see echo_over_streams); declared before the
-  // loop, so it outlives every client task.
-  std::vector<char> buffer(kReadChunk);
   EventLoop loop;
   report_server_errors(loop);
-  auto client_connected = [&options, &buffer](std::shared_ptr<StreamReader> reader,
-                                              std::shared_ptr<StreamWriter> writer) {
-    return echo_over_streams(std::move(reader), std::move(writer), options.keep_open, options.quiet,
-                             buffer);
+  auto client_connected = [&options](std::shared_ptr<StreamReader> reader,
+                                     std::shared_ptr<StreamWriter> writer) {
+    return echo_over_streams(std::move(reader), std::move(writer), options.keep_open,
+                             options.quiet);
   };
   std::shared_ptr<Server> server;
   try {
