@@ -40,14 +40,14 @@
 // Differences from asyncio: readline() throws LimitOverrunError (asyncio turns
 // it into ValueError) after the same clean-up; readuntil takes one separator.
 // A tulip extension: read_into(buffer) is read(n) into the caller's memory,
-// so a read -> write -> drain loop allocates nothing per message.
+// so a read -> write -> drain loop allocates nothing per message, and bytes
+// that arrive while it waits are received straight into that memory.
 //
 // Thread-safety: loop thread only.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
-#include <cstring>
 #include <deque>
 #include <exception>
 #include <functional>
@@ -218,8 +218,8 @@ class StreamReader::DataWaiter : detail::TaskWaiter {
     driver_->suspend(frame, this);
   }
 
-  // How many bytes deliver() put into the destination (0: none, look in the
-  // reader's buffer).
+  // How many bytes were delivered into the destination (0: none, look in
+  // the reader's buffer).
   std::size_t await_resume() {
     reader_.waiter_ = nullptr;
     try {
@@ -242,8 +242,8 @@ class StreamReader::DataWaiter : detail::TaskWaiter {
     post_step();
   }
 
-  // Where deliver() puts bytes: a read_into()'s buffer while it has not been
-  // woken; empty otherwise.
+  // Where arriving bytes may go: a read_into()'s buffer while it has not
+  // been woken; empty otherwise.
   std::span<char> delivery_buffer() const noexcept {
     return woken_ ? std::span<char>() : destination_;
   }
