@@ -109,8 +109,10 @@ int run_streams_client(const ClientOptions& options) {
   // As in the Protocol client, what the coroutines refer to outlives the loop.
   ClientOutcome outcome;
   EchoSession session(options, outcome);
-  std::shared_ptr<StreamWriter> writer;
   EventLoop loop;
+  // Goes before the loop does: a StreamWriter still open closes its transport
+  // when destroyed, which needs the loop.
+  std::shared_ptr<StreamWriter> writer;
   report_loop_errors(loop, outcome);
   std::optional<double> limit;
   if (options.timeout > 0) limit = options.timeout;
