@@ -98,6 +98,8 @@ struct DatagramSocket {
   std::shared_ptr<DatagramProtocol> protocol;  // non-null
   std::optional<SocketAddress> remote;         // the peer of a connected endpoint
   std::size_t max_datagram_size = 0;           // longer datagrams are reported, not delivered
+  InlineFunction<void()> on_release;           // runs once the socket is closed (a Unix
+                                               // endpoint removes its socket file)
 };
 
 class IoBackend {

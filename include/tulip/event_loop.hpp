@@ -324,6 +324,28 @@ class TULIP_API EventLoop {
     return result;
   }
 
+  /// Opens a Unix datagram endpoint (asyncio's create_datagram_endpoint with
+  /// family=AF_UNIX): bound to `local_path` and/or connected to `remote_path`
+  /// (either may be nullopt; a leading NUL byte: an abstract name; an empty
+  /// local path: a kernel-chosen abstract name). Completes as
+  /// create_datagram_endpoint does; datagram_received's address is the
+  /// sender's path. A stale socket file at `local_path` is replaced; a live
+  /// one fails the Future with OSError (EADDRINUSE) and is left alone; a path
+  /// too long for sun_path, in a missing or unwritable directory, or a
+  /// `remote_path` nobody is bound to fails it with OSError naming the path.
+  template <class Factory>
+  auto create_unix_datagram_endpoint(Factory&& protocol_factory,
+                                     std::optional<std::string> local_path,
+                                     std::optional<std::string> remote_path = std::nullopt,
+                                     UnixDatagramOptions options = {}) {
+    using P = typename std::invoke_result_t<Factory&>::element_type;
+    Future<DatagramEndpoint<P>> result = create_future<DatagramEndpoint<P>>();
+    detail::open_unix_datagram_endpoint(
+        *this, detail::erase_datagram_factory(std::forward<Factory>(protocol_factory)),
+        std::move(local_path), std::move(remote_path), options, detail::complete_datagram(result));
+    return result;
+  }
+
   // ---- Socket operations (asyncio's loop.sock_*; src/socket_operations.cpp) ----
   //
   // Each works on a non-blocking socket the caller owns and keeps owning: it

@@ -30,13 +30,23 @@ SelectorDatagramTransport::SelectorDatagramTransport(EpollBackend& backend, Data
       sockname_(SocketAddress::local_of(socket.fd)),
       max_size_(std::min(
           socket.max_datagram_size == 0 ? EpollBackend::kReadBufferSize : socket.max_datagram_size,
-          EpollBackend::kReadBufferSize)) {
+          EpollBackend::kReadBufferSize)),
+      on_release_(std::move(socket.on_release)) {
   set_protocol(std::move(socket.protocol));
 }
 
 SelectorDatagramTransport::~SelectorDatagramTransport() {
   // Normally release() ran long ago; this matters only when start() failed.
-  if (!released_) backend_.close_socket(fd_);
+  if (!released_) close_socket();
+}
+
+void SelectorDatagramTransport::close_socket() noexcept {
+  if (fd_ >= 0) backend_.close_socket(std::exchange(fd_, -1));
+  if (on_release_) {
+    Callback release = std::move(on_release_);
+    on_release_.reset();
+    release();
+  }
 }
 
 void SelectorDatagramTransport::start(Callback on_made) {
@@ -46,7 +56,7 @@ void SelectorDatagramTransport::start(Callback on_made) {
   } catch (...) {
     released_ = true;
     lost_ = closing_ = true;
-    backend_.close_socket(std::exchange(fd_, -1));
+    close_socket();
     throw;
   }
   LoopAccess::internals(loop_).registry.transports.emplace(
@@ -312,7 +322,7 @@ void SelectorDatagramTransport::release() {
   if (released_) return;
   released_ = true;
   interest_ = 0;
-  backend_.close_socket(std::exchange(fd_, -1));
+  close_socket();
   // Dropping the protocol ends a cycle it may have made with transport.shared().
   std::shared_ptr<DatagramProtocol> protocol = std::move(protocol_);
   // Last: the registry's reference may be the one keeping this object alive.

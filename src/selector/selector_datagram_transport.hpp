@@ -97,6 +97,8 @@ class SelectorDatagramTransport final : public DatagramTransport,
   void schedule_connection_lost(std::error_code error);
   void call_connection_lost(std::error_code error);
   void release();
+  // Closes the socket and runs on_release_; once.
+  void close_socket() noexcept;
   ExceptionContext context(const char* message) const;
 
   EventLoop& loop_;
@@ -106,6 +108,7 @@ class SelectorDatagramTransport final : public DatagramTransport,
   std::optional<SocketAddress> remote_;
   mutable SocketAddress sockname_;  // refreshed while open: the kernel binds on first send
   std::size_t max_size_;
+  Callback on_release_;  // after the socket is closed
 
   std::deque<Pending> buffer_;
   std::size_t buffered_bytes_ = 0;
