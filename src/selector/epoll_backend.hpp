@@ -47,6 +47,7 @@ class EpollBackend final : public IoBackend, private IoWatcher {
   std::unique_ptr<Listener> make_listener(Server& server, int fd, int backlog) override;
   std::unique_ptr<PendingConnect> start_connect(
       int fd, const SocketAddress& address, InlineFunction<void(std::error_code)> done) override;
+  bool start_sendfile(Transport& transport, SendfileJob& job) override;
   void close_socket(int fd) noexcept override;
 
   // ---- For this backend's own transports, listeners and connects ----------------
@@ -70,6 +71,13 @@ class EpollBackend final : public IoBackend, private IoWatcher {
   void inject_ctl_failures(int error, int count) noexcept {
     injected_error_ = error;
     injected_failures_ = count;
+  }
+  /// Test hook: the next sendfile(2) call of a transport fails with `error`
+  /// (EINVAL: the kernel cannot send this file, so the buffered path takes over).
+  void inject_sendfile_failure(int error) noexcept { injected_sendfile_error_ = error; }
+  /// The failure inject_sendfile_failure asked for, once; 0 if none.
+  int take_injected_sendfile_failure() noexcept {
+    return std::exchange(injected_sendfile_error_, 0);
   }
 
  private:
@@ -102,6 +110,7 @@ class EpollBackend final : public IoBackend, private IoWatcher {
   int collected_ = 0;  // events poll() stored and dispatch() has not delivered
   int injected_error_ = 0;
   int injected_failures_ = 0;
+  int injected_sendfile_error_ = 0;
   epoll_event events_[kMaxEvents];
 };
 
