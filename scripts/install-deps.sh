@@ -5,9 +5,11 @@ set -euo pipefail
 
 # pkg-config: the pkg-config consumer; help2man: the tools' man pages; dpkg-dev,
 # file and lintian: the Debian packages; doxygen: the API reference;
-# redis-server, redis-tools, nginx-light, curl and wrk: the examples' servers and clients.
+# redis-server, redis-tools, nginx-light, curl and wrk: the examples' servers and clients;
+# libssl-dev: TLS (optional for the library, wanted for the tests); openssl: the
+# TLS tests' certificates and their interoperability peer (s_server, s_client).
 packages=(cmake g++ make libgtest-dev libbenchmark-dev python3 valgrind
-          pkg-config help2man dpkg-dev file lintian doxygen
+          pkg-config help2man dpkg-dev file lintian doxygen libssl-dev openssl
           redis-server redis-tools nginx-light curl wrk "$@")
 missing=()
 for p in "${packages[@]}"; do

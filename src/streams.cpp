@@ -182,6 +182,7 @@ StreamReaderProtocol::StreamReaderProtocol(EventLoop& loop, std::shared_ptr<Stre
 
 void StreamReaderProtocol::connection_made(Transport& transport) {
   reader_->set_transport(&transport);
+  over_ssl_ = transport.get_extra_info("sslcontext").has_value();
   if (on_connected_) {
     on_connected_(transport.shared(), shared_from_this());
   }
@@ -191,8 +192,9 @@ void StreamReaderProtocol::data_received(std::string_view data) { reader_->feed_
 
 bool StreamReaderProtocol::eof_received() {
   reader_->feed_eof();
-  // Keep the transport open for writing: the application closes it.
-  return true;
+  // Keep the transport open for writing: the application closes it. A TLS
+  // transport cannot stay half-open, so asyncio lets it close.
+  return !over_ssl_;
 }
 
 void StreamReaderProtocol::connection_lost(std::error_code error) {

@@ -185,6 +185,7 @@ class TULIP_API StreamReaderProtocol final
   OnConnected on_connected_;
   bool paused_ = false;
   bool connection_lost_ = false;
+  bool over_ssl_ = false;  // TLS has no half-close: EOF closes (asyncio's _over_ssl)
   std::exception_ptr lost_error_;
   std::deque<Future<void>> drain_waiters_;
   Future<void> closed_;
