@@ -353,6 +353,93 @@ TEST(TlsConnection, StreamsTakeTheSslOptions) {
   loop.run_until_complete(server->wait_closed());
 }
 
+// Echoes, with flow control: stops reading while its writes wait.
+class FlowControlledEcho : public Protocol {
+ public:
+  void connection_made(Transport& transport) override { transport_ = &transport; }
+  void data_received(std::string_view data) override { transport_->write(data); }
+  void pause_writing() override {
+    ++pauses;
+    transport_->pause_reading();
+  }
+  void resume_writing() override { transport_->resume_reading(); }
+  Transport* transport_ = nullptr;
+  int pauses = 0;
+};
+
+// Writes `data` with flow control and checks that exactly it comes back.
+class BulkClient : public Protocol {
+ public:
+  explicit BulkClient(const std::string& data) : data_(data) {}
+  void connection_made(Transport& transport) override {
+    transport_ = &transport;
+    pump();
+  }
+  void pause_writing() override {
+    paused_ = true;
+    ++pauses;
+  }
+  void resume_writing() override {
+    paused_ = false;
+    pump();
+  }
+  void data_received(std::string_view chunk) override {
+    if (received + chunk.size() > data_.size() ||
+        data_.compare(received, chunk.size(), chunk) != 0) {
+      mismatch = true;
+    }
+    received += chunk.size();
+    if (received == data_.size()) transport_->close();
+  }
+  void connection_lost(std::error_code error) override {
+    lost = true;
+    lost_error = error;
+  }
+
+  std::size_t received = 0;
+  int pauses = 0;
+  bool mismatch = false;
+  bool lost = false;
+  std::error_code lost_error;
+
+ private:
+  void pump() {
+    while (!paused_ && sent_ < data_.size()) {
+      std::size_t step = std::min<std::size_t>(1 << 20, data_.size() - sent_);
+      transport_->write(std::string_view(data_).substr(sent_, step));
+      sent_ += step;
+    }
+  }
+  const std::string& data_;
+  Transport* transport_ = nullptr;
+  std::size_t sent_ = 0;
+  bool paused_ = false;
+};
+
+TEST(TlsConnection, SixtyFourMebibytesEachWayArriveIntactUnderFlowControl) {
+  EventLoop loop;
+  ServerOptions server_options;
+  server_options.ssl = server_context();
+  std::shared_ptr<FlowControlledEcho> echo;
+  auto server = loop.run_until_complete(
+      loop.create_server([&] { return echo = std::make_shared<FlowControlledEcho>(); }, "127.0.0.1",
+                         0, server_options));
+  const std::string data = pattern(64 << 20);
+  auto client = std::make_shared<BulkClient>(data);
+  loop.run_until_complete(loop.create_connection([client] { return client; }, "127.0.0.1",
+                                                 server->sockets().front().sockname.port(),
+                                                 tls_client_options()));
+  ASSERT_TRUE(run_until(
+      loop, [&] { return client->lost; }, 300));
+  EXPECT_EQ(client->received, data.size());
+  EXPECT_FALSE(client->mismatch);
+  EXPECT_FALSE(client->lost_error) << client->lost_error.message();
+  // The client wrote faster than the records could go: it was throttled at
+  // the water marks along the way.
+  EXPECT_GT(client->pauses, 0);
+  server->close();
+}
+
 TEST(TlsConnection, OptionsThatNeedSslWithoutItFailTheFuture) {
   EventLoop loop;
   ConnectOptions options;
