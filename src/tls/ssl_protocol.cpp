@@ -106,16 +106,23 @@ void SslProtocol::connection_made(Transport& transport) {
   });
   do_handshake();
   if (state_ == State::kWrapped) do_read();
+  flush();
 }
 
 void SslProtocol::do_handshake() {
   TlsEngine::Status status = engine_.handshake();
-  // The records go out first: the next flight, or the alert that tells the
-  // peer why the handshake failed.
+  if (status == TlsEngine::Status::kOk) {
+    // The last flight (a client's Finished, a server's tickets) waits for
+    // what connection_made and the first read write, so that they leave in
+    // one segment; the caller flushes.
+    on_handshake_complete(nullptr);
+    return;
+  }
+  // The next flight, or the alert that tells the peer why the handshake
+  // failed, goes out first.
   flush();
   switch (status) {
     case TlsEngine::Status::kOk:
-      on_handshake_complete(nullptr);
       break;
     case TlsEngine::Status::kWantRead:
       break;
@@ -209,6 +216,7 @@ void SslProtocol::process_input() {
     case State::kHandshake:
       do_handshake();
       if (state_ == State::kWrapped) do_read();
+      flush();  // the handshake's last flight, if nothing was written after it
       break;
     case State::kWrapped:
       do_read();

@@ -84,7 +84,12 @@ class SslProtocol final : public Protocol, public std::enable_shared_from_this<S
   void writelines(std::span<const std::string_view> buffers);
   void close();
   void abort();
-  bool is_closing() const noexcept { return app_closing_ || state_ == State::kClosed; }
+  /// True once close() or abort() was called, the peer's close_notify
+  /// started the shutdown, or the connection is gone (asyncio marks its
+  /// transport closed at the start of the shutdown too).
+  bool is_closing() const noexcept {
+    return app_closing_ || state_ == State::kShutdown || state_ == State::kClosed;
+  }
   void pause_reading();
   void resume_reading();
   bool is_reading() const noexcept { return !is_closing() && !app_reading_paused_; }

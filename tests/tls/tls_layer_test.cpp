@@ -201,6 +201,28 @@ TEST(TlsLayer, ThePeersCloseNotifyIsEofThenTheLayerAnswersAndCloses) {
   EXPECT_TRUE(layer.memory.peer_eof_seen());
 }
 
+TEST(TlsLayer, AfterThePeersCloseNotifyTheTransportIsClosing) {
+  EventLoop loop;
+  LayerOnMemory<> layer(loop, true);
+  ASSERT_TRUE(layer.handshake());
+  // The peer stops reading, so our answering close_notify cannot leave yet.
+  layer.memory.set_peer_accepting(false);
+  layer.peer.shutdown();
+  layer.memory.feed(layer.peer.take_output());
+  run_until_idle(loop);
+  EXPECT_TRUE(layer.app->eof);
+  EXPECT_EQ(layer.app->lost, 0);
+  EXPECT_TRUE(layer.tls->is_closing());
+  EXPECT_FALSE(layer.tls->is_reading());
+  layer.tls->write("refused");  // dropped with a warning, never encrypted
+  layer.memory.set_peer_accepting(true);
+  run_until_idle(loop);
+  layer.peer.receive(layer.memory.take_written());
+  EXPECT_EQ(layer.peer.read_available(), "");
+  EXPECT_TRUE(layer.peer.close_notify_seen);
+  EXPECT_EQ(layer.app->lost, 1);
+}
+
 TEST(TlsLayer, APeerThatClosesWithoutCloseNotifyIsAnOrdinaryEof) {
   EventLoop loop;
   LayerOnMemory<> layer(loop, true);
