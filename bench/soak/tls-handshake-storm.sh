@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The TLS handshake storm at full size: builds tulip-tls-storm (Release) and
-# runs 10,000 TLS connections (1,000 handshakes in flight at a time) twice on
+# runs 10,000 TLS connections (1,000 handshakes in flight at a time) three times on
 # one loop, each a handshake, one echoed message and close_notify both ways,
 # then 2,000 connections whose handshakes all fail (the client distrusts the
 # server). Each run checks that no descriptor, server connection or memory

@@ -242,13 +242,7 @@ void SslProtocol::do_read() {
 bool SslProtocol::read_into_protocol() {
   PlaintextBuffer buffer;
   std::size_t filled = 0;
-  TlsEngine::Status status = TlsEngine::Status::kOk;
-  while (filled < kMaxRead) {
-    std::size_t read = 0;
-    status = engine_.read(buffer.data() + filled, kMaxRead - filled, read);
-    if (status != TlsEngine::Status::kOk) break;
-    filled += read;
-  }
+  TlsEngine::Status status = engine_.read_available(buffer.data(), kMaxRead, filled);
   // asyncio joins what one read step decrypted into one data_received.
   if (filled > 0 && app_data_ != nullptr) {
     try {
@@ -287,14 +281,8 @@ bool SslProtocol::read_into_buffered_protocol() {
     return false;
   }
   std::size_t filled = 0;
-  TlsEngine::Status status = TlsEngine::Status::kOk;
-  while (filled < buffer.size()) {
-    std::size_t read = 0;
-    status =
-        engine_.read(reinterpret_cast<char*>(buffer.data()) + filled, buffer.size() - filled, read);
-    if (status != TlsEngine::Status::kOk) break;
-    filled += read;
-  }
+  TlsEngine::Status status =
+      engine_.read_available(reinterpret_cast<char*>(buffer.data()), buffer.size(), filled);
   if (filled > 0) {
     try {
       target->buffer_updated(filled);
@@ -406,7 +394,7 @@ void SslProtocol::read_during_shutdown() {
   PlaintextBuffer buffer;
   for (;;) {
     std::size_t read = 0;
-    TlsEngine::Status status = engine_.read(buffer.data(), kMaxRead, read);
+    TlsEngine::Status status = engine_.read_available(buffer.data(), kMaxRead, read);
     if (status == TlsEngine::Status::kOk) continue;
     if (status == TlsEngine::Status::kWantRead) {
       flush();

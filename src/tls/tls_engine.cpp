@@ -241,6 +241,18 @@ TlsEngine::Status TlsEngine::read(char* into, std::size_t size, std::size_t& rea
   return fail(0);
 }
 
+TlsEngine::Status TlsEngine::read_available(char* into, std::size_t size, std::size_t& total) {
+  total = 0;
+  while (total < size) {
+    if (!may_have_data()) return Status::kWantRead;
+    std::size_t got = 0;
+    Status status = read(into + total, size - total, got);
+    if (status != Status::kOk) return status;
+    total += got;
+  }
+  return Status::kOk;
+}
+
 TlsEngine::Status TlsEngine::write(const char* data, std::size_t size) {
   while (size > 0) {
     ERR_clear_error();

@@ -78,6 +78,13 @@ class TlsEngine {
   Status handshake();
   /// Decrypts up to `size` bytes into `into`; kOk with `read` > 0, or another status.
   Status read(char* into, std::size_t size, std::size_t& read);
+  /// Decrypts record after record into `into` while records are there:
+  /// kOk once `size` bytes are in (there may be more), kWantRead when the
+  /// records ran out, kClosed / kError as read(). `total` is what was
+  /// decrypted either way. OpenSSL is asked to read only when there is
+  /// something to read, so that an idle connection holds no read buffer of
+  /// OpenSSL's (SSL_MODE_RELEASE_BUFFERS) and no read is wasted on nothing.
+  Status read_available(char* into, std::size_t size, std::size_t& total);
   /// Encrypts all of `data` into output() (kOk), or fails.
   Status write(const char* data, std::size_t size);
   /// Sends close_notify (once); kOk once the peer's has come too, kWantRead
