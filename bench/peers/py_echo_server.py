@@ -1,4 +1,4 @@
-"""asyncio echo server, Protocol-based, for the benchmark (runs on asyncio or uvloop).
+"""asyncio echo server, Protocol-based, for the benchmark (runs on asyncio, uvloop or tulip).
 
 Echoes every byte with TCP_NODELAY and keeps each connection open until the
 peer closes it; pauses reading while the write buffer is over its high-water
@@ -8,7 +8,7 @@ With --cert and --key it serves TLS (ssl= on create_server), its context set
 up as tulip's: TLS 1.2 or newer, no renegotiation (Python's default), the
 default cipher lists.
 
-Usage: python3 py_echo_server.py [--loop asyncio|uvloop] [--host H] [--port P] [--backlog N]
+Usage: python3 py_echo_server.py [--loop asyncio|uvloop|tulip] [--host H] [--port P] [--backlog N]
                                  [--cert FILE --key FILE]
 """
 import argparse
@@ -47,7 +47,7 @@ async def serve(host, port, backlog, context=None):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--loop", choices=("asyncio", "uvloop"), default="asyncio")
+    parser.add_argument("--loop", choices=("asyncio", "uvloop", "tulip"), default="asyncio")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8888)
     parser.add_argument("--backlog", type=int, default=1024)
@@ -62,6 +62,12 @@ def main():
         import uvloop
 
         uvloop.install()
+    elif args.loop == "tulip":
+        # tulip's Python package: from the build tree (PYTHONPATH=<build>/python)
+        # or installed with `cmake --install <build> --component python`.
+        import tulip
+
+        tulip.install()
     asyncio.run(serve(args.host, args.port, args.backlog, context))
 
 

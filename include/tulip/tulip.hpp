@@ -32,3 +32,4 @@
 #include "tulip/tls.hpp"
 #include "tulip/transport.hpp"
 #include "tulip/version.hpp"
+#include "tulip/wait_hooks.hpp"
