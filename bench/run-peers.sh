@@ -2,7 +2,10 @@
 # Benchmarks tulip against its peers in one interleaved run; see bench/README.md.
 #
 # Usage: bench/run-peers.sh [--quick | --smoke] [--out DIR] [--commit REV]
+#        bench/run-peers.sh --tls [--quick | --smoke] [--out DIR]
 #   (default)     every workload, each case repeated 5 times (about 12 minutes)
+#   --tls         the TLS workloads instead (bench/run-tls.sh: TLS echo and
+#                 handshakes against epoll + OpenSSL, Boost.Asio, uvloop, asyncio)
 #   --quick       every workload, fewer and shorter repetitions (under 2 minutes)
 #   --smoke       a few seconds: proves the runner works, measures nothing useful
 #   --commit REV  measure tulip as committed at REV (built from `git archive` into
@@ -18,6 +21,14 @@ cd "$(dirname "$0")/.."
 mode=full
 out=""
 commit=""
+# The TLS workloads have a runner of their own, with the same options.
+for argument in "$@"; do
+  if [ "$argument" = --tls ]; then
+    rest=()
+    for other in "$@"; do [ "$other" = --tls ] || rest+=("$other"); done
+    exec bench/run-tls.sh "${rest[@]}"
+  fi
+done
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) mode=quick ;;
@@ -32,7 +43,7 @@ while [ $# -gt 0 ]; do
       commit=$2
       shift
       ;;
-    -h | --help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "run-peers.sh: unknown argument '$1' (--quick, --smoke, --out DIR, --commit REV)" >&2; exit 2 ;;
   esac
   shift

@@ -4,12 +4,18 @@ Echoes every byte with TCP_NODELAY and keeps each connection open until the
 peer closes it; pauses reading while the write buffer is over its high-water
 mark (flow control).
 
+With --cert and --key it serves TLS (ssl= on create_server), its context set
+up as tulip's: TLS 1.2 or newer, no renegotiation (Python's default), the
+default cipher lists.
+
 Usage: python3 py_echo_server.py [--loop asyncio|uvloop|tulip] [--host H] [--port P] [--backlog N]
+                                 [--cert FILE --key FILE]
 """
 import argparse
 import asyncio
 import signal
 import socket
+import ssl
 
 
 class EchoProtocol(asyncio.Protocol):
@@ -29,9 +35,9 @@ class EchoProtocol(asyncio.Protocol):
         self.transport.resume_reading()
 
 
-async def serve(host, port, backlog):
+async def serve(host, port, backlog, context=None):
     loop = asyncio.get_running_loop()
-    server = await loop.create_server(EchoProtocol, host, port, backlog=backlog)
+    server = await loop.create_server(EchoProtocol, host, port, backlog=backlog, ssl=context)
     stop = loop.create_future()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, lambda: stop.done() or stop.set_result(None))
@@ -45,7 +51,13 @@ def main():
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8888)
     parser.add_argument("--backlog", type=int, default=1024)
+    parser.add_argument("--cert")
+    parser.add_argument("--key")
     args = parser.parse_args()
+    context = None
+    if args.cert:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(args.cert, args.key)
     if args.loop == "uvloop":
         import uvloop
 
@@ -56,7 +68,7 @@ def main():
         import tulip
 
         tulip.install()
-    asyncio.run(serve(args.host, args.port, args.backlog))
+    asyncio.run(serve(args.host, args.port, args.backlog, context))
 
 
 if __name__ == "__main__":

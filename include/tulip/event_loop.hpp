@@ -298,10 +298,35 @@ class TULIP_API EventLoop {
     ServerOptions server_options;
     server_options.backlog = options.backlog;
     server_options.start_serving = options.start_serving;
+    server_options.ssl = std::move(options.ssl);
+    server_options.ssl_handshake_timeout = options.ssl_handshake_timeout;
+    server_options.ssl_shutdown_timeout = options.ssl_shutdown_timeout;
     detail::adopt_server(*this, detail::erase_factory(std::forward<Factory>(protocol_factory)),
                          sock, server_options, true, detail::complete_server(result));
     return result;
   }
+
+  // ---- TLS on an open connection (see tls.hpp) ----------------------------------
+
+  /// Upgrades the open stream connection of `transport` to TLS (asyncio's
+  /// loop.start_tls): the transport's protocol is replaced by a TLS layer,
+  /// the handshake runs, and the Future completes with the new transport,
+  /// which `protocol` (already connected: its connection_made is not called
+  /// again) uses from then on. Use the old transport no more: closing the
+  /// new one closes it. Bytes the old transport has not yet delivered are
+  /// read by the TLS layer, so the peer must start the handshake only after
+  /// the exchange that asked for it.
+  ///
+  /// The Future fails with SslError / SslCertVerificationError if the
+  /// handshake fails, ConnectionError if the connection is lost or the
+  /// handshake times out (the connection is then closed and `protocol` hears
+  /// nothing more, as asyncio), std::invalid_argument for bad options (a
+  /// context of the wrong side, no server_hostname for a context that checks
+  /// hostnames), RuntimeError if the transport is closing. Cancelling it
+  /// aborts the connection.
+  Future<std::shared_ptr<Transport>> start_tls(Transport& transport,
+                                               std::shared_ptr<StreamProtocol> protocol,
+                                               SslContext context, StartTlsOptions options = {});
 
   // ---- Datagrams (see datagram.hpp) -------------------------------------------
 
