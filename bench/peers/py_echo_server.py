@@ -1,10 +1,14 @@
-"""asyncio echo server, Protocol-based, for the benchmark (runs on asyncio or uvloop).
+"""asyncio echo server for the benchmark (runs on asyncio or uvloop).
 
 Echoes every byte with TCP_NODELAY and keeps each connection open until the
-peer closes it; pauses reading while the write buffer is over its high-water
-mark (flow control).
+peer closes it. By default an asyncio.Protocol that pauses reading while the
+write buffer is over its high-water mark (flow control). --streams: the same
+server on asyncio's streams (asyncio.start_server), one coroutine per
+connection doing read(64 KiB) -> write -> drain, the shape of uvloop's own
+"streams" echo benchmark; drain() is the flow control there.
 
-Usage: python3 py_echo_server.py [--loop asyncio|uvloop] [--host H] [--port P] [--backlog N]
+Usage: python3 py_echo_server.py [--loop asyncio|uvloop] [--streams] [--host H] [--port P]
+                                 [--backlog N]
 """
 import argparse
 import asyncio
@@ -29,9 +33,34 @@ class EchoProtocol(asyncio.Protocol):
         self.transport.resume_reading()
 
 
-async def serve(host, port, backlog):
+# asyncio's default stream limit, and the read size of the other streams and
+# coroutine servers of the benchmark.
+READ_SIZE = 64 * 1024
+
+
+async def echo_stream(reader, writer):
+    sock = writer.get_extra_info("socket")
+    if sock is not None:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    try:
+        while True:
+            data = await reader.read(READ_SIZE)
+            if not data:
+                break
+            writer.write(data)
+            await writer.drain()
+    except ConnectionError:
+        pass  # the peer reset the connection: nothing left to echo
+    finally:
+        writer.close()
+
+
+async def serve(host, port, backlog, streams):
     loop = asyncio.get_running_loop()
-    server = await loop.create_server(EchoProtocol, host, port, backlog=backlog)
+    if streams:
+        server = await asyncio.start_server(echo_stream, host, port, backlog=backlog)
+    else:
+        server = await loop.create_server(EchoProtocol, host, port, backlog=backlog)
     stop = loop.create_future()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, lambda: stop.done() or stop.set_result(None))
@@ -42,6 +71,8 @@ async def serve(host, port, backlog):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--loop", choices=("asyncio", "uvloop"), default="asyncio")
+    parser.add_argument("--streams", action="store_true",
+                        help="asyncio.start_server with read/write/drain instead of a Protocol")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8888)
     parser.add_argument("--backlog", type=int, default=1024)
@@ -50,7 +81,7 @@ def main():
         import uvloop
 
         uvloop.install()
-    asyncio.run(serve(args.host, args.port, args.backlog))
+    asyncio.run(serve(args.host, args.port, args.backlog, args.streams))
 
 
 if __name__ == "__main__":
