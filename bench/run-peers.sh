@@ -38,11 +38,11 @@ while [ $# -gt 0 ]; do
       shift
       ;;
     --only)
-      [ $# -ge 2 ] || { echo "run-peers.sh: --only needs a list of sections" >&2; exit 2; }
+      [ $# -ge 2 ] && [ -n "$2" ] || { echo "run-peers.sh: --only needs a list of sections" >&2; exit 2; }
       only=$2
       shift
       ;;
-    -h | --help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *)
       echo "run-peers.sh: unknown argument '$1' (--quick, --smoke, --only LIST, --out DIR, --commit REV)" >&2
       exit 2
