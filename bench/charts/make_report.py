@@ -163,20 +163,30 @@ class Report:
     def new_sections(self):
         """The coroutine, streams and Unix-socket workloads."""
         out = self.lines
-        out += ["## 7. Coroutine microbenchmarks (millions per CPU-second; ratio to tulip)", ""]
-        self.rate_table("coro", CORO_CASES, CORO_TITLES)
-        out += ["## 8. Streams echo servers (ping-pong), beside tulip's Protocol server", "",
-                "Requests per second, and (in parentheses) the ratio to tulip's Protocol server:",
-                ""]
-        self.table("streams", "req_per_s", "case", reference="tulip", mark_saturated=True,
-                   titles=STREAMS_TITLES)
-        out += ["Server CPU time per request (user + sys, µs; lower is better):", ""]
-        self.table("streams", "server_cpu_us_per_req", "case", reference="tulip",
-                   show_spread=False, digits=2, titles=STREAMS_TITLES)
-        out += ["## 9. Echo over a Unix stream socket (ping-pong)", "", "Requests per second:", ""]
-        self.table("unix", "req_per_s", "case", mark_saturated=True)
-        out += ["Server CPU time per request (user + sys, µs; lower is better):", ""]
-        self.table("unix", "server_cpu_us_per_req", "case", show_spread=False, digits=2)
+        if self.heading("coro", "## 7. Coroutine microbenchmarks (millions per CPU-second; "
+                        "ratio to tulip)"):
+            self.rate_table("coro", CORO_CASES, CORO_TITLES)
+        if self.heading("streams", "## 8. Streams echo servers (ping-pong), beside tulip's "
+                        "Protocol server", "Requests per second, and (in parentheses) the ratio to "
+                        "tulip's Protocol server:"):
+            self.table("streams", "req_per_s", "case", reference="tulip", mark_saturated=True,
+                       titles=STREAMS_TITLES)
+            out += ["Server CPU time per request (user + sys, µs; lower is better):", ""]
+            self.table("streams", "server_cpu_us_per_req", "case", reference="tulip",
+                       show_spread=False, digits=2, titles=STREAMS_TITLES)
+        if self.heading("unix", "## 9. Echo over a Unix stream socket (ping-pong)",
+                        "Requests per second:"):
+            self.table("unix", "req_per_s", "case", mark_saturated=True)
+            out += ["Server CPU time per request (user + sys, µs; lower is better):", ""]
+            self.table("unix", "server_cpu_us_per_req", "case", show_spread=False, digits=2)
+
+    def heading(self, workload, *lines):
+        """Opens a section when `workload` was measured; false (and nothing written) if not."""
+        if not self.peers_of(workload):
+            return False
+        for line in lines:
+            self.lines += [line, ""]
+        return True
 
     def evaluate_new_sections(self):
         m = self.med
@@ -234,14 +244,14 @@ class Report:
                 f"generator's own CPU share was ≥ {SATURATED:.0%}: there req/s is capped by the "
                 "load generator, so rank servers by their CPU time per request.", ""]
 
-        out += ["## 1. Echo server throughput (ping-pong, S-byte messages on C connections)", "",
-                "Requests per second:", ""]
-        self.table("echo", "req_per_s", "case", mark_saturated=True)
-        out += ["Server CPU time per request (user + sys, µs; lower is better):", ""]
-        self.table("echo", "server_cpu_us_per_req", "case", show_spread=False, digits=2)
-        out += ["Round-trip latency p50 / p99 (µs):", ""]
         peers = self.peers_of("echo")
         if peers:
+            out += ["## 1. Echo server throughput (ping-pong, S-byte messages on C connections)",
+                    "", "Requests per second:", ""]
+            self.table("echo", "req_per_s", "case", mark_saturated=True)
+            out += ["Server CPU time per request (user + sys, µs; lower is better):", ""]
+            self.table("echo", "server_cpu_us_per_req", "case", show_spread=False, digits=2)
+            out += ["Round-trip latency p50 / p99 (µs):", ""]
             out.append("| case | " + " | ".join(TITLES[p] for p in peers) + " |")
             out.append("|---" * (len(peers) + 1) + "|")
             for case in self.cases["echo"]:
@@ -258,21 +268,24 @@ class Report:
                 out.append(f"| {case} | " + " | ".join(cells) + " |")
             out.append("")
 
-        out += ["## 2. Client connection churn (each peer's client against the epoll server)", "",
-                "Connections per second (connect, send 12 bytes, read the echo, close):", ""]
-        self.table("churn", "conns_per_s", "workload")
-        out += ["## 3. Bulk stream (one connection, each way at once)", "", "GB/s:", ""]
-        self.table("bulk", "gb_per_s", "workload", digits=2)
-        out += ["Server CPU per MiB echoed (µs):", ""]
-        self.table("bulk", "server_cpu_us_per_mib", "workload", show_spread=False)
-        out += ["## 4. Memory per idle connection", "",
-                "Server RSS growth per connection (bytes) after each connection echoed one byte; "
-                "the kernel's socket buffers are not in RSS:", ""]
-        self.table("idle", "bytes_per_conn", "workload")
-        out += ["## 5. Loop overhead (millions of callbacks per CPU-second; ratio to tulip)", ""]
-        self.rate_table("loop", LOOP_CASES, LOOP_TITLES)
-        out += ["## 6. User-space instructions per echo round trip (callgrind, 1 KiB)", ""]
-        self.table("callgrind", "instructions_per_round_trip", "case", show_spread=False)
+        if self.heading("churn", "## 2. Client connection churn (each peer's client against the "
+                        "epoll server)", "Connections per second (connect, send 12 bytes, read the "
+                        "echo, close):"):
+            self.table("churn", "conns_per_s", "workload")
+        if self.heading("bulk", "## 3. Bulk stream (one connection, each way at once)", "GB/s:"):
+            self.table("bulk", "gb_per_s", "workload", digits=2)
+            out += ["Server CPU per MiB echoed (µs):", ""]
+            self.table("bulk", "server_cpu_us_per_mib", "workload", show_spread=False)
+        if self.heading("idle", "## 4. Memory per idle connection",
+                        "Server RSS growth per connection (bytes) after each connection echoed one "
+                        "byte; the kernel's socket buffers are not in RSS:"):
+            self.table("idle", "bytes_per_conn", "workload")
+        if self.heading("loop", "## 5. Loop overhead (millions of callbacks per CPU-second; ratio "
+                        "to tulip)"):
+            self.rate_table("loop", LOOP_CASES, LOOP_TITLES)
+        if self.heading("callgrind", "## 6. User-space instructions per echo round trip "
+                        "(callgrind, 1 KiB)"):
+            self.table("callgrind", "instructions_per_round_trip", "case", show_spread=False)
         self.new_sections()
 
         self.evaluate()
