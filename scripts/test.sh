@@ -21,14 +21,7 @@ for flavour in "${flavours[@]}"; do
   echo "=== $flavour: build"
   scripts/build.sh "$flavour"
   echo "=== $flavour: test"
-  # Under TSan the library's suites run (every cross-thread path is in them);
-  # the tools' end-to-end tests run in the plain and ASan builds. TSan delays a
-  # signal until its thread is at a safe point, and an echo server sent SIGINT
-  # as soon as it says it is serving then sometimes never sees it (under
-  # investigation; the plain and ASan builds do not show it).
-  skip=()
-  [ "$flavour" = tsan ] && skip=(-LE e2e)
-  ctest --test-dir "build-$flavour" --output-on-failure -j "$(nproc)" "${skip[@]}"
+  ctest --test-dir "build-$flavour" --output-on-failure -j "$(nproc)"
   if [ "$flavour" = release ]; then
     echo "=== release: API reference (Doxygen; any warning, an undocumented API included, fails)"
     cmake --build build-release --target docs

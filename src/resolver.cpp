@@ -8,6 +8,7 @@
 #include <thread>
 #include <vector>
 
+#include "background_thread.hpp"
 #include "loop_access.hpp"
 #include "loop_internals.hpp"
 #include "tulip/errors.hpp"
@@ -152,7 +153,7 @@ void Resolver::resolve(ResolveQuestion question, Done done) {
   // hold up every other connection.
   if (shared_->idle_workers == 0 && workers_.size() < kMaxWorkers) {
     shared_->busy.push_back(false);
-    workers_.emplace_back(&Shared::work, shared_, workers_.size());
+    workers_.push_back(start_background_thread(&Shared::work, shared_, workers_.size()));
   } else {
     shared_->wake.notify_one();
   }

@@ -1,4 +1,4 @@
-"""asyncio echo server for the benchmark (runs on asyncio or uvloop).
+"""asyncio echo server for the benchmark (runs on asyncio, uvloop or tulip).
 
 Echoes every byte with TCP_NODELAY and keeps each connection open until the
 peer closes it. By default an asyncio.Protocol that pauses reading while the
@@ -7,8 +7,8 @@ server on asyncio's streams (asyncio.start_server), one coroutine per
 connection doing read(64 KiB) -> write -> drain, the shape of uvloop's own
 "streams" echo benchmark; drain() is the flow control there.
 
-Usage: python3 py_echo_server.py [--loop asyncio|uvloop] [--streams] [--host H] [--port P]
-                                 [--backlog N]
+Usage: python3 py_echo_server.py [--loop asyncio|uvloop|tulip] [--streams] [--host H]
+                                 [--port P] [--backlog N]
 """
 import argparse
 import asyncio
@@ -70,7 +70,7 @@ async def serve(host, port, backlog, streams):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--loop", choices=("asyncio", "uvloop"), default="asyncio")
+    parser.add_argument("--loop", choices=("asyncio", "uvloop", "tulip"), default="asyncio")
     parser.add_argument("--streams", action="store_true",
                         help="asyncio.start_server with read/write/drain instead of a Protocol")
     parser.add_argument("--host", default="127.0.0.1")
@@ -81,6 +81,12 @@ def main():
         import uvloop
 
         uvloop.install()
+    elif args.loop == "tulip":
+        # tulip's Python package: from the build tree (PYTHONPATH=<build>/python)
+        # or installed with `cmake --install <build> --component python`.
+        import tulip
+
+        tulip.install()
     asyncio.run(serve(args.host, args.port, args.backlog, args.streams))
 
 

@@ -55,6 +55,7 @@
 #include "tulip/future.hpp"
 #include "tulip/handle.hpp"
 #include "tulip/socket_address.hpp"
+#include "tulip/wait_hooks.hpp"
 
 namespace tulip {
 
@@ -415,6 +416,15 @@ class TULIP_API EventLoop {
   /// Logs `context` as one line at error level.
   void default_exception_handler(const ExceptionContext& context) noexcept;
 
+  // ---- Embedding ----------------------------------------------------------------
+
+  /// Installs `hooks` (not owned; null removes them) to run around every poll
+  /// that may block; see wait_hooks.hpp. The hooks must outlive the loop or be
+  /// removed first. Loop thread only, and not from inside a hook.
+  void set_wait_hooks(WaitHooks* hooks) noexcept { wait_hooks_ = hooks; }
+  /// The installed hooks, or null.
+  WaitHooks* wait_hooks() const noexcept { return wait_hooks_; }
+
   // ---- Diagnostics --------------------------------------------------------------
 
   /// Entries in the timer heap, cancelled ones not yet dropped included.
@@ -464,6 +474,7 @@ class TULIP_API EventLoop {
   std::atomic<bool> threadsafe_pending_{false};
 
   ExceptionHandler exception_handler_;
+  WaitHooks* wait_hooks_ = nullptr;
   std::unique_ptr<detail::IoBackend> backend_;
   std::unique_ptr<detail::LoopInternals> internals_;
   std::shared_ptr<detail::LoopToken> token_;

@@ -29,3 +29,4 @@
 #include "tulip/timeouts.hpp"
 #include "tulip/transport.hpp"
 #include "tulip/version.hpp"
+#include "tulip/wait_hooks.hpp"

@@ -39,7 +39,17 @@ EpollBackend::~EpollBackend() {
 }
 
 int EpollBackend::wait(int timeout_ms) {
-  int count = ::epoll_wait(epoll_fd_, events_, kMaxEvents, timeout_ms);
+  int count;
+  WaitHooks* hooks = timeout_ms != 0 ? loop_.wait_hooks() : nullptr;
+  if (hooks != nullptr) [[unlikely]] {
+    hooks->before_wait();
+    count = ::epoll_wait(epoll_fd_, events_, kMaxEvents, timeout_ms);
+    int saved_errno = errno;
+    hooks->after_wait();
+    errno = saved_errno;
+  } else {
+    count = ::epoll_wait(epoll_fd_, events_, kMaxEvents, timeout_ms);
+  }
   if (count >= 0) [[likely]]
     return count;
   if (errno != EINTR) throw_os_error(errno, "epoll_wait");

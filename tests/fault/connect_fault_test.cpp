@@ -2,6 +2,10 @@
 // an address list where only some addresses answer.
 #include <gtest/gtest.h>
 
+#include <pthread.h>
+#include <signal.h>
+
+#include <atomic>
 #include <condition_variable>
 #include <exception>
 #include <mutex>
@@ -209,6 +213,30 @@ struct HangingListener {
 };
 
 // ---- A handshake that never completes ------------------------------------------------
+
+// A signal sent to the process must reach the loop's thread, never a lookup
+// worker: under ThreadSanitizer a worker asleep on its condition variable held
+// a SIGINT forever and the echo server never stopped.
+TEST(NameResolution, LookupWorkersRunWithEverySignalBlocked) {
+  EventLoop loop;
+  std::atomic<int> worker_blocks_all{-1};
+  detail::LoopAccess::internals(loop).resolver.set_lookup_for_testing(
+      [&](const detail::ResolveQuestion&) {
+        sigset_t mask;
+        pthread_sigmask(SIG_BLOCK, nullptr, &mask);
+        worker_blocks_all = sigismember(&mask, SIGINT) == 1 && sigismember(&mask, SIGTERM) == 1 &&
+                            sigismember(&mask, SIGUSR1) == 1 && sigismember(&mask, SIGCHLD) == 1;
+        detail::ResolveResult result;
+        result.error = "answered by the test";
+        return result;
+      });
+  EXPECT_THROW(loop.run_until_complete(loop.getaddrinfo("example.invalid", "80")), std::exception);
+  EXPECT_EQ(worker_blocks_all.load(), 1);
+  // The loop's own thread keeps its mask: the signals are still its to take.
+  sigset_t mine;
+  pthread_sigmask(SIG_BLOCK, nullptr, &mine);
+  EXPECT_EQ(sigismember(&mine, SIGINT), 0);
+}
 
 TEST(ConnectTimeout, FullBacklogTimesOutAndNothingIsCreatedAfterwards) {
   EventLoop loop;
