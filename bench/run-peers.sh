@@ -10,6 +10,7 @@
 #                 idle, loop, callgrind, coro, streams, unix
 #   --commit REV  measure tulip as committed at REV (built from `git archive` into
 #                 build-bench-commit/), not the working tree
+#   TULIP_BENCH_PORT=N  the first of the TCP ports it uses (default 29300; up to N+14)
 #
 # Builds everything in Release into build-bench/, installs the Debian packages it
 # needs, pins the servers and the load generator to different cores, runs the
@@ -42,7 +43,7 @@ while [ $# -gt 0 ]; do
       only=$2
       shift
       ;;
-    -h | --help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *)
       echo "run-peers.sh: unknown argument '$1' (--quick, --smoke, --only LIST, --out DIR, --commit REV)" >&2
       exit 2
@@ -252,6 +253,12 @@ wait_for_server() { # address pid
 start_server() { # peer address [wrapper ...]: starts it, sets server_pid[peer]
   local peer=$1 at=$2
   shift 2
+  # Something already answering there (another run of this script, say) would
+  # be measured in place of this server.
+  if accepts_connections "$at"; then
+    echo "run-peers.sh: $at already accepts connections (another run?); set TULIP_BENCH_PORT to another base port" >&2
+    exit 1
+  fi
   # shellcheck disable=SC2046 # the command line is split on purpose
   "$@" $(server_command "$peer" "$at") >>"$out/raw/server-$peer.log" 2>&1 &
   local pid=$!

@@ -4,7 +4,7 @@ Echoes every byte with TCP_NODELAY and keeps each connection open until the
 peer closes it. By default an asyncio.Protocol that pauses reading while the
 write buffer is over its high-water mark (flow control). --streams: the same
 server on asyncio's streams (asyncio.start_server), one coroutine per
-connection doing read(64 KiB) -> write -> drain, the shape of uvloop's own
+connection doing read(256 KiB) -> write -> drain, the shape of uvloop's own
 "streams" echo benchmark; drain() is the flow control there.
 
 Usage: python3 py_echo_server.py [--loop asyncio|uvloop|tulip] [--streams] [--host H]
@@ -33,9 +33,10 @@ class EchoProtocol(asyncio.Protocol):
         self.transport.resume_reading()
 
 
-# asyncio's default stream limit, and the read size of the other streams and
-# coroutine servers of the benchmark.
-READ_SIZE = 64 * 1024
+# The most one read takes: what asyncio's transport reads from the socket at
+# once (its max_size), and the read size of the benchmark's other streams and
+# coroutine servers.
+READ_SIZE = 256 * 1024
 
 
 async def echo_stream(reader, writer):
