@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "io_backend.hpp"
+#include "selector/datagram_batch.hpp"
 
 namespace tulip::detail {
 
@@ -59,6 +60,11 @@ class EpollBackend final : public IoBackend, private IoWatcher {
   /// next set_interest on it is one EPOLL_CTL_MOD instead of a DEL and an ADD
   /// (a connect handing its socket to the transport). Events in between are dropped.
   void park(int fd) noexcept;
+  /// The buffers of the datagram transports' recvmmsg/sendmmsg calls.
+  DatagramBatch& datagram_batch() {
+    if (!datagram_batch_) datagram_batch_ = std::make_unique<DatagramBatch>();
+    return *datagram_batch_;
+  }
   /// The buffer every Protocol read goes into; data_received borrows it.
   char* read_buffer() {
     // Not zeroed: only what recv() wrote is ever read, and untouched pages cost no memory.
@@ -107,6 +113,7 @@ class EpollBackend final : public IoBackend, private IoWatcher {
   int wakeup_fd_ = -1;
   std::vector<Registration> registrations_;  // indexed by fd
   std::unique_ptr<char[]> read_buffer_;
+  std::unique_ptr<DatagramBatch> datagram_batch_;
   int collected_ = 0;  // events poll() stored and dispatch() has not delivered
   int injected_error_ = 0;
   int injected_failures_ = 0;
