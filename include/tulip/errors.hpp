@@ -55,6 +55,14 @@ class TULIP_API RuntimeError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+/// The kernel's zero-copy sendfile cannot be used for this file or transport,
+/// and the caller disabled the buffered fallback (asyncio.SendfileNotAvailableError,
+/// a RuntimeError there too).
+class TULIP_API SendfileNotAvailableError : public RuntimeError {
+ public:
+  using RuntimeError::RuntimeError;
+};
+
 /// A deadline passed before the operation finished (Python's TimeoutError).
 class TULIP_API TimeoutError : public std::runtime_error {
  public:
