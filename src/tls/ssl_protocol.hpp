@@ -99,6 +99,10 @@ class SslProtocol final : public Protocol, public std::enable_shared_from_this<S
   std::any get_extra_info(std::string_view name) const;
   void set_app_protocol(std::shared_ptr<StreamProtocol> protocol);
   StreamProtocol* app_protocol() const noexcept { return app_.get(); }
+  std::shared_ptr<StreamProtocol> app_protocol_shared() const noexcept { return app_; }
+  /// True between the application's pause_writing() and resume_writing():
+  /// they are the transport below's.
+  bool app_writing_paused() const noexcept { return handshake_done_ && below_writing_paused_; }
   EventLoop& loop() const noexcept { return loop_; }
 
   /// The caller gave up waiting for the handshake (cancelled its Future):

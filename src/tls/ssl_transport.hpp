@@ -11,12 +11,16 @@
 #include <memory>
 #include <utility>
 
+#include "sendfile_support.hpp"
 #include "ssl_protocol.hpp"
 #include "tulip/transport.hpp"
 
 namespace tulip::detail {
 
-class SslTransport final : public Transport {
+// loop.sendfile over TLS takes the buffered path (asyncio's
+// _sendfile_compatible = FALLBACK): the file is read and written through
+// this transport, whose protocol slot the sendfile's stand-in borrows.
+class SslTransport final : public Transport, public BufferedSendfileTarget {
  public:
   explicit SslTransport(std::shared_ptr<SslProtocol> layer) : layer_(std::move(layer)) {}
 
@@ -56,6 +60,12 @@ class SslTransport final : public Transport {
   std::size_t get_write_buffer_size() const noexcept override {
     return layer_->get_write_buffer_size();
   }
+
+  // BufferedSendfileTarget
+  std::shared_ptr<StreamProtocol> owned_protocol() const noexcept override {
+    return layer_->app_protocol_shared();
+  }
+  bool protocol_writing_paused() const noexcept override { return layer_->app_writing_paused(); }
 
  private:
   std::shared_ptr<SslProtocol> layer_;
