@@ -226,6 +226,7 @@ StreamReaderProtocol::StreamReaderProtocol(EventLoop& loop, std::shared_ptr<Stre
 
 void StreamReaderProtocol::connection_made(Transport& transport) {
   reader_->set_transport(&transport);
+  over_ssl_ = transport.get_extra_info("sslcontext").has_value();
   if (on_connected_) {
     on_connected_(transport.shared(), shared_from_this());
   }
@@ -264,8 +265,9 @@ void StreamReaderProtocol::buffer_updated(std::size_t bytes) {
 
 bool StreamReaderProtocol::eof_received() {
   reader_->feed_eof();
-  // Keep the transport open for writing: the application closes it.
-  return true;
+  // Keep the transport open for writing: the application closes it. A TLS
+  // transport cannot stay half-open, so asyncio lets it close.
+  return !over_ssl_;
 }
 
 void StreamReaderProtocol::connection_lost(std::error_code error) {

@@ -287,6 +287,7 @@ class Report:
                         "(callgrind, 1 KiB)"):
             self.table("callgrind", "instructions_per_round_trip", "case", show_spread=False)
         self.new_sections()
+        self.datagram_and_sendfile_sections()
 
         self.evaluate()
         if self.checks:
@@ -433,6 +434,13 @@ class Report:
                                *write(f"{workload}.dat", workload, "server_cpu_us_per_req",
                                       reference, self.peers_of(workload), self.cases[workload],
                                       labels), False))
+        # A panel with no value (a reference measured as 0 in a very short run,
+        # say) would make gnuplot fail on an empty range: leave it out.
+        def has_values(path):
+            with open(path) as f:
+                return any(cell != "?" for line in f.readlines()[1:]
+                           for cell in line.rsplit('"', 1)[-1].split())
+        panels = [panel for panel in panels if has_values(panel[1])]
         if not panels:
             return None
         rows_n = (len(panels) + 1) // 2
@@ -456,6 +464,61 @@ class Report:
             f.write("\n".join(script) + "\n")
         subprocess.run(["gnuplot", plot_file], check=True)
         return png
+
+
+# ---- UDP echo and sendfile (bench/run-peers.sh's last sections) ----------------------------
+# Kept apart so that the sections above and these change independently.
+PEERS += ["floor", "tulip-buffered"]
+TITLES.update({"floor": "sendfile(2) loop (floor)", "tulip-buffered": "tulip, buffered path"})
+COLORS.update({"floor": "#7f7f7f", "tulip-buffered": "#e377c2"})
+
+
+def datagram_and_sendfile_sections(self):
+    out, m = self.lines, self.med
+    if self.cases["udp"]:
+        out += ["## 10. UDP echo (N senders, each with a window of datagrams in flight)", "",
+                "Datagrams per second (echoes received):", ""]
+        self.table("udp", "dgram_per_s", "case", mark_saturated=True)
+        out += ["Server CPU time per datagram (user + sys, µs; lower is better):", ""]
+        self.table("udp", "server_cpu_us_per_dgram", "case", show_spread=False, digits=2)
+        out += ["Datagrams lost (not echoed within the bound), summed over repetitions:", ""]
+        peers = self.peers_of("udp")
+        out.append("| case | " + " | ".join(TITLES[p] for p in peers) + " |")
+        out.append("|---" * (len(peers) + 1) + "|")
+        for case in self.cases["udp"]:
+            cells = [number(sum(self.values.get(("udp", case, p, "lost"), [0])), 0) for p in peers]
+            out.append(f"| {case} | " + " | ".join(cells) + " |")
+        out.append("")
+        for case in self.cases["udp"]:
+            t = m("udp", case, "tulip", "dgram_per_s")
+            tc = m("udp", case, "tulip", "server_cpu_us_per_dgram")
+            others = [p for p in ("libuv", "asio", "uvloop", "asyncio")
+                      if m("udp", case, p, "dgram_per_s")]
+            if t and others:
+                best = max(others, key=lambda p: m("udp", case, p, "dgram_per_s"))
+                b = m("udp", case, best, "dgram_per_s")
+                self.check(f"udp {case}: datagrams/s ahead of every peer", t > b,
+                           f"tulip {t / b:.2f}× the best peer ({TITLES[best]})")
+            cheapest = [p for p in ("libuv", "asio", "uvloop", "asyncio")
+                        if m("udp", case, p, "server_cpu_us_per_dgram")]
+            if tc and cheapest:
+                best = min(cheapest, key=lambda p: m("udp", case, p, "server_cpu_us_per_dgram"))
+                b = m("udp", case, best, "server_cpu_us_per_dgram")
+                self.check(f"udp {case}: CPU/datagram below every peer's", tc < b,
+                           f"tulip {tc:.2f} µs, best peer {TITLES[best]} {b:.2f} µs")
+    if self.cases["udp-callgrind"]:
+        out += ["## 11. User-space instructions per UDP datagram echoed (callgrind)", ""]
+        self.table("udp-callgrind", "instructions_per_datagram", "case", show_spread=False)
+    if self.cases["sendfile"]:
+        out += ["## 12. sendfile: one file to one socket", "", "GB/s (the receiver verifies every byte):",
+                ""]
+        self.table("sendfile", "gb_per_s", "workload", reference="floor", digits=2)
+        out += ["Sender CPU per MiB sent (µs):", ""]
+        self.table("sendfile", "server_cpu_us_per_mib", "workload", reference="floor",
+                   show_spread=False)
+
+
+Report.datagram_and_sendfile_sections = datagram_and_sendfile_sections
 
 
 def main():

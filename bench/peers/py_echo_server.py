@@ -7,13 +7,18 @@ server on asyncio's streams (asyncio.start_server), one coroutine per
 connection doing read(256 KiB) -> write -> drain, the shape of uvloop's own
 "streams" echo benchmark; drain() is the flow control there.
 
+With --cert and --key it serves TLS (ssl= on create_server), its context set
+up as tulip's: TLS 1.2 or newer, no renegotiation (Python's default), the
+default cipher lists.
+
 Usage: python3 py_echo_server.py [--loop asyncio|uvloop|tulip] [--streams] [--host H]
-                                 [--port P] [--backlog N]
+                                 [--port P] [--backlog N] [--cert FILE --key FILE]
 """
 import argparse
 import asyncio
 import signal
 import socket
+import ssl
 
 
 class EchoProtocol(asyncio.Protocol):
@@ -56,12 +61,14 @@ async def echo_stream(reader, writer):
         writer.close()
 
 
-async def serve(host, port, backlog, streams):
+async def serve(host, port, backlog, streams, context=None):
     loop = asyncio.get_running_loop()
     if streams:
-        server = await asyncio.start_server(echo_stream, host, port, backlog=backlog)
+        server = await asyncio.start_server(echo_stream, host, port, backlog=backlog,
+                                            ssl=context)
     else:
-        server = await loop.create_server(EchoProtocol, host, port, backlog=backlog)
+        server = await loop.create_server(EchoProtocol, host, port, backlog=backlog,
+                                          ssl=context)
     stop = loop.create_future()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, lambda: stop.done() or stop.set_result(None))
@@ -77,7 +84,13 @@ def main():
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8888)
     parser.add_argument("--backlog", type=int, default=1024)
+    parser.add_argument("--cert")
+    parser.add_argument("--key")
     args = parser.parse_args()
+    context = None
+    if args.cert:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(args.cert, args.key)
     if args.loop == "uvloop":
         import uvloop
 
@@ -88,7 +101,7 @@ def main():
         import tulip
 
         tulip.install()
-    asyncio.run(serve(args.host, args.port, args.backlog, args.streams))
+    asyncio.run(serve(args.host, args.port, args.backlog, args.streams, context))
 
 
 if __name__ == "__main__":

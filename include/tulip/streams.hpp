@@ -334,6 +334,7 @@ class TULIP_API StreamReaderProtocol final
   bool receiving_directly_ = false;  // the last get_buffer() was the reader's receive_buffer()
   bool paused_ = false;
   bool connection_lost_ = false;
+  bool over_ssl_ = false;  // TLS has no half-close: EOF closes (asyncio's _over_ssl)
   std::exception_ptr lost_error_;
   std::deque<Future<void>> drain_waiters_;
   Future<void> closed_;

@@ -212,17 +212,20 @@ void SelectorSocketTransport::on_eof() {
 }
 
 void SelectorSocketTransport::on_writable() {
-  iovec buffers[kMaxIovecs];
-  std::size_t count = buffer_.gather(buffers, kMaxIovecs);
-  if (count == 0) {
-    update_interest();
+  if (!buffer_.empty()) {
+    iovec buffers[kMaxIovecs];
+    std::size_t count = buffer_.gather(buffers, kMaxIovecs);
+    ssize_t n = send_now(buffers, count);
+    if (n <= 0) return;  // the kernel took nothing, or the connection failed
+    buffer_.consume(static_cast<std::size_t>(n));
+    maybe_resume_protocol();
+    if (lost_ || !buffer_.empty()) return;  // resume_writing may have aborted us
+  }
+  if (sendfile_) {
+    // The bytes written before loop.sendfile have gone; now the file.
+    send_file_chunk();
     return;
   }
-  ssize_t n = send_now(buffers, count);
-  if (n <= 0) return;  // the kernel took nothing, or the connection failed
-  buffer_.consume(static_cast<std::size_t>(n));
-  maybe_resume_protocol();
-  if (lost_ || !buffer_.empty()) return;  // resume_writing may have aborted us
   update_interest();
   if (closing_) {
     schedule_connection_lost({});
@@ -237,6 +240,8 @@ void SelectorSocketTransport::on_writable() {
 bool SelectorSocketTransport::refuse_write(std::size_t bytes) {
   if (bytes == 0) return false;
   if (eof_requested_) throw RuntimeError("Cannot call write() after write_eof()");
+  // As asyncio: bytes written now would land in the middle of the file.
+  if (sendfile_) throw RuntimeError("unable to write; sendfile is in progress");
   if (closing_ || lost_) {
     // asyncio counts silently and warns from the fifth write; one warning at the
     // first dropped write tells the user sooner and does not spam.
@@ -322,7 +327,8 @@ void SelectorSocketTransport::after_buffer_grew() {
 void SelectorSocketTransport::write_eof() {
   if (closing_ || eof_requested_) return;
   eof_requested_ = true;
-  if (buffer_.empty()) {
+  // During a sendfile the EOF follows the file (finish_sendfile sends it).
+  if (buffer_.empty() && !sendfile_) {
     ::shutdown(fd_, SHUT_WR);
     eof_sent_ = true;
   }
@@ -372,7 +378,7 @@ bool SelectorSocketTransport::watch_as_needed() {
   std::uint32_t wanted = 0;
   if (!lost_) {
     if (!reading_paused_ && !closing_ && !eof_received_) wanted |= kReadable;
-    if (!buffer_.empty()) wanted |= kWritable;
+    if (!buffer_.empty() || sendfile_) wanted |= kWritable;
   }
   if (wanted == interest_) return false;
   backend_.set_interest(fd_, this, wanted);
@@ -404,6 +410,8 @@ void SelectorSocketTransport::update_interest() noexcept {
 void SelectorSocketTransport::close() {
   if (closing_) return;
   closing_ = true;
+  // As asyncio, closing ends a sendfile in progress; its caller learns how far it got.
+  if (sendfile_) finish_sendfile({0, errno_code(ECONNABORTED), false, true});
   update_interest();  // reading stops now; writing goes on until the buffer is empty
   if (buffer_.empty()) schedule_connection_lost({});
 }
@@ -414,6 +422,7 @@ void SelectorSocketTransport::force_close(std::error_code error) {
   if (lost_) return;
   buffer_.clear();
   closing_ = true;
+  if (sendfile_) finish_sendfile({0, error ? error : errno_code(ECONNABORTED), false, true});
   schedule_connection_lost(error);
 }
 
@@ -461,6 +470,8 @@ void SelectorSocketTransport::shutdown_with_loop() noexcept {
   if (released_) return;
   bool tell_protocol = reading_started_;
   buffer_.clear();
+  // The loop is going: a sendfile's Future stays pending, as every operation's does.
+  sendfile_.reset();
   closing_ = true;
   lost_ = true;
   if (tell_protocol && protocol_) {

@@ -11,6 +11,11 @@
 // Every event handler re-checks the state after each protocol callback, since
 // the callback may have closed or aborted the transport.
 //
+// loop.sendfile (selector_sendfile.cpp): while a file is being sent with the
+// kernel's sendfile(2), reading is paused and write() refuses (asyncio's
+// _sendfile_native); buffered bytes go first, then one sendfile call per
+// writability event. close() or abort() in the middle ends the sendfile.
+//
 // Thread-safety: loop thread only.
 #pragma once
 
@@ -21,6 +26,7 @@
 #include "flow_control.hpp"
 #include "io_backend.hpp"
 #include "selector/epoll_backend.hpp"
+#include "sendfile_support.hpp"
 #include "tulip/event_loop.hpp"
 #include "tulip/exception_context.hpp"
 #include "tulip/protocol.hpp"
@@ -34,7 +40,10 @@ class Server;
 
 namespace tulip::detail {
 
-class SelectorSocketTransport final : public Transport, public LoopMember, private IoWatcher {
+class SelectorSocketTransport final : public Transport,
+                                      public LoopMember,
+                                      public BufferedSendfileTarget,
+                                      private IoWatcher {
  public:
   /// Takes ownership of the connected socket `socket.fd`. Call start() next.
   /// `socket.peer`: the peer's address when the caller already knows it (from
@@ -78,13 +87,36 @@ class SelectorSocketTransport final : public Transport, public LoopMember, priva
   /// (connection_lost with ECONNABORTED) and release everything now.
   void shutdown_with_loop() noexcept override;
 
+  /// Starts sending `job`'s file (IoBackend::start_sendfile); takes `job`.
+  void start_sendfile(SendfileJob& job);
+
+  // BufferedSendfileTarget
+  std::shared_ptr<StreamProtocol> owned_protocol() const noexcept override { return protocol_; }
+  bool protocol_writing_paused() const noexcept override { return flow_.paused(); }
+
  private:
+  // A file being sent with sendfile(2).
+  struct NativeSendfile {
+    int file_fd;
+    std::uint64_t offset;
+    std::size_t count;  // 0: to the end of the file
+    std::size_t sent = 0;
+    bool resume_reading = false;  // reading was on when it started
+    InlineFunction<void(SendfileOutcome)> done;
+    InlineFunction<bool()> cancelled;
+  };
+
   void on_io_event(std::uint32_t events) override;
   void on_readable();
   void on_writable();
   void read_into_protocol();
   void read_into_buffered_protocol();
   void on_eof();
+  // One sendfile(2) call of the file in progress (the write buffer is empty).
+  void send_file_chunk();
+  // Ends the sendfile in progress, restores reading, and queues `outcome` for
+  // its caller. Does not close anything.
+  void finish_sendfile(SendfileOutcome outcome);
   // recv() failed with `error`: nothing to do for EAGAIN, else the connection ends.
   void read_failed(int error);
 
@@ -92,7 +124,7 @@ class SelectorSocketTransport final : public Transport, public LoopMember, priva
   // dealing with the dropped bytes. The common case is inline; every write
   // passes here.
   bool accept_write(std::size_t bytes) {
-    if (bytes != 0 && !closing_ && !lost_ && !eof_requested_) [[likely]]
+    if (bytes != 0 && !closing_ && !lost_ && !eof_requested_ && !sendfile_) [[likely]]
       return true;
     return refuse_write(bytes);
   }
@@ -136,6 +168,7 @@ class SelectorSocketTransport final : public Transport, public LoopMember, priva
 
   WriteBuffer buffer_;
   WriteFlowControl flow_;
+  std::unique_ptr<NativeSendfile> sendfile_;  // a loop.sendfile in progress
 
   bool reading_started_ = false;  // connection_made has run
   bool reading_paused_ = false;

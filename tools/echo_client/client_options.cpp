@@ -11,7 +11,9 @@ namespace {
 constexpr const char* kUsage =
     "usage: tulip-echo-client [--host H] [--port P | --unix PATH] [--udp] [--message TEXT]\n"
     "                         [--size N] [--eof] [--verify] [--timeout SEC]\n"
-    "                         [--happy-eyeballs-delay SEC] [--quiet] [--streams]\n";
+    "                         [--happy-eyeballs-delay SEC] [--quiet] [--streams]\n"
+    "                         [--tls [--cafile FILE] [--server-hostname NAME] [--insecure]\n"
+    "                          [--handshake-timeout SEC]]\n";
 
 // The largest UDP payload over IPv4 (65535 less the IP and UDP headers).
 constexpr std::uint64_t kMaxDatagram = 65507;
@@ -44,6 +46,24 @@ void check_combinations(ClientOptions& options) {
       usage_error("--streams and --udp cannot be combined: there are no streams for datagrams");
     }
     if (options.timeout == 0) options.timeout = kDefaultUdpTimeout;
+  }
+  if (!options.tls) {
+    if (options.cafile) usage_error("--cafile needs --tls");
+    if (options.server_hostname) usage_error("--server-hostname needs --tls");
+    if (options.insecure) usage_error("--insecure needs --tls");
+    if (options.handshake_timeout) usage_error("--handshake-timeout needs --tls");
+    return;
+  }
+  if (options.udp) usage_error("--tls and --udp cannot be combined (TLS runs over a stream)");
+  // TLS has no half-close: its close_notify ends the whole connection.
+  if (options.eof) usage_error("--eof cannot be combined with --tls: TLS has no half-close");
+  if (options.insecure && options.cafile) {
+    usage_error("--insecure and --cafile cannot be combined (--insecure verifies nothing)");
+  }
+  if (options.unix_path && !options.server_hostname && !options.insecure) {
+    usage_error(
+        "--tls with --unix needs --server-hostname (the name the certificate is for) "
+        "or --insecure");
   }
 }
 
@@ -120,6 +140,26 @@ ClientOptions parse_client_arguments(int argc, char** argv) {
     } else if (name == "--streams") {
       flag();
       options.streams = true;
+    } else if (name == "--tls") {
+      flag();
+      options.tls = true;
+    } else if (name == "--cafile") {
+      options.cafile = required();
+      if (options.cafile->empty()) usage_error("--cafile must not be empty");
+    } else if (name == "--server-hostname") {
+      options.server_hostname = required();
+      if (options.server_hostname->empty()) usage_error("--server-hostname must not be empty");
+    } else if (name == "--insecure") {
+      flag();
+      options.insecure = true;
+    } else if (name == "--handshake-timeout") {
+      std::string value = required();
+      auto seconds = parse_seconds(value);
+      if (!seconds) {
+        usage_error("--handshake-timeout must be a positive number of seconds, not '" + value +
+                    "'");
+      }
+      options.handshake_timeout = *seconds;
     } else {
       usage_error("unknown option '" + name + "'");
     }

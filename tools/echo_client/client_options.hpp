@@ -27,6 +27,13 @@ struct ClientOptions {
   bool host_given = false;
   bool port_given = false;
   std::optional<double> happy_eyeballs_delay;
+  // --tls: TLS, verifying the server against --cafile (else the system's CA
+  // store) and --server-hostname (else --host); --insecure verifies nothing.
+  bool tls = false;
+  std::optional<std::string> cafile;
+  std::optional<std::string> server_hostname;
+  bool insecure = false;
+  std::optional<double> handshake_timeout;  // seconds; unset: asyncio's 60
 };
 
 /// Parses argv. Prints the usage and exits 0 for --help; on any mistake prints

@@ -13,6 +13,7 @@
 #include <utility>
 
 #include "client_options.hpp"
+#include "client_tls.hpp"
 #include "echo_session.hpp"
 #include "streams_client.hpp"
 #include "tool_support.hpp"
@@ -35,7 +36,8 @@ class EchoClientProtocol final : public Protocol {
   void connection_made(Transport& transport) override {
     transport_ = &transport;
     session_.connected(transport.get_extra_info<SocketAddress>("peername"),
-                       transport.get_extra_info<int>("socket").value_or(-1));
+                       transport.get_extra_info<int>("socket").value_or(-1),
+                       tls_summary(transport));
     send_more();
   }
 
@@ -92,19 +94,21 @@ int run(const Options& options) {
   try {
     ConnectOptions connect_options;
     connect_options.happy_eyeballs_delay = options.happy_eyeballs_delay;
+    apply_tls(options, connect_options);
+    UnixConnectOptions unix_options;
+    apply_tls(options, unix_options);
     auto factory = [&] { return std::make_shared<EchoClientProtocol>(session, on_con_lost); };
-    auto connection =
-        options.unix_path
-            ? loop.run_until_complete(loop.create_unix_connection(factory, *options.unix_path))
-            : loop.run_until_complete(
-                  loop.create_connection(factory, options.host, options.port, connect_options));
+    auto connection = options.unix_path
+                          ? loop.run_until_complete(loop.create_unix_connection(
+                                factory, *options.unix_path, unix_options))
+                          : loop.run_until_complete(loop.create_connection(
+                                factory, options.host, options.port, connect_options));
     transport = connection.transport;
   } catch (const RuntimeError&) {
     if (timed_out) return report_timeout(options);
     throw;
   } catch (const std::exception& e) {
-    error_line(kProgram, e.what());
-    return kExitConnectionError;
+    return report_connect_failure(options, e);
   }
 
   // Wait until the protocol signals that the connection is lost, then close

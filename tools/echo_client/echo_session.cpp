@@ -44,7 +44,8 @@ bool Payload::matches(std::uint64_t offset, std::string_view data,
 EchoSession::EchoSession(const ClientOptions& options, ClientOutcome& outcome)
     : options_(options), outcome_(outcome), payload_(options) {}
 
-void EchoSession::connected(const std::optional<SocketAddress>& peer, int socket) {
+void EchoSession::connected(const std::optional<SocketAddress>& peer, int socket,
+                            const std::optional<std::string>& tls) {
   peer_ = peer ? peer->to_string() : std::string("None");
   log("connected to " + peer_);
   int receive_buffer = 0;
@@ -55,6 +56,8 @@ void EchoSession::connected(const std::optional<SocketAddress>& peer, int socket
   ::getsockopt(socket, SOL_SOCKET, SO_SNDBUF, &send_buffer, &length);
   log("recv_buf_size: " + std::to_string(receive_buffer));
   log("send_buf_size: " + std::to_string(send_buffer));
+  // Beside the socket's details, as the seed logs them: what TLS negotiated.
+  if (tls) log("tls: " + *tls);
 }
 
 void EchoSession::chunk_written() {

@@ -58,8 +58,10 @@ class EchoSession {
   /// Both must outlive the session.
   EchoSession(const ClientOptions& options, ClientOutcome& outcome);
 
-  /// The connection is made: logs the peer and the socket's buffer sizes.
-  void connected(const std::optional<SocketAddress>& peer, int socket);
+  /// The connection is made: logs the peer and the socket's buffer sizes,
+  /// and for a TLS connection what it negotiated (tls_summary()).
+  void connected(const std::optional<SocketAddress>& peer, int socket,
+                 const std::optional<std::string>& tls = std::nullopt);
   /// True while payload bytes remain to be written.
   bool has_more() const { return !payload_.finished(); }
   /// The next chunk to write.

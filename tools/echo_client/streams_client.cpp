@@ -20,6 +20,7 @@
 #include <utility>
 #include <vector>
 
+#include "client_tls.hpp"
 #include "echo_session.hpp"
 #include "tool_support.hpp"
 #include "tulip/tulip.hpp"
@@ -56,17 +57,21 @@ Task<void> exchange(EventLoop& loop, const ClientOptions& options, EchoSession& 
                     std::shared_ptr<StreamWriter>& connection) {
   StreamPair streams;
   if (options.unix_path) {
-    streams = co_await open_unix_connection(loop, *options.unix_path);
+    UnixConnectOptions unix_options;
+    apply_tls(options, unix_options);
+    streams = co_await open_unix_connection(loop, *options.unix_path, unix_options);
   } else {
     ConnectOptions connect_options;
     connect_options.happy_eyeballs_delay = options.happy_eyeballs_delay;
+    apply_tls(options, connect_options);
     streams = co_await open_connection(loop, options.host, options.port, connect_options);
   }
   std::shared_ptr<StreamReader> reader = std::move(streams.reader);
   std::shared_ptr<StreamWriter> writer = std::move(streams.writer);
   connection = writer;
   session.connected(writer->get_extra_info<SocketAddress>("peername"),
-                    writer->get_extra_info<int>("socket").value_or(-1));
+                    writer->get_extra_info<int>("socket").value_or(-1),
+                    tls_summary(*writer->transport()));
 
   Task<void> sending = loop.create_task(send_payload(writer, session), "send");
   // However this coroutine ends (a --timeout cancels it), sending ends too.
@@ -132,9 +137,8 @@ int run_streams_client(const ClientOptions& options) {
     }
     return report_timeout(options);
   } catch (const std::exception& e) {
-    // open_connection failed: refused, unresolvable, a bad path.
-    error_line(kClientProgram, e.what());
-    return kExitConnectionError;
+    // open_connection failed: refused, unresolvable, a bad path, a TLS handshake.
+    return report_connect_failure(options, e);
   }
   return session.finish();
 }

@@ -22,9 +22,12 @@ class ConnectionLog {
 
   bool quiet() const { return quiet_; }
 
-  /// "connection from ('127.0.0.1', 40312)".
+  /// "connection from ('127.0.0.1', 40312)", then for a TLS connection (its
+  /// handshake done) "tls: TLSv1.3 TLS_AES_256_GCM_SHA384".
   void connection_made(const Transport& transport) const {
-    if (!quiet_) log_line("connection from " + peer(transport));
+    if (quiet_) return;
+    log_line("connection from " + peer(transport));
+    if (auto tls = tls_summary(transport)) log_line("tls: " + *tls);
   }
   /// "recv: b'...'": a chunk arrived.
   void received(std::string_view data) const {

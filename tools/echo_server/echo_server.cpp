@@ -103,11 +103,34 @@ int run(const Options& options) {
   return serve_until_signalled(loop, options, server);
 }
 
+// With --tls, a client whose handshake fails reaches no protocol: the
+// library says why at debug level, which the server logs as one of its lines
+// ("SSL handshake failed (('127.0.0.1', 40312)): wrong version number"). The
+// library's other messages keep its own format.
+void log_failed_handshakes(const Options& options) {
+  if (!options.tls || options.quiet) return;
+  set_log_level(LogLevel::kDebug);
+  set_log_sink([](LogLevel level, std::string_view message) {
+    if (level == LogLevel::kDebug) {
+      log_line(message);
+    } else {
+      error_line("tulip", message);
+    }
+  });
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   Options options = parse_server_arguments(argc, argv);
   std::signal(SIGPIPE, SIG_IGN);
+  try {
+    load_tls(options);
+  } catch (const std::exception& e) {
+    error_line(kProgram, e.what());
+    return kExitConnectionError;
+  }
+  log_failed_handshakes(options);
   try {
     if (options.udp) return run_udp(options);
     return options.streams ? run_streams_server(options) : run(options);

@@ -4,6 +4,7 @@
 #include <cstdlib>
 
 #include "tool_support.hpp"
+#include "tulip/ssl_context.hpp"
 
 namespace tulip::tools {
 namespace {
@@ -13,7 +14,8 @@ constexpr const char* kUsage =
     "                         [--quiet] [--backlog N] [--reuse-port] [--nodelay | --no-nodelay]\n"
     "                         [--keepalive-idle S] [--keepalive-count N] [--keepalive-interval "
     "S]\n"
-    "                         [--streams]\n";
+    "                         [--streams] [--tls --cert FILE [--key FILE]\n"
+    "                         [--handshake-timeout SEC]]\n";
 
 [[noreturn]] void usage_error(const std::string& message) {
   error_line(kServerProgram, "error: " + message);
@@ -36,6 +38,14 @@ void check_combinations(const ServerToolOptions& options) {
   if (options.udp && options.streams) {
     usage_error("--streams and --udp cannot be combined: there are no streams for datagrams");
   }
+  if (!options.tls) {
+    if (options.cert) usage_error("--cert needs --tls");
+    if (options.key) usage_error("--key needs --tls");
+    if (options.handshake_timeout_given) usage_error("--handshake-timeout needs --tls");
+    return;
+  }
+  if (options.udp) usage_error("--tls and --udp cannot be combined (TLS runs over a stream)");
+  if (!options.cert) usage_error("--tls needs --cert FILE (the server's certificate chain)");
 }
 
 }  // namespace
@@ -114,6 +124,24 @@ ServerToolOptions parse_server_arguments(int argc, char** argv) {
     } else if (name == "--streams") {
       flag();
       options.streams = true;
+    } else if (name == "--tls") {
+      flag();
+      options.tls = true;
+    } else if (name == "--cert") {
+      options.cert = required();
+      if (options.cert->empty()) usage_error("--cert must not be empty");
+    } else if (name == "--key") {
+      options.key = required();
+      if (options.key->empty()) usage_error("--key must not be empty");
+    } else if (name == "--handshake-timeout") {
+      std::string value = required();
+      auto seconds = parse_seconds(value);
+      if (!seconds) {
+        usage_error("--handshake-timeout must be a positive number of seconds, not '" + value +
+                    "'");
+      }
+      options.server.ssl_handshake_timeout = *seconds;
+      options.handshake_timeout_given = true;
     } else {
       usage_error("unknown option '" + name + "'");
     }
@@ -121,6 +149,13 @@ ServerToolOptions parse_server_arguments(int argc, char** argv) {
   if (options.server.keepalive) options.tcp_tuning_given = true;
   check_combinations(options);
   return options;
+}
+
+void load_tls(ServerToolOptions& options) {
+  if (!options.tls) return;
+  SslContext context(SslContext::Side::kServer);
+  context.load_cert_chain(*options.cert, options.key.value_or(std::string()));
+  options.server.ssl = std::move(context);
 }
 
 }  // namespace tulip::tools

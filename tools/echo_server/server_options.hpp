@@ -27,11 +27,19 @@ struct ServerToolOptions {
   bool port_given = false;
   bool tcp_tuning_given = false;  // --nodelay, --no-nodelay, --keepalive-*
   bool backlog_given = false;
+  // --tls: serve TLS with the certificate chain in --cert and its key in --key
+  // (or in --cert); load_tls() puts the context into `server`.
+  bool tls = false;
+  std::optional<std::string> cert;
+  std::optional<std::string> key;
+  bool handshake_timeout_given = false;
 
-  /// The options of a --unix server (the backlog).
+  /// The options of a --unix server (the backlog, TLS).
   UnixServerOptions unix_server_options() const {
     UnixServerOptions unix_options;
     unix_options.backlog = server.backlog;
+    unix_options.ssl = server.ssl;
+    unix_options.ssl_handshake_timeout = server.ssl_handshake_timeout;
     return unix_options;
   }
 };
@@ -39,5 +47,10 @@ struct ServerToolOptions {
 /// Parses argv. Prints the usage and exits 0 for --help; on any mistake prints
 /// one error line and the usage on stderr and exits 2.
 ServerToolOptions parse_server_arguments(int argc, char** argv);
+
+/// With --tls, makes the server's TLS context from --cert and --key. Throws
+/// SslError naming the file and the reason when they cannot be loaded (the
+/// tool then exits 1).
+void load_tls(ServerToolOptions& options);
 
 }  // namespace tulip::tools
