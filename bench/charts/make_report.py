@@ -476,7 +476,7 @@ COLORS.update({"floor": "#7f7f7f", "tulip-buffered": "#e377c2"})
 def datagram_and_sendfile_sections(self):
     out, m = self.lines, self.med
     if self.cases["udp"]:
-        out += ["## 7. UDP echo (N senders, each with a window of datagrams in flight)", "",
+        out += ["## 10. UDP echo (N senders, each with a window of datagrams in flight)", "",
                 "Datagrams per second (echoes received):", ""]
         self.table("udp", "dgram_per_s", "case", mark_saturated=True)
         out += ["Server CPU time per datagram (user + sys, µs; lower is better):", ""]
@@ -507,10 +507,10 @@ def datagram_and_sendfile_sections(self):
                 self.check(f"udp {case}: CPU/datagram below every peer's", tc < b,
                            f"tulip {tc:.2f} µs, best peer {TITLES[best]} {b:.2f} µs")
     if self.cases["udp-callgrind"]:
-        out += ["## 8. User-space instructions per UDP datagram echoed (callgrind)", ""]
+        out += ["## 11. User-space instructions per UDP datagram echoed (callgrind)", ""]
         self.table("udp-callgrind", "instructions_per_datagram", "case", show_spread=False)
     if self.cases["sendfile"]:
-        out += ["## 9. sendfile: one file to one socket", "", "GB/s (the receiver verifies every byte):",
+        out += ["## 12. sendfile: one file to one socket", "", "GB/s (the receiver verifies every byte):",
                 ""]
         self.table("sendfile", "gb_per_s", "workload", reference="floor", digits=2)
         out += ["Sender CPU per MiB sent (µs):", ""]
