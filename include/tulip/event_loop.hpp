@@ -36,8 +36,10 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <span>
 #include <string>
+#include <type_traits>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -48,9 +50,11 @@
 #include "tulip/datagram.hpp"
 #include "tulip/detail/callback_node.hpp"
 #include "tulip/detail/inline_function.hpp"
+#include "tulip/detail/job_outcome.hpp"
 #include "tulip/detail/time_conversion.hpp"
 #include "tulip/errors.hpp"
 #include "tulip/exception_context.hpp"
+#include "tulip/executor.hpp"
 #include "tulip/export.hpp"
 #include "tulip/future.hpp"
 #include "tulip/handle.hpp"
@@ -374,6 +378,54 @@ class TULIP_API EventLoop {
   /// host and service names of `address`, with NI_* `flags`.
   Future<NameInfo> getnameinfo(SocketAddress address, int flags = 0);
 
+  // ---- Executors (executor.hpp; src/loop_executors.cpp) --------------------------
+
+  /// Runs `function` (any callable taking no arguments) on `executor`, or on
+  /// the loop's default executor if `executor` is null (asyncio's
+  /// loop.run_in_executor). Returns at once a Future that completes on this
+  /// loop's thread, through call_soon_threadsafe, with what `function`
+  /// returned or the exception it threw. Cancelling the Future before the job
+  /// starts means it never runs; once started, it runs to the end and its
+  /// result is dropped. `function` is moved to the worker thread, runs there,
+  /// and is destroyed on the loop's thread after it has run (on the worker if
+  /// the loop closed meanwhile); capture what may be used from another
+  /// thread. Closing the loop does not wait for a job in progress: its Future
+  /// stays pending and its late answer is dropped. Throws RuntimeError if the
+  /// loop is closed, or, for the default executor, after
+  /// shutdown_default_executor(); std::invalid_argument for an empty callable;
+  /// and what the executor's submit() throws (RuntimeError once it was shut down).
+  template <class F>
+  auto run_in_executor(std::shared_ptr<Executor> executor, F&& function) {
+    using R = std::invoke_result_t<std::decay_t<F>&>;
+    static_assert(std::is_void_v<R> || std::is_move_constructible_v<R>,
+                  "run_in_executor needs a function whose result can be moved");
+    if (detail::is_empty_callable(function)) throw_empty_callback("run_in_executor");
+    Future<R> result = create_future<R>();
+    auto outcome = std::make_shared<detail::JobOutcome<R>>();
+    submit_job(
+        std::move(executor),
+        [outcome, function = std::forward<F>(function)]() mutable { outcome->run(function); },
+        [outcome, result]() mutable { outcome->deliver(result); });
+    // A job cancelled before a worker takes it is skipped.
+    result.add_done_callback([outcome](Future<R>& done) {
+      if (done.cancelled()) outcome->cancelled.store(true, std::memory_order_release);
+    });
+    return result;
+  }
+
+  /// Makes `executor` the default one for run_in_executor(nullptr, ...) and for
+  /// the loop's name lookups (asyncio's set_default_executor). A pool the loop
+  /// made itself is shut down without waiting. Throws std::invalid_argument for null.
+  void set_default_executor(std::shared_ptr<Executor> executor);
+
+  /// Shuts the default executor down and waits, without blocking the loop,
+  /// for its threads to end (asyncio's shutdown_default_executor): a thread
+  /// of its own joins them. Completes when they have ended, or after `timeout`
+  /// seconds (then a warning is logged and they are let go; the Future still
+  /// completes normally). From then on run_in_executor(nullptr, ...) and the
+  /// loop's name lookups fail with RuntimeError.
+  Future<void> shutdown_default_executor(std::optional<double> timeout = std::nullopt);
+
   // ---- Watching file descriptors ---------------------------------------------
 
   /// Calls `callback` whenever `fd` is readable, until remove_reader(fd); it
@@ -439,6 +491,9 @@ class TULIP_API EventLoop {
   std::int64_t now_ns() const noexcept;
   TimerHandle call_at_ns(std::int64_t when_ns, Callback callback);
   TimerHandle call_later_ns(std::int64_t delay_ns, Callback callback);
+
+  // run_in_executor's untyped half: `work` on a worker, then `done` here.
+  void submit_job(std::shared_ptr<Executor> executor, Executor::Job work, Callback done);
 
   void run_once();
   static void run_batch(detail::CallbackNode* node, EventLoop& loop);

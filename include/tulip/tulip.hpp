@@ -11,6 +11,7 @@
 #include "tulip/event_loop.hpp"
 #include "tulip/exception_context.hpp"
 #include "tulip/exception_group.hpp"
+#include "tulip/executor.hpp"
 #include "tulip/future.hpp"
 #include "tulip/handle.hpp"
 #include "tulip/locks.hpp"
