@@ -58,6 +58,7 @@
 #include "tulip/export.hpp"
 #include "tulip/future.hpp"
 #include "tulip/handle.hpp"
+#include "tulip/pipes.hpp"
 #include "tulip/socket_address.hpp"
 
 namespace tulip {
@@ -303,6 +304,34 @@ class TULIP_API EventLoop {
     server_options.start_serving = options.start_serving;
     detail::adopt_server(*this, detail::erase_factory(std::forward<Factory>(protocol_factory)),
                          sock, server_options, true, detail::complete_server(result));
+    return result;
+  }
+
+  // ---- Pipes (see pipes.hpp) ----------------------------------------------------
+
+  /// Wraps the read end of a pipe (a FIFO, a socket or a character device
+  /// too) in a ReadTransport (asyncio's connect_read_pipe); completes with
+  /// ReadPipe<P>{transport, protocol} once connection_made has run. The
+  /// transport owns `fd` from this call on, whatever the outcome. A regular
+  /// file fails the Future with std::invalid_argument.
+  template <class Factory>
+  auto connect_read_pipe(Factory&& protocol_factory, int fd) {
+    using P = detail::FactoryProtocol<Factory>;
+    Future<ReadPipe<P>> result = create_future<ReadPipe<P>>();
+    detail::open_pipe(*this, detail::erase_factory(std::forward<Factory>(protocol_factory)), fd,
+                      false, detail::complete_pipe(result));
+    return result;
+  }
+
+  /// Wraps the write end of a pipe in a WriteTransport (asyncio's
+  /// connect_write_pipe); completes with WritePipe<P>{transport, protocol}
+  /// once connection_made has run. As connect_read_pipe for `fd`.
+  template <class Factory>
+  auto connect_write_pipe(Factory&& protocol_factory, int fd) {
+    using P = detail::FactoryProtocol<Factory>;
+    Future<WritePipe<P>> result = create_future<WritePipe<P>>();
+    detail::open_pipe(*this, detail::erase_factory(std::forward<Factory>(protocol_factory)), fd,
+                      true, detail::complete_pipe(result));
     return result;
   }
 

@@ -17,6 +17,7 @@
 #include "tulip/locks.hpp"
 #include "tulip/log.hpp"
 #include "tulip/peer_credentials.hpp"
+#include "tulip/pipes.hpp"
 #include "tulip/protocol.hpp"
 #include "tulip/queues.hpp"
 #include "tulip/runners.hpp"
