@@ -12,6 +12,7 @@
 #include <memory>
 #include <unordered_map>
 
+#include "child_watcher.hpp"
 #include "fd_watcher.hpp"
 #include "io_backend.hpp"
 #include "loop_executors.hpp"
@@ -38,6 +39,9 @@ struct LoopInternals {
   std::unordered_map<int, std::shared_ptr<Callback>> signal_handlers;
   LoopExecutors executors;
   Resolver resolver;
+  // Children watched through SIGCHLD where the kernel has no pidfd.
+  SigchldChildren sigchld_children;
+  bool sigchld_handler_installed = false;
 };
 
 /// Signal handling (signal_handlers.cpp).

@@ -60,6 +60,7 @@
 #include "tulip/handle.hpp"
 #include "tulip/pipes.hpp"
 #include "tulip/socket_address.hpp"
+#include "tulip/subprocess.hpp"
 
 namespace tulip {
 
@@ -333,6 +334,36 @@ class TULIP_API EventLoop {
     detail::open_pipe(*this, detail::erase_factory(std::forward<Factory>(protocol_factory)), fd,
                       true, detail::complete_pipe(result));
     return result;
+  }
+
+  // ---- Subprocesses (see subprocess.hpp) ----------------------------------------
+
+  /// Starts the program argv[0] with the arguments argv[1...] (asyncio's
+  /// loop.subprocess_exec); completes with SubprocessConnection<P>{transport,
+  /// protocol} once the protocol's connection_made has run. A program that
+  /// cannot be started fails the Future with OSError (the spawn's errno, the
+  /// program named); an empty argv, or an argument or environment entry that
+  /// cannot be a C string, with std::invalid_argument. Cancelling the Future
+  /// before the child starts means it never starts; after, it is killed.
+  template <class Factory>
+  auto subprocess_exec(Factory&& protocol_factory, std::vector<std::string> argv,
+                       SubprocessOptions options = {}) {
+    using P = detail::SubprocessFactoryProtocol<Factory>;
+    Future<SubprocessConnection<P>> result = create_future<SubprocessConnection<P>>();
+    detail::open_subprocess(
+        *this, detail::erase_subprocess_factory(std::forward<Factory>(protocol_factory)),
+        std::move(argv), std::move(options), detail::complete_subprocess(result),
+        [result] { return result.cancelled(); });
+    return result;
+  }
+
+  /// Runs `command` with /bin/sh -c (asyncio's loop.subprocess_shell);
+  /// otherwise as subprocess_exec. Quoting is the caller's business.
+  template <class Factory>
+  auto subprocess_shell(Factory&& protocol_factory, std::string command,
+                        SubprocessOptions options = {}) {
+    return subprocess_exec(std::forward<Factory>(protocol_factory),
+                           {"/bin/sh", "-c", std::move(command)}, std::move(options));
   }
 
   // ---- Datagrams (see datagram.hpp) -------------------------------------------

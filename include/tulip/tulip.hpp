@@ -25,6 +25,7 @@
 #include "tulip/sleep.hpp"
 #include "tulip/socket_address.hpp"
 #include "tulip/streams.hpp"
+#include "tulip/subprocess.hpp"
 #include "tulip/task.hpp"
 #include "tulip/task_group.hpp"
 #include "tulip/tasks.hpp"
