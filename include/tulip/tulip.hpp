@@ -18,6 +18,7 @@
 #include "tulip/log.hpp"
 #include "tulip/peer_credentials.hpp"
 #include "tulip/pipes.hpp"
+#include "tulip/process.hpp"
 #include "tulip/protocol.hpp"
 #include "tulip/queues.hpp"
 #include "tulip/runners.hpp"
