@@ -20,6 +20,16 @@ namespace {
 
 class SubprocessFault : public ::testing::Test {
  protected:
+  // Where the kernel (or valgrind, which does not know pidfd_open) has no
+  // pidfd, children are watched through SIGCHLD, and the loop's signal
+  // handling opens a process-wide self-pipe on first use and keeps it: it is
+  // opened here, before any test counts its descriptors.
+  static void SetUpTestSuite() {
+    EventLoop loop;
+    loop.add_signal_handler(SIGUSR2, [] {});
+    loop.remove_signal_handler(SIGUSR2);
+  }
+
   void TearDown() override { EXPECT_EQ(zombie_children(), 0) << "a child was left unreaped"; }
 };
 
@@ -166,14 +176,6 @@ TEST_F(SubprocessFault, ClosingTheLoopWithManyChildrenRunningReapsThemAll) {
 
 class SigchldFallback : public SubprocessFault {
  protected:
-  // The loop's signal handling opens a process-wide self-pipe on first use
-  // and keeps it: opened here, before any test counts its descriptors.
-  static void SetUpTestSuite() {
-    EventLoop loop;
-    loop.add_signal_handler(SIGUSR2, [] {});
-    loop.remove_signal_handler(SIGUSR2);
-  }
-
   void SetUp() override { detail::set_pidfd_disabled_for_testing(true); }
   void TearDown() override {
     detail::set_pidfd_disabled_for_testing(false);
