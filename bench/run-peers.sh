@@ -375,6 +375,16 @@ if [ "$mode" != smoke ]; then
   done
 fi
 
+# ---- 7: processes, pipes and executors: a runner of its own ---------------------------
+# bench/run-process-peers.sh measures child processes (spawn+wait), 1 GiB
+# through cat and executor round trips against the same peers, into
+# $out/process/. It is kept in a script of its own so that this one's
+# workloads, CSV and report stay as they are. (Not with --commit: older
+# revisions have no process benchmark.)
+if [ "$mode" != smoke ] && [ -z "$commit" ]; then
+  bench/run-process-peers.sh "--$mode" --build "$build" --out "$out/process"
+fi
+
 echo "loadavg at end: $(cut -d' ' -f1-3 /proc/loadavg)" >>"$out/machine.txt"
 echo "elapsed: $(($(date +%s) - started_at)) s" >>"$out/machine.txt"
 $python bench/charts/make_report.py "$out"
