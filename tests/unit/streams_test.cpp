@@ -255,9 +255,17 @@ TEST(Streams, DrainWaitsForFlowControl) {
     Task<void> drain = l->create_task(writer->drain());
     for (int i = 0; i < 3; ++i) co_await sleep(0);  // the peer reads nothing yet
     bool waited = !drain.done();
-    // The peer reads everything: drain completes.
-    std::thread drainer([&peer, size = big.size()] { (void)peer.read_exactly(size); });
+    // The peer reads everything: drain completes. drain() returns at the
+    // low-water mark, before the last bytes are sent; the loop must keep
+    // running until the peer has them all, so the loop hears of that through
+    // a Future rather than by blocking in join().
+    Future<void> all_read = l->create_future<void>();
+    std::thread drainer([&peer, l, all_read, size = big.size()]() mutable {
+      (void)peer.read_exactly(size);
+      l->call_soon_threadsafe([all_read]() mutable { all_read.set_result(); });
+    });
     co_await drain;
+    co_await all_read;
     drainer.join();
     co_return waited;
   };
