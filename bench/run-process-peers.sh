@@ -3,11 +3,15 @@
 # libuv, Boost.Asio (Boost.Process v2), uvloop and asyncio, interleaved; see
 # bench/README.md ("Processes, pipes and executors").
 #
-# Usage: bench/run-process-peers.sh [--quick | --smoke] [--out DIR] [--build DIR] [--source DIR]
-#   (default)  every workload, 5 repetitions, 1 GiB through cat (a few minutes)
-#   --quick    2 repetitions, 256 MiB through cat
-#   --smoke    seconds: proves the runner works, measures nothing useful
-#   --build    the build directory to use (default build-bench/, as run-peers.sh)
+# Usage: bench/run-process-peers.sh [--quick | --smoke] [--out DIR] [--build DIR] [--prebuilt]
+#   (default)   every workload, 5 repetitions, 1 GiB through cat (a few minutes)
+#   --quick     2 repetitions, 256 MiB through cat
+#   --smoke     seconds: proves the runner works, measures nothing useful
+#   --build     the build directory to use (default build-bench/, as run-peers.sh);
+#               it is configured in Release with the peers and without tests
+#   --prebuilt  use the binaries already in --build as they are: no
+#               configuring, no building (a build tree of your own, configured
+#               with -DTULIP_BENCH_PEERS=ON)
 #
 # Workloads (each prints key=value lines; results.csv as run-peers.sh's):
 #   spawn     /bin/true started and waited for, one at a time: processes/s
@@ -23,6 +27,7 @@ mode=full
 out=""
 build=build-bench
 source_dir=.
+prebuilt=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --full) mode=full ;;
@@ -31,7 +36,8 @@ while [ $# -gt 0 ]; do
     --out) out=$2; shift ;;
     --build) build=$2; shift ;;
     --source) source_dir=$2; shift ;;
-    -h | --help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --prebuilt) prebuilt=1 ;;
+    -h | --help) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "run-process-peers.sh: unknown argument '$1'" >&2; exit 2 ;;
   esac
   shift
@@ -48,19 +54,21 @@ mkdir -p "$out/raw"
 csv="$out/results.csv"
 echo "workload,case,peer,rep,metric,value" >"$csv"
 
-scripts/install-deps.sh libuv1-dev libboost1.81-dev python3-uvloop pkg-config \
-  >"$out/raw/install.log" 2>&1 || {
-  echo "run-process-peers.sh: installing Debian packages failed, see $out/raw/install.log" >&2
-  exit 1
-}
-echo "building into $build/ (Release)" >&2
-{
-  cmake -S "$source_dir" -B "$build" -DCMAKE_BUILD_TYPE=Release -DTULIP_BUILD_TESTS=OFF -DTULIP_BENCH_PEERS=ON &&
-    cmake --build "$build" -j 2 --target tulip-bench-process bench-uv-process bench-blocking-cat bench-asio-process
-} >"$out/raw/build.log" 2>&1 || {
-  echo "run-process-peers.sh: the build failed, see $out/raw/build.log" >&2
-  exit 1
-}
+if [ "$prebuilt" = 0 ]; then
+  scripts/install-deps.sh libuv1-dev libboost1.81-dev python3-uvloop pkg-config \
+    >"$out/raw/install.log" 2>&1 || {
+    echo "run-process-peers.sh: installing Debian packages failed, see $out/raw/install.log" >&2
+    exit 1
+  }
+  echo "building into $build/ (Release)" >&2
+  {
+    cmake -S "$source_dir" -B "$build" -DCMAKE_BUILD_TYPE=Release -DTULIP_BUILD_TESTS=OFF -DTULIP_BENCH_PEERS=ON &&
+      cmake --build "$build" -j 2 --target tulip-bench-process bench-uv-process bench-blocking-cat bench-asio-process
+  } >"$out/raw/build.log" 2>&1 || {
+    echo "run-process-peers.sh: the build failed, see $out/raw/build.log" >&2
+    exit 1
+  }
+fi
 bin=$build/bench
 {
   echo "date: $(date -u '+%Y-%m-%d %H:%M UTC')"
