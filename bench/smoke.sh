@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Smoke check of the peer benchmark runner (not a benchmark): runs
-# bench/run-peers.sh --smoke into a temporary directory and checks that
-# results.csv has rows for every peer. Takes a few seconds once built.
+# Smoke check of the peer benchmark runners (not a benchmark): runs
+# bench/run-peers.sh --smoke, and bench/run-tls.sh --smoke when tulip is built
+# with TLS, into temporary directories and checks that each results.csv has
+# rows for every peer. Takes a few seconds once built.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,11 +15,44 @@ bench/run-peers.sh --smoke --out "$out" 2>"$out/progress.log" || {
 }
 rows=$(($(wc -l <"$out/results.csv") - 1))
 [ "$rows" -gt 0 ] || { echo "smoke.sh: results.csv has no rows" >&2; exit 1; }
-for peer in epoll tulip libuv asio uvloop asyncio; do
-  grep -q "^echo,[^,]*,$peer," "$out/results.csv" || {
-    echo "smoke.sh: results.csv has no echo row for $peer" >&2
+expect() { # workload peer...: each peer has a row of the workload, unless the runner skipped it
+  local workload=$1 peer
+  shift
+  for peer in "$@"; do
+    grep -q "^skipped: $peer " "$out/machine.txt" && continue
+    grep -q "^$workload,[^,]*,$peer," "$out/results.csv" || {
+      echo "smoke.sh: results.csv has no $workload row for $peer" >&2
+      exit 1
+    }
+  done
+}
+expect echo epoll tulip libuv asio uvloop asyncio
+expect coro tulip asio uvloop asyncio
+expect streams tulip tulip-streams asio-coro uvloop-streams asyncio-streams
+expect unix epoll tulip libuv
+expect udp epoll tulip libuv asio uvloop asyncio
+expect sendfile floor tulip tulip-buffered
+[ -s "$out/summary.md" ] || { echo "smoke.sh: no summary.md" >&2; exit 1; }
+
+# The TLS runner, where OpenSSL's headers are installed (scripts/install-deps.sh
+# installs them; without them the TLS peers are not built).
+tls_rows=0
+if [ -f /usr/include/openssl/ssl.h ]; then
+  mkdir -p "$out/tls"
+  bench/run-tls.sh --smoke --out "$out/tls" 2>"$out/tls-progress.log" || {
+    cat "$out/tls-progress.log" >&2
+    echo "smoke.sh: bench/run-tls.sh --smoke failed" >&2
     exit 1
   }
-done
-[ -s "$out/summary.md" ] || { echo "smoke.sh: no summary.md" >&2; exit 1; }
-echo "smoke.sh: ok ($rows result rows)"
+  tls_rows=$(($(wc -l <"$out/tls/results.csv") - 1))
+  for peer in epoll tulip asio uvloop asyncio; do
+    for workload in tls-echo tls-handshake; do
+      grep -q "^$workload,[^,]*,$peer," "$out/tls/results.csv" || {
+        echo "smoke.sh: the TLS results.csv has no $workload row for $peer" >&2
+        exit 1
+      }
+    done
+  done
+  [ -s "$out/tls/summary.md" ] || { echo "smoke.sh: no TLS summary.md" >&2; exit 1; }
+fi
+echo "smoke.sh: ok ($rows result rows, $tls_rows TLS result rows)"

@@ -36,6 +36,12 @@ endif()
 if(NOT DEFINED TULIP_COMPONENT_DEPENDENCIES)
   set(TULIP_COMPONENT_DEPENDENCIES "")
 endif()
+if(TULIP_WITH_TLS)
+  list(APPEND TULIP_BUILT_COMPONENTS TLS)
+  # A static libtulip links OpenSSL into its users' programs; a shared one
+  # still names it in the exported target, so the package always finds it.
+  string(APPEND TULIP_COMPONENT_DEPENDENCIES "find_dependency(OpenSSL)\n")
+endif()
 
 # ---- The library, its headers and the exported target --------------------------
 
@@ -48,6 +54,7 @@ install(DIRECTORY "${PROJECT_SOURCE_DIR}/include/tulip"
   DESTINATION "${CMAKE_INSTALL_INCLUDEDIR}" COMPONENT Development
   FILES_MATCHING PATTERN "*.hpp")
 install(FILES "${TULIP_GENERATED_INCLUDE_DIR}/tulip/version.hpp"
+              "${TULIP_GENERATED_INCLUDE_DIR}/tulip/config.hpp"
   DESTINATION "${CMAKE_INSTALL_INCLUDEDIR}/tulip" COMPONENT Development)
 install(EXPORT tulipTargets NAMESPACE tulip::
   DESTINATION "${TULIP_INSTALL_CMAKEDIR}" COMPONENT Development)
@@ -99,6 +106,17 @@ if(tulip_type STREQUAL "STATIC_LIBRARY")
 else()
   set(TULIP_PC_LIBS "")
   set(TULIP_PC_LIBS_PRIVATE "-pthread")
+endif()
+# OpenSSL's own openssl.pc (libssl-dev) gives -lssl -lcrypto: required for the
+# link of a static libtulip, private to a shared one.
+set(TULIP_PC_REQUIRES "")
+set(TULIP_PC_REQUIRES_PRIVATE "")
+if(TULIP_WITH_TLS)
+  if(tulip_type STREQUAL "STATIC_LIBRARY")
+    set(TULIP_PC_REQUIRES "openssl")
+  else()
+    set(TULIP_PC_REQUIRES_PRIVATE "openssl")
+  endif()
 endif()
 configure_file("${CMAKE_CURRENT_LIST_DIR}/tulip.pc.in" "${PROJECT_BINARY_DIR}/tulip.pc" @ONLY)
 configure_file("${CMAKE_CURRENT_LIST_DIR}/tulip-testing.pc.in" "${PROJECT_BINARY_DIR}/tulip-testing.pc"

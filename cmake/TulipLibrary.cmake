@@ -11,6 +11,14 @@ set(TULIP_GENERATED_INCLUDE_DIR "${PROJECT_BINARY_DIR}/generated/include")
 configure_file("${CMAKE_CURRENT_LIST_DIR}/version.hpp.in"
                "${TULIP_GENERATED_INCLUDE_DIR}/tulip/version.hpp" @ONLY)
 target_sources(tulip PRIVATE "${PROJECT_SOURCE_DIR}/src/version.cpp")
+# <tulip/config.hpp>: which optional parts this build has (TULIP_HAS_TLS).
+if(TULIP_WITH_TLS)
+  set(TULIP_HAS_TLS 1)
+else()
+  set(TULIP_HAS_TLS 0)
+endif()
+configure_file("${CMAKE_CURRENT_LIST_DIR}/config.hpp.in"
+               "${TULIP_GENERATED_INCLUDE_DIR}/tulip/config.hpp" @ONLY)
 
 target_include_directories(tulip PUBLIC
   $<BUILD_INTERFACE:${TULIP_GENERATED_INCLUDE_DIR}>

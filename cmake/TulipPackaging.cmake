@@ -65,11 +65,18 @@ set(CPACK_DEBIAN_TOOLS_PACKAGE_SHLIBDEPS ON)
 set(CPACK_DEBIAN_RUNTIME_PACKAGE_NAME "libtulip${TULIP_SOVERSION}")
 set(CPACK_DEBIAN_RUNTIME_PACKAGE_SECTION libs)
 set(CPACK_DEBIAN_RUNTIME_PACKAGE_SHLIBDEPS ON)
+set(tulip_dev_depends "")
 if(tulip_package_type STREQUAL "SHARED_LIBRARY")
-  set(CPACK_DEBIAN_DEVELOPMENT_PACKAGE_DEPENDS
-      "libtulip${TULIP_SOVERSION} (= ${TULIP_DEB_VERSION})")
+  list(APPEND tulip_dev_depends "libtulip${TULIP_SOVERSION} (= ${TULIP_DEB_VERSION})")
   set(CPACK_DEBIAN_TOOLS_PACKAGE_DEPENDS "libtulip${TULIP_SOVERSION} (= ${TULIP_DEB_VERSION})")
 endif()
+# With TLS, a program linked against libtulip links OpenSSL too: the headers
+# and link files of libssl-dev (the tools' and the shared library's own
+# dependency on libssl3 is found by dpkg-shlibdeps).
+if(TULIP_WITH_TLS)
+  list(APPEND tulip_dev_depends "libssl-dev")
+endif()
+list(JOIN tulip_dev_depends ", " CPACK_DEBIAN_DEVELOPMENT_PACKAGE_DEPENDS)
 
 # Debian wants a copyright file and a changelog in /usr/share/doc/<package>/ of
 # every package. They are part of the packages only, not of `cmake --install`.

@@ -1,22 +1,23 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets into build-fuzz/ (clang 14, ASan+UBSan) and runs them:
-# transport (the TCP transport), resp and http (the examples' parsers).
+# transport (the TCP transport), resp and http (the examples' parsers), tls (the
+# TLS layer; only when OpenSSL's headers are installed).
 # Usage: fuzz/run.sh [--ci | --seconds N] [--target T] [extra libFuzzer options ...]
 #   --ci         replay every committed corpus (fuzz/corpus*/), then fuzz from
-#                them: transport 28 s, resp 9 s, http 9 s; with each process's
+#                them: transport 28 s, resp 9 s, http 9 s, tls 8 s; with each process's
 #                second of start and stop, as long as the 50 s of the transport
 #                alone used to take; exits non-zero on any finding
 #   --seconds N  fuzz each target for N seconds (default: 600), one after the
 #                other, keeping each growing corpus in build-fuzz/corpus*/ so
 #                that the next run goes on from it
-#   --target T   only this target (transport, resp or http)
+#   --target T   only this target (transport, resp, http or tls)
 # Findings are written to build-fuzz/artifacts/ (see docs/fuzzing.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 mode=long
 seconds=600
-targets=(transport resp http)
+targets=(transport resp http tls)
 while [ $# -gt 0 ]; do
   case "$1" in
     --ci) mode=ci; shift ;;
@@ -33,8 +34,8 @@ case "$seconds" in
 esac
 for target in "${targets[@]}"; do
   case "$target" in
-    transport | resp | http) ;;
-    *) echo "fuzz/run.sh: unknown target '$target' (transport, resp or http)" >&2; exit 2 ;;
+    transport | resp | http | tls) ;;
+    *) echo "fuzz/run.sh: unknown target '$target' (transport, resp, http or tls)" >&2; exit 2 ;;
   esac
 done
 
@@ -45,6 +46,19 @@ build=build-fuzz
 CC=clang-14 CXX=clang++-14 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DTULIP_BUILD_FUZZ=ON "-DTULIP_SANITIZE=address,undefined" -DTULIP_WERROR=ON \
   -DTULIP_BUILD_TESTS=OFF -DTULIP_BUILD_BENCH=OFF -DTULIP_BUILD_TOOLS=OFF >/dev/null
+if ! grep -q '^TULIP_WITH_TLS:BOOL=ON' "$build/CMakeCache.txt"; then
+  # Without OpenSSL there is no TLS layer to fuzz.
+  kept_targets=()
+  for target in "${targets[@]}"; do
+    if [ "$target" = tls ]; then
+      echo "fuzz/run.sh: tulip is built without TLS (libssl-dev missing): no tls target" >&2
+    else
+      kept_targets+=("$target")
+    fi
+  done
+  targets=("${kept_targets[@]}")
+  [ ${#targets[@]} -gt 0 ] || exit 0
+fi
 cmake --build "$build" -j "$(nproc)" --target "${targets[@]/#/tulip-fuzz-}"
 
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
@@ -59,10 +73,20 @@ common=("-artifact_prefix=$build/artifacts/" -print_final_stats=1 -rss_limit_mb=
 # -malloc_limit_mb: a parser given 4 KiB that asks for 64 MiB at once grows
 # without bound.
 corpus() { if [ "$1" = transport ]; then echo fuzz/corpus; else echo "fuzz/corpus-$1"; fi; }
-ci_seconds() { if [ "$1" = transport ]; then echo 28; else echo 9; fi; }
+ci_seconds() {
+  case "$1" in
+    transport) echo 28 ;;
+    tls) echo 8 ;;
+    *) echo 9 ;;
+  esac
+}
 options() {
   if [ "$1" = transport ]; then
     echo -timeout=30 -max_len=1024
+  elif [ "$1" = tls ]; then
+    # Each input makes a real handshake (about a millisecond); inputs past
+    # 2 KiB add events, not paths.
+    echo -timeout=30 -max_len=2048
   else
     echo -timeout=10 -max_len=4096 -malloc_limit_mb=64
   fi

@@ -6,12 +6,18 @@ cd "$(dirname "$0")/.."
 
 flavour=${1:-release}
 shift || true
-args=(-DTULIP_WERROR=ON)
+# The Python package is built for Debian's interpreter, named explicitly: another
+# python3 earlier on PATH (a pyenv shim, a virtualenv) must not be picked.
+args=(-DTULIP_WERROR=ON -DPython3_EXECUTABLE=/usr/bin/python3)
 case "$flavour" in
   release) args+=(-DCMAKE_BUILD_TYPE=Release) ;;
   debug) args+=(-DCMAKE_BUILD_TYPE=Debug) ;;
-  asan) args+=(-DCMAKE_BUILD_TYPE=Debug "-DTULIP_SANITIZE=address,undefined" -DTULIP_BUILD_BENCH=OFF) ;;
-  tsan) args+=(-DCMAKE_BUILD_TYPE=Debug -DTULIP_SANITIZE=thread -DTULIP_BUILD_BENCH=OFF) ;;
+  # The Python package only in plain builds: a sanitized extension needs the
+  # sanitizer runtime preloaded into an uninstrumented interpreter.
+  asan) args+=(-DCMAKE_BUILD_TYPE=Debug "-DTULIP_SANITIZE=address,undefined" -DTULIP_BUILD_BENCH=OFF
+              -DTULIP_BUILD_PYTHON=OFF) ;;
+  tsan) args+=(-DCMAKE_BUILD_TYPE=Debug -DTULIP_SANITIZE=thread -DTULIP_BUILD_BENCH=OFF
+              -DTULIP_BUILD_PYTHON=OFF) ;;
   *) echo "build.sh: unknown flavour '$flavour' (release, debug, asan, tsan)" >&2; exit 2 ;;
 esac
 cmake -S . -B "build-$flavour" "${args[@]}" "$@" >/dev/null

@@ -99,8 +99,19 @@ install_into "$build" "$prefix"
 [ -f "$(find "$prefix" -name libtulip.a -print -quit)" ] || fail "the static libtulip.a was not installed"
 check_consumers "$prefix" static
 
-expect_configure_failure "$prefix" "tulip was built without TLS (OpenSSL)" \
-  -DTULIP_CONSUMER_COMPONENTS=TLS
+# The TLS component is there exactly when the build has it (TULIP_WITH_TLS).
+if grep -q '^TULIP_WITH_TLS:BOOL=ON' "$build/CMakeCache.txt"; then
+  cmake -S "$work/consumer/cmake" -B "$work/with-tls" -DCMAKE_PREFIX_PATH="$prefix" \
+    -DTULIP_CONSUMER_VERSION="$major.$minor" -DTULIP_CONSUMER_COMPONENTS=TLS \
+    >"$work/with-tls.log" 2>&1 ||
+    { cat "$work/with-tls.log" >&2; fail "find_package(tulip COMPONENTS TLS) fails on a TLS build"; }
+  grep -q '#define TULIP_HAS_TLS 1' "$prefix/include/tulip/config.hpp" ||
+    fail "the installed tulip/config.hpp does not say TULIP_HAS_TLS 1"
+  echo "check-install: find_package(tulip COMPONENTS TLS) finds the TLS component"
+else
+  expect_configure_failure "$prefix" "tulip was built without TLS (OpenSSL)" \
+    -DTULIP_CONSUMER_COMPONENTS=TLS
+fi
 expect_configure_failure "$prefix" "tulip has no component 'Bogus'" \
   "-DTULIP_CONSUMER_COMPONENTS=io_uring;Bogus"
 # In 0.x a new minor version may break the API: 0.1 must not satisfy 0.2.

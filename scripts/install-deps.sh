@@ -5,10 +5,15 @@ set -euo pipefail
 
 # pkg-config: the pkg-config consumer; help2man: the tools' man pages; dpkg-dev,
 # file and lintian: the Debian packages; doxygen: the API reference;
-# redis-server, redis-tools, nginx-light, curl and wrk: the examples' servers and clients.
+# redis-server, redis-tools, nginx-light, curl and wrk: the examples' servers and clients;
+# python3-dev: the Python package's extension; libpython3.11-testsuite: CPython's
+# own asyncio tests, run against tulip's loop; libssl-dev: TLS (optional for the
+# library, wanted for the tests); openssl: the TLS tests' certificates and their
+# interoperability peer (s_server, s_client).
 packages=(cmake g++ make libgtest-dev libbenchmark-dev python3 valgrind
           pkg-config help2man dpkg-dev file lintian doxygen
-          redis-server redis-tools nginx-light curl wrk "$@")
+          redis-server redis-tools nginx-light curl wrk python3-dev
+          libpython3.11-testsuite libssl-dev openssl "$@")
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -15,6 +15,7 @@
 #include "loop_internals.hpp"
 #include "server_access.hpp"
 #include "socket_ops.hpp"
+#include "tls/tls_wiring.hpp"
 #include "tulip/event_loop.hpp"
 
 namespace tulip::detail {
@@ -62,6 +63,15 @@ void adopt_server(EventLoop& loop, ProtocolFactory factory, int fd, ServerOption
     throw RuntimeError("Event loop is closed");
   }
   if (options.backlog <= 0) options.backlog = 100;
+  if (options.ssl) {
+    try {
+      factory = wrap_tls_server(loop, std::move(factory), server_tls_settings(options));
+    } catch (...) {
+      close_fd(fd);  // the server owned it from the call on
+      done(std::current_exception(), nullptr);
+      return;
+    }
+  }
   loop.call_soon([&loop, factory = std::move(factory), owned_fd = OwnedFd(fd), options, unix_only,
                   done = std::move(done)]() mutable {
     std::shared_ptr<Server> server;

@@ -13,6 +13,7 @@
 #include "loop_internals.hpp"
 #include "socket_ops.hpp"
 #include "socket_options.hpp"
+#include "tls/tls_wiring.hpp"
 #include "tulip/event_loop.hpp"
 #include "unix_socket_file.hpp"
 
@@ -54,6 +55,41 @@ std::vector<SocketAddress> interleave_families(std::vector<SocketAddress> addres
   return reordered;
 }
 
+// With `options.ssl`, makes `factory` and `completion` those of a TLS client
+// (tls_wiring.hpp) and returns what cancellation must stop instead of the
+// connector; null without TLS. Options TLS would need without `options.ssl`
+// fail the Future, as asyncio raises ValueError for them. Returns false if
+// the Future was failed (nothing to start).
+template <class Options>
+bool prepare_tls_client(EventLoop& loop, const Options& options, const std::string& host,
+                        ProtocolFactory& factory, ConnectCompletion& completion,
+                        std::shared_ptr<CancellableOperation>& tls) {
+  try {
+    if (!options.ssl) {
+      if (options.server_hostname) {
+        throw std::invalid_argument("server_hostname is only meaningful with ssl");
+      }
+      if (options.ssl_session)
+        throw std::invalid_argument("ssl_session is only meaningful with ssl");
+      return true;
+    }
+    tls = wrap_tls_client(loop, factory, completion, client_tls_settings(options, host));
+    return true;
+  } catch (...) {
+    completion.done(std::current_exception(), nullptr, nullptr);
+    return false;
+  }
+}
+
+// The operation cancelling the caller's Future stops: the TLS attempt (which
+// stops the connector) or the connector itself.
+std::weak_ptr<CancellableOperation> cancellation_target(
+    const std::shared_ptr<Connector>& connector, const std::shared_ptr<CancellableOperation>& tls) {
+  if (!tls) return connector;
+  set_connect_operation(*tls, connector);
+  return tls;
+}
+
 }  // namespace
 
 std::weak_ptr<CancellableOperation> open_connection(EventLoop& loop, ProtocolFactory factory,
@@ -61,11 +97,13 @@ std::weak_ptr<CancellableOperation> open_connection(EventLoop& loop, ProtocolFac
                                                     ConnectOptions options,
                                                     ConnectCompletion completion) {
   LoopAccess::throw_if_closed(loop);
+  std::shared_ptr<CancellableOperation> tls;
+  if (!prepare_tls_client(loop, options, host, factory, completion, tls)) return {};
   auto connector = std::make_shared<Connector>(loop, std::move(factory), std::move(host), port,
                                                std::move(options), std::move(completion));
   LoopAccess::internals(loop).registry.connectors.emplace(connector.get(), connector);
   connector->start();
-  return connector;
+  return cancellation_target(connector, tls);
 }
 
 std::weak_ptr<CancellableOperation> open_unix_connection(EventLoop& loop, ProtocolFactory factory,
@@ -81,6 +119,10 @@ std::weak_ptr<CancellableOperation> open_unix_connection(EventLoop& loop, Protoc
     completion.done(std::current_exception(), nullptr, nullptr);
     return {};
   }
+  // A path names no host: the server's name must be given (asyncio requires
+  // server_hostname here too, unless the context does not check names).
+  std::shared_ptr<CancellableOperation> tls;
+  if (!prepare_tls_client(loop, options, std::string(), factory, completion, tls)) return {};
   ConnectOptions connect;
   connect.timeout = options.timeout;
   auto connector =
@@ -88,7 +130,7 @@ std::weak_ptr<CancellableOperation> open_unix_connection(EventLoop& loop, Protoc
                                   describe_unix_path(path), connect, std::move(completion));
   LoopAccess::internals(loop).registry.connectors.emplace(connector.get(), connector);
   connector->start();
-  return connector;
+  return cancellation_target(connector, tls);
 }
 
 Connector::Connector(EventLoop& loop, ProtocolFactory factory, SocketAddress address,

@@ -192,7 +192,7 @@ class EndpointOpener final : public std::enable_shared_from_this<EndpointOpener>
     try {
       // The Future completes after connection_made has run, as for connections.
       *made = LoopAccess::backend(loop_).start_datagram_transport(
-          DatagramSocket{owned.release(), protocol, connected, options_.max_datagram_size},
+          DatagramSocket{owned.release(), protocol, connected, options_.max_datagram_size, nullptr},
           [made, protocol, done]() mutable {
             (*done)(nullptr, std::move(*made), std::move(protocol));
           });

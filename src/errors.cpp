@@ -16,6 +16,10 @@ class Category final : public std::error_category {
         return "timed out";
       case Error::kNameResolution:
         return "name resolution failed";
+      case Error::kSslHandshakeTimeout:
+        return "SSL handshake timed out";
+      case Error::kSslShutdownTimeout:
+        return "SSL shutdown timed out";
     }
     return "unknown tulip error";
   }

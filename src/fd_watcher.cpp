@@ -1,6 +1,8 @@
 // add_reader / add_writer: readiness of a plain descriptor, as loop callbacks.
 #include "fd_watcher.hpp"
 
+#include <sys/stat.h>
+
 #include <stdexcept>
 #include <string>
 
@@ -10,14 +12,25 @@
 namespace tulip {
 namespace detail {
 
-void FdWatcher::set_reader(Callback callback) {
+FdWatcher::FdWatcher(EventLoop& loop, IoBackend& backend, int fd)
+    : loop_(loop), backend_(backend), fd_(fd) {
+  struct stat status;
+  if (::fstat(fd, &status) == 0) {
+    device_ = status.st_dev;
+    inode_ = status.st_ino;
+  }
+}
+
+void FdWatcher::set_reader(Callback callback, LostCallback on_lost) {
   reader_ = std::make_shared<Callback>(std::move(callback));
+  reader_lost_ = std::move(on_lost);
   ++reader_generation_;
   update_interest();
 }
 
-void FdWatcher::set_writer(Callback callback) {
+void FdWatcher::set_writer(Callback callback, LostCallback on_lost) {
   writer_ = std::make_shared<Callback>(std::move(callback));
+  writer_lost_ = std::move(on_lost);
   ++writer_generation_;
   update_interest();
 }
@@ -25,6 +38,7 @@ void FdWatcher::set_writer(Callback callback) {
 bool FdWatcher::clear_reader() {
   if (!reader_) return false;
   reader_.reset();
+  reader_lost_.reset();
   update_interest();
   return true;
 }
@@ -32,8 +46,33 @@ bool FdWatcher::clear_reader() {
 bool FdWatcher::clear_writer() {
   if (!writer_) return false;
   writer_.reset();
+  writer_lost_.reset();
   update_interest();
   return true;
+}
+
+bool FdWatcher::stale() const noexcept {
+  struct stat status;
+  if (::fstat(fd_, &status) != 0) return true;
+  return status.st_dev != device_ || status.st_ino != inode_;
+}
+
+void FdWatcher::abandon(bool closed) noexcept {
+  // Removing a registration never fails (and removes nothing that belongs to
+  // a new owner: the backend checks the watcher).
+  backend_.set_interest(fd_, this, 0);
+  reader_.reset();
+  writer_.reset();
+  for (LostCallback* lost : {&reader_lost_, &writer_lost_}) {
+    if (!*lost) continue;
+    try {
+      // A fresh stack for the operation's failure, as for every completion.
+      loop_.call_soon([callback = std::move(*lost), closed]() mutable { callback(closed); });
+    } catch (...) {
+      // The loop is closing: the operation's Future stays pending, as at close.
+    }
+    lost->reset();
+  }
 }
 
 void FdWatcher::update_interest() {
@@ -72,6 +111,7 @@ FdWatcher& watcher_for(EventLoop& loop, int fd, const char* method, Callback& ca
     throw RuntimeError("File descriptor " + std::to_string(fd) +
                        " is used by a transport, server or connection of this loop");
   }
+  drop_stale_watcher(loop, fd);
   auto& watcher = LoopAccess::internals(loop).fd_watchers[fd];
   if (!watcher) watcher = std::make_shared<FdWatcher>(loop, backend, fd);
   return *watcher;
@@ -100,6 +140,31 @@ std::uint64_t watch_generation(EventLoop& loop, int fd, bool write) noexcept {
   auto it = watchers.find(fd);
   if (it == watchers.end()) return 0;
   return write ? it->second->writer_generation() : it->second->reader_generation();
+}
+
+void set_lost_callback(EventLoop& loop, int fd, bool write, FdWatcher::LostCallback on_lost) {
+  auto& watchers = LoopAccess::internals(loop).fd_watchers;
+  auto it = watchers.find(fd);
+  if (it != watchers.end()) it->second->set_lost_callback(write, std::move(on_lost));
+}
+
+void drop_stale_watcher(EventLoop& loop, int fd) {
+  auto& watchers = LoopAccess::internals(loop).fd_watchers;
+  auto it = watchers.find(fd);
+  if (it == watchers.end() || !it->second->stale()) return;
+  std::shared_ptr<FdWatcher> stale = std::move(it->second);
+  watchers.erase(it);
+  stale->abandon(true);
+}
+
+void hand_over_watched_descriptor(EventLoop& loop, int fd) noexcept {
+  auto& watchers = LoopAccess::internals(loop).fd_watchers;
+  if (watchers.empty()) return;  // the common case, on every accept and connect
+  auto it = watchers.find(fd);
+  if (it == watchers.end()) return;
+  std::shared_ptr<FdWatcher> left = std::move(it->second);
+  watchers.erase(it);
+  left->abandon(left->stale());
 }
 
 void remove_watch_if_current(EventLoop& loop, int fd, bool write, std::uint64_t generation) {

@@ -7,7 +7,9 @@
 //  * make the objects whose mechanics differ by model: stream transports (on
 //    sockets and on pipes), datagram transports, listeners, connect
 //    operations, and close the sockets those own;
-//  * watch plain descriptors for add_reader/add_writer (set_interest).
+//  * watch plain descriptors for add_reader/add_writer (set_interest);
+//  * send a file over one of its stream transports with the kernel's
+//    zero-copy path, when it has one for that transport (start_sendfile).
 // The readiness backend (src/selector/, epoll) implements these with
 // non-blocking system calls on readiness; a completion backend (io_uring)
 // submits the operations themselves. Nothing outside a backend's folder names
@@ -108,6 +110,28 @@ struct DatagramSocket {
   std::shared_ptr<DatagramProtocol> protocol;  // non-null
   std::optional<SocketAddress> remote;         // the peer of a connected endpoint
   std::size_t max_datagram_size = 0;           // longer datagrams are reported, not delivered
+  InlineFunction<void()> on_release;           // runs once the socket is closed (a Unix
+                                               // endpoint removes its socket file)
+};
+
+/// What the kernel's sendfile did for loop.sendfile (start_sendfile).
+struct SendfileOutcome {
+  std::size_t sent = 0;           // bytes the kernel sent
+  std::error_code error;          // empty: the count was reached, or the file ended
+  bool not_available = false;     // refused before the first byte: use the buffered path
+  bool connection_ended = false;  // `error` ended the connection (it is closing)
+};
+
+/// A file to send over a stream transport with the kernel's zero-copy path.
+struct SendfileJob {
+  int file_fd = -1;          // a regular file, not owned
+  std::uint64_t offset = 0;  // where to start reading it
+  std::size_t count = 0;     // bytes to send; 0: up to the end of the file
+  // Runs once, from the ready queue (never inside start_sendfile), with the
+  // outcome. Not run if the loop closes first.
+  InlineFunction<void(SendfileOutcome)> done;
+  // True once the caller gave up: the transfer stops before its next chunk.
+  InlineFunction<bool()> cancelled;
 };
 
 class IoBackend {
@@ -172,6 +196,15 @@ class IoBackend {
   /// once, on the loop's thread and never inside this call, with the outcome.
   virtual std::unique_ptr<PendingConnect> start_connect(
       int fd, const SocketAddress& address, InlineFunction<void(std::error_code)> done) = 0;
+
+  /// Sends `job`'s file over `transport` with the kernel's sendfile, if
+  /// `transport` is one of this backend's stream transports that can: then it
+  /// takes `job` and returns true. The transport stops reading and refuses
+  /// writes until the file is sent (asyncio's _sendfile_native); its buffered
+  /// bytes go first. Returns false, `job` untouched, for a transport it cannot
+  /// send files on natively. Throws RuntimeError if the transport cannot start
+  /// one now (another is in progress, write_eof was called, it is closing).
+  virtual bool start_sendfile(Transport& transport, SendfileJob& job) = 0;
 
   /// Forgets everything about `fd` and closes it.
   virtual void close_socket(int fd) noexcept = 0;

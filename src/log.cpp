@@ -38,11 +38,23 @@ LogSink& sink() {
   return current;
 }
 
+LogLevel& minimum_level() {
+  static LogLevel minimum = LogLevel::kInfo;
+  return minimum;
+}
+
 }  // namespace
 
 LogSink set_log_sink(LogSink new_sink) { return std::exchange(sink(), std::move(new_sink)); }
 
+LogLevel set_log_level(LogLevel minimum) { return std::exchange(minimum_level(), minimum); }
+
+bool log_enabled(LogLevel level) noexcept {
+  return static_cast<int>(level) >= static_cast<int>(minimum_level());
+}
+
 void log(LogLevel level, std::string_view message) {
+  if (!log_enabled(level)) return;
   const LogSink& current = sink();
   if (current) {
     current(level, message);

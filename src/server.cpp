@@ -13,6 +13,7 @@
 #include "server_access.hpp"
 #include "socket_ops.hpp"
 #include "socket_options.hpp"
+#include "tls/tls_wiring.hpp"
 #include "tulip/event_loop.hpp"
 #include "tulip/log.hpp"
 #include "unix_socket_file.hpp"
@@ -215,6 +216,14 @@ void open_server(EventLoop& loop, ProtocolFactory factory, std::string host, std
                  ServerOptions options, ServerCallback done) {
   LoopAccess::throw_if_closed(loop);
   if (options.backlog <= 0) options.backlog = 100;
+  if (options.ssl) {
+    try {
+      factory = wrap_tls_server(loop, std::move(factory), server_tls_settings(options));
+    } catch (...) {
+      done(std::current_exception(), nullptr);  // bad TLS options: nothing was opened
+      return;
+    }
+  }
   auto on_resolved = [&loop, factory = std::move(factory), options, host,
                       done = std::move(done)](ResolveResult resolved) mutable {
     if (!resolved.error.empty()) {

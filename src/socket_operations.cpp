@@ -1,16 +1,7 @@
-// EventLoop::sock_*: asyncio's socket operations on descriptors the caller owns.
-//
-// Built, as asyncio's selector loop builds them, on add_reader/add_writer:
-// each operation tries its system call at once and, if the socket is not
-// ready, installs a reader or writer that tries again on readiness and
-// removes itself once the operation is over. Readiness works with any backend
-// that can watch plain descriptors; a completion backend may later submit the
-// operations themselves.
-//
-// An operation remembers the generation of the reader or writer it installed
-// and removes only that one, so a cancelled operation never removes a reader
-// that someone installed on the descriptor since.
-#include <fcntl.h>
+// EventLoop::sock_*: asyncio's socket operations on descriptors the caller owns
+// (the machinery they share is in socket_operation.hpp). Readiness works with
+// any backend that can watch plain descriptors; a completion backend may later
+// submit the operations themselves.
 #include <sys/socket.h>
 
 #include <cerrno>
@@ -19,83 +10,18 @@
 #include <string>
 #include <utility>
 
-#include "fd_watcher.hpp"
-#include "loop_access.hpp"
-#include "socket_ops.hpp"
-#include "tulip/event_loop.hpp"
+#include "socket_operation.hpp"
 
 namespace tulip {
 namespace {
 
-std::string label(const char* name, int fd) {
-  return std::string(name) + "(fd " + std::to_string(fd) + ")";
-}
+using detail::socket_operation;
 
 std::exception_ptr os_error(const char* name, int fd, int error) {
-  return std::make_exception_ptr(OSError(
-      detail::errno_code(error), label(name, fd) + ": " + detail::errno_code(error).message()));
+  return detail::operation_error(name, fd, error);
 }
 
-// Throws unless `fd` is an open, non-blocking descriptor that no transport of
-// `loop` owns: reading a transport's socket behind its back would steal its bytes.
-void check_descriptor(EventLoop& loop, int fd, const char* name) {
-  if (fd < 0) throw std::invalid_argument(label(name, fd) + ": invalid descriptor");
-  if (detail::LoopAccess::backend(loop).owns(fd)) {
-    throw RuntimeError(
-        label(name, fd) +
-        ": the descriptor is used by a transport, server or connection of this loop");
-  }
-  int flags = ::fcntl(fd, F_GETFL);
-  if (flags < 0) std::rethrow_exception(os_error(name, fd, errno));
-  if ((flags & O_NONBLOCK) == 0) {
-    throw std::invalid_argument(label(name, fd) + ": the socket must be non-blocking");
-  }
-}
-
-// Runs `attempt` (bool(Future<T>&): true once it has completed the Future) now
-// and then on each readiness of `fd` (`write`: writability) until it finishes
-// or the Future is cancelled.
-template <class T, class Attempt>
-Future<T> socket_operation(EventLoop& loop, int fd, bool write, const char* name, Attempt attempt) {
-  Future<T> result = loop.create_future<T>();
-  try {
-    check_descriptor(loop, fd, name);
-  } catch (...) {
-    result.set_exception(std::current_exception());
-    return result;
-  }
-  if (attempt(result)) return result;
-  if (detail::watch_generation(loop, fd, write) != 0) {
-    // Replacing it (as asyncio does) would leave the other waiter hanging forever.
-    result.set_exception(std::make_exception_ptr(
-        RuntimeError(label(name, fd) + ": another operation or " +
-                     (write ? "add_writer" : "add_reader") + " already waits on this descriptor")));
-    return result;
-  }
-  auto retry = std::make_shared<Attempt>(std::move(attempt));
-  auto generation = std::make_shared<std::uint64_t>(0);
-  Callback on_ready = [&loop, fd, write, result, retry, generation]() mutable {
-    if (result.done() || (*retry)(result)) {
-      detail::remove_watch_if_current(loop, fd, write, *generation);
-    }
-  };
-  try {
-    if (write) {
-      loop.add_writer(fd, std::move(on_ready));
-    } else {
-      loop.add_reader(fd, std::move(on_ready));
-    }
-  } catch (...) {
-    result.set_exception(std::current_exception());
-    return result;
-  }
-  *generation = detail::watch_generation(loop, fd, write);
-  result.add_done_callback([&loop, fd, write, generation](Future<T>& done) {
-    // Cancelled while waiting: stop watching (only what this operation installed).
-    if (done.cancelled()) detail::remove_watch_if_current(loop, fd, write, *generation);
-  });
-  return result;
-}
+std::string label(const char* name, int fd) { return detail::operation_label(name, fd); }
 
 // For the receive calls: true if the operation is over (result or error set).
 template <class T>

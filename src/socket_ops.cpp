@@ -1,7 +1,12 @@
 #include "socket_ops.hpp"
 
 #include <fcntl.h>
+#include <pthread.h>
+#include <sys/sendfile.h>
 #include <unistd.h>
+
+#include <csignal>
+#include <ctime>
 
 #include <cerrno>
 
@@ -36,6 +41,30 @@ int get_int_option(int fd, int level, int name) {
   socklen_t length = sizeof(value);
   if (::getsockopt(fd, level, name, &value, &length) < 0) return -1;
   return value;
+}
+
+ssize_t send_file(int socket_fd, int file_fd, off_t* offset, std::size_t count) noexcept {
+  sigset_t pipe_signal;
+  sigset_t previous;
+  ::sigemptyset(&pipe_signal);
+  ::sigaddset(&pipe_signal, SIGPIPE);
+  ::pthread_sigmask(SIG_BLOCK, &pipe_signal, &previous);
+  ssize_t n;
+  do {
+    n = ::sendfile(socket_fd, file_fd, offset, count);
+  } while (n < 0 && errno == EINTR);
+  int error = n < 0 ? errno : 0;
+  if ((n < 0 || static_cast<std::size_t>(n) < count) && !::sigismember(&previous, SIGPIPE)) {
+    // A call cut short may have raised SIGPIPE at this thread while it was
+    // blocked (the splice path raises it even when it reports the bytes it
+    // moved): take it back before unblocking. A thread that blocks SIGPIPE
+    // itself keeps whatever is pending, which may not be ours.
+    timespec no_wait{};
+    while (::sigtimedwait(&pipe_signal, nullptr, &no_wait) < 0 && errno == EINTR) {
+    }
+  }
+  ::pthread_sigmask(SIG_SETMASK, &previous, nullptr);
+  return n < 0 ? -error : n;
 }
 
 void close_fd(int fd) noexcept {

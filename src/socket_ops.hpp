@@ -64,6 +64,13 @@ inline ssize_t send_buffers(int fd, const iovec* buffers, std::size_t count) noe
   }
 }
 
+/// sendfile(2) of up to `count` bytes of `file_fd` from `*offset` to the socket
+/// `socket_fd` (advancing `*offset`), retrying EINTR: bytes sent, 0 at the end
+/// of the file, or -errno. sendfile has no MSG_NOSIGNAL: SIGPIPE is blocked
+/// around the call and one it raised is taken back, so that a peer that went
+/// away never kills the process (the promise every send of tulip keeps).
+ssize_t send_file(int socket_fd, int file_fd, off_t* offset, std::size_t count) noexcept;
+
 /// The socket's pending error (SO_ERROR), e.g. after a non-blocking connect.
 std::error_code socket_error(int fd);
 

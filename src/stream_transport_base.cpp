@@ -117,6 +117,7 @@ void StreamTransportBase::resume_reading() {
 void StreamTransportBase::close() {
   if (closing_) return;
   closing_ = true;
+  on_closing(errno_code(ECONNABORTED));
   interest_changed();  // reading stops now; writing goes on until the buffer is empty
   if (buffer_.empty()) schedule_connection_lost({});
 }
@@ -125,6 +126,7 @@ void StreamTransportBase::force_close(std::error_code error) {
   if (lost_) return;
   buffer_.clear();
   closing_ = true;
+  on_closing(error ? error : errno_code(ECONNABORTED));
   schedule_connection_lost(error);
 }
 

@@ -84,6 +84,10 @@ class StreamTransportBase : public Transport, public LoopMember {
   virtual std::string describe_endpoint() const = 0;
   /// The server that accepted this connection, for exception contexts.
   virtual Server* accepting_server() const noexcept { return nullptr; }
+  /// close() or a fatal end (abort, an error) has just begun (closing_ is
+  /// set): end what runs besides the byte stream, such as a sendfile, with
+  /// `reason` (ECONNABORTED for a close() or an abort()).
+  virtual void on_closing(std::error_code reason) { (void)reason; }
 
   // ---- For the backend -----------------------------------------------------------------
 

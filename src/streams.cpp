@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstring>
 #include <utility>
 
 namespace tulip {
@@ -36,6 +37,15 @@ StreamReader::StreamReader(std::size_t limit) : limit_(limit) {
 
 void StreamReader::feed_data(std::string_view data) {
   if (data.empty()) return;
+  if (std::span<char> direct = receive_buffer(); !direct.empty()) {
+    // A read_into() waits and nothing is buffered: the bytes go straight into
+    // its buffer, one copy instead of two. What does not fit is buffered.
+    std::size_t n = std::min(direct.size(), data.size());
+    std::memcpy(direct.data(), data.data(), n);
+    feed_received(n);
+    data.remove_prefix(n);
+    if (data.empty()) return;
+  }
   buffer_.append(data);
   wakeup_waiter();
   // Stop reading while far more than the limit waits: the application is slow.
@@ -45,6 +55,15 @@ void StreamReader::feed_data(std::string_view data) {
   }
 }
 
+std::span<char> StreamReader::receive_buffer() const noexcept {
+  if (waiter_ == nullptr || buffered() != 0 || eof_ || exception_) return {};
+  return waiter_->delivery_buffer();
+}
+
+void StreamReader::feed_received(std::size_t n) {
+  if (n > 0) waiter_->delivered(n);
+}
+
 void StreamReader::feed_eof() {
   eof_ = true;
   wakeup_waiter();
@@ -52,11 +71,11 @@ void StreamReader::feed_eof() {
 
 void StreamReader::set_exception(std::exception_ptr error) {
   exception_ = error;
-  if (waiter_.valid() && !waiter_.done()) waiter_.set_exception(std::move(error));
+  wakeup_waiter(std::move(error));
 }
 
-void StreamReader::wakeup_waiter() {
-  if (waiter_.valid() && !waiter_.done()) waiter_.set_result();
+void StreamReader::wakeup_waiter(std::exception_ptr error) {
+  if (waiter_ != nullptr) waiter_->wake(std::move(error));
 }
 
 void StreamReader::maybe_resume_transport() {
@@ -69,6 +88,11 @@ void StreamReader::maybe_resume_transport() {
 std::string StreamReader::take(std::size_t n) {
   n = std::min(n, buffered());
   std::string data(buffer_, start_, n);
+  consume(n);
+  return data;
+}
+
+void StreamReader::consume(std::size_t n) {
   start_ += n;
   if (start_ == buffer_.size()) {
     buffer_.clear();
@@ -78,12 +102,12 @@ std::string StreamReader::take(std::size_t n) {
     start_ = 0;
   }
   maybe_resume_transport();
-  return data;
 }
 
-Task<void> StreamReader::wait_for_data(const char* function) {
+StreamReader::DataWaiter StreamReader::wait_for_data(const char* function,
+                                                     std::span<char> destination) {
   // Only one reader at a time: a second one would steal the first one's data.
-  if (waiter_.valid()) {
+  if (waiter_ != nullptr) {
     throw RuntimeError(std::string(function) +
                        "() called while another coroutine is already waiting for incoming data");
   }
@@ -91,12 +115,19 @@ Task<void> StreamReader::wait_for_data(const char* function) {
     paused_ = false;
     if (transport_ != nullptr) transport_->resume_reading();
   }
-  waiter_ = get_running_loop().create_future<void>();
-  struct Reset {
-    Future<void>& waiter;
-    ~Reset() { waiter = Future<void>(); }
-  } reset{waiter_};
-  co_await waiter_;
+  return DataWaiter(*this, destination);
+}
+
+void StreamReader::unread(std::string_view data) noexcept {
+  // Rare (a read cancelled just as its bytes came): rebuilding is fine. The
+  // bytes were already counted against the limit once, so no pause check.
+  try {
+    buffer_.replace(0, start_, data);
+    start_ = 0;
+  } catch (...) {
+    // Out of memory: the bytes are lost, as they would be on any allocation
+    // failure in feed_data.
+  }
 }
 
 Task<std::string> StreamReader::read(std::ptrdiff_t n) {
@@ -114,6 +145,19 @@ Task<std::string> StreamReader::read(std::ptrdiff_t n) {
   }
   if (buffered() == 0 && !eof_) co_await wait_for_data("read");
   co_return take(static_cast<std::size_t>(n));
+}
+
+Task<std::size_t> StreamReader::read_into(std::span<char> buffer) {
+  if (exception_) std::rethrow_exception(exception_);
+  if (buffer.empty()) co_return 0;
+  if (buffered() == 0 && !eof_) {
+    std::size_t delivered = co_await wait_for_data("read_into", buffer);
+    if (delivered > 0) co_return delivered;
+  }
+  std::size_t n = std::min(buffer.size(), buffered());
+  std::memcpy(buffer.data(), buffer_.data() + start_, n);
+  consume(n);
+  co_return n;
 }
 
 Task<std::string> StreamReader::readline() {
@@ -182,17 +226,48 @@ StreamReaderProtocol::StreamReaderProtocol(EventLoop& loop, std::shared_ptr<Stre
 
 void StreamReaderProtocol::connection_made(Transport& transport) {
   reader_->set_transport(&transport);
+  over_ssl_ = transport.get_extra_info("sslcontext").has_value();
   if (on_connected_) {
     on_connected_(transport.shared(), shared_from_this());
   }
 }
 
-void StreamReaderProtocol::data_received(std::string_view data) { reader_->feed_data(data); }
+namespace {
+
+// Where bytes are received when no read_into() waits for them: as large as a
+// transport's reads. Per thread, as the loop's own read buffer is per loop:
+// it only holds bytes between get_buffer() and buffer_updated().
+constexpr std::size_t kScratchSize = 256 * 1024;
+
+std::span<std::byte> scratch_buffer() {
+  thread_local std::unique_ptr<std::byte[]> scratch;
+  if (!scratch) scratch.reset(new std::byte[kScratchSize]);
+  return {scratch.get(), kScratchSize};
+}
+
+}  // namespace
+
+std::span<std::byte> StreamReaderProtocol::get_buffer(std::size_t size_hint) {
+  std::span<char> direct = reader_->receive_buffer();
+  receiving_directly_ = !direct.empty();
+  if (receiving_directly_) return std::as_writable_bytes(direct);
+  return scratch_buffer().first(std::clamp<std::size_t>(size_hint, 1, kScratchSize));
+}
+
+void StreamReaderProtocol::buffer_updated(std::size_t bytes) {
+  if (receiving_directly_) {
+    reader_->feed_received(bytes);
+  } else {
+    reader_->feed_data(
+        std::string_view(reinterpret_cast<const char*>(scratch_buffer().data()), bytes));
+  }
+}
 
 bool StreamReaderProtocol::eof_received() {
   reader_->feed_eof();
-  // Keep the transport open for writing: the application closes it.
-  return true;
+  // Keep the transport open for writing: the application closes it. A TLS
+  // transport cannot stay half-open, so asyncio lets it close.
+  return !over_ssl_;
 }
 
 void StreamReaderProtocol::connection_lost(std::error_code error) {
@@ -279,12 +354,27 @@ Task<void> StreamWriter::drain() {
     // sees the error instead of spinning.
     co_await sleep(0);
   }
+  // Nothing to wait for (the common case of a write/drain loop): no frame
+  // for drain_helper.
+  if (protocol_->drained()) co_return;
   co_await protocol_->drain_helper();
 }
 
 Task<void> StreamWriter::wait_closed() { co_await protocol_->closed(); }
 
 // ---- open_connection / start_server ------------------------------------------------
+
+namespace {
+
+// Wraps a made connection in a reader and a writer.
+StreamPair make_stream_pair(std::shared_ptr<StreamReader> reader,
+                            const std::shared_ptr<Transport>& transport,
+                            std::shared_ptr<detail::StreamReaderProtocol> protocol) {
+  auto writer = std::make_shared<StreamWriter>(transport, std::move(protocol), reader);
+  return StreamPair{std::move(reader), std::move(writer)};
+}
+
+}  // namespace
 
 Task<StreamPair> open_connection(EventLoop& loop, std::string host, std::uint16_t port,
                                  ConnectOptions options, std::size_t limit) {
@@ -297,17 +387,29 @@ Task<StreamPair> open_connection(EventLoop& loop, std::string host, std::uint16_
   auto connecting =
       loop.create_connection(std::move(factory), std::move(host), port, std::move(options));
   auto connection = co_await connecting;
-  auto writer = std::make_shared<StreamWriter>(connection.transport, connection.protocol, reader);
-  co_return StreamPair{std::move(reader), std::move(writer)};
+  co_return make_stream_pair(std::move(reader), connection.transport, connection.protocol);
+}
+
+Task<StreamPair> open_unix_connection(EventLoop& loop, std::string path, UnixConnectOptions options,
+                                      std::size_t limit) {
+  auto reader = std::make_shared<StreamReader>(limit);
+  auto factory = [&loop, reader] {  // bound first: see open_connection
+    return std::make_shared<detail::StreamReaderProtocol>(loop, reader);
+  };
+  auto connecting = loop.create_unix_connection(std::move(factory), std::move(path), options);
+  auto connection = co_await connecting;
+  co_return make_stream_pair(std::move(reader), connection.transport, connection.protocol);
 }
 
 namespace detail {
+namespace {
 
-Task<std::shared_ptr<Server>> start_server(EventLoop& loop, ClientCallback callback,
-                                           std::string host, std::uint16_t port,
-                                           ServerOptions options, std::size_t limit) {
+// The protocol factory of a stream server: each connection gets a reader, a
+// protocol and, once connection_made runs, a writer and a task running
+// `callback(reader, writer)`.
+auto stream_server_factory(EventLoop& loop, ClientCallback callback, std::size_t limit) {
   auto shared_callback = std::make_shared<ClientCallback>(std::move(callback));
-  auto factory = [&loop, shared_callback, limit] {
+  return [&loop, shared_callback, limit] {
     auto reader = std::make_shared<StreamReader>(limit);
     auto on_connected = [&loop, shared_callback, reader](
                             std::shared_ptr<Transport> transport,
@@ -327,8 +429,24 @@ Task<std::shared_ptr<Server>> start_server(EventLoop& loop, ClientCallback callb
     };
     return std::make_shared<StreamReaderProtocol>(loop, reader, std::move(on_connected));
   };
-  co_return co_await loop.create_server(std::move(factory), std::move(host), port,
-                                        std::move(options));
+}
+
+}  // namespace
+
+Task<std::shared_ptr<Server>> start_server(EventLoop& loop, ClientCallback callback,
+                                           std::string host, std::uint16_t port,
+                                           ServerOptions options, std::size_t limit) {
+  auto factory = stream_server_factory(loop, std::move(callback), limit);
+  auto starting = loop.create_server(std::move(factory), std::move(host), port, std::move(options));
+  co_return co_await starting;
+}
+
+Task<std::shared_ptr<Server>> start_unix_server(EventLoop& loop, ClientCallback callback,
+                                                std::string path, UnixServerOptions options,
+                                                std::size_t limit) {
+  auto factory = stream_server_factory(loop, std::move(callback), limit);
+  auto starting = loop.create_unix_server(std::move(factory), std::move(path), options);
+  co_return co_await starting;
 }
 
 }  // namespace detail

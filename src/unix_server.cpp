@@ -14,6 +14,7 @@
 #include "loop_access.hpp"
 #include "loop_internals.hpp"
 #include "server_access.hpp"
+#include "tls/tls_wiring.hpp"
 #include "tulip/event_loop.hpp"
 #include "unix_socket_file.hpp"
 
@@ -23,6 +24,14 @@ void open_unix_server(EventLoop& loop, ProtocolFactory factory, std::string path
                       UnixServerOptions options, ServerCallback done) {
   if (loop.is_closed()) throw RuntimeError("Event loop is closed");
   if (options.backlog <= 0) options.backlog = 100;
+  if (options.ssl) {
+    try {
+      factory = wrap_tls_server(loop, std::move(factory), server_tls_settings(options));
+    } catch (...) {
+      done(std::current_exception(), nullptr);  // bad TLS options: nothing was opened
+      return;
+    }
+  }
   // As every loop method, this opens nothing before returning: the steps run
   // from the ready queue, and the Future learns the outcome.
   loop.call_soon([&loop, factory = std::move(factory), path = std::move(path), options,

@@ -39,23 +39,28 @@ SocketAddress unix_address_or_throw(const std::string& path, const char* operati
                                               " a Unix socket address can hold");
 }
 
-void remove_stale_socket_file(const SocketAddress& address) {
+void remove_stale_socket_file(const SocketAddress& address, int type) {
   std::string path = address.path();
   struct stat status;
   if (::lstat(path.c_str(), &status) != 0 || !S_ISSOCK(status.st_mode)) return;
-  // A socket file outlives the server that bound it. Ask it: a refused
-  // connection means nobody listens (stale, ours to replace); an accepted one,
-  // or a full backlog, means a server is there, and taking its path would cut
-  // it off from every new client.
+  // A socket file outlives the socket that bound it. Ask it: a refused
+  // connection means nobody is bound there (stale, ours to replace); an
+  // accepted one, a full backlog, or a socket of another type (EPROTOTYPE)
+  // means a live socket is there, and taking its path would cut it off from
+  // everyone who sends to it. (A datagram connect() only checks the peer.)
   std::error_code error;
-  int probe = open_socket(AF_UNIX, SOCK_STREAM, 0, error);
+  int probe = open_socket(AF_UNIX, type, 0, error);
   if (probe < 0) return;  // cannot tell: bind() will report what it finds
   int status_code = ::connect(probe, address.data(), address.size());
   int connect_error = status_code == 0 ? 0 : errno;
   close_fd(probe);
-  if (connect_error == 0 || connect_error == EAGAIN || connect_error == EINPROGRESS) {
-    throw OSError(errno_code(EADDRINUSE), "error while attempting to bind on address '" + path +
-                                              "': a server is already listening there");
+  if (connect_error == 0 || connect_error == EAGAIN || connect_error == EINPROGRESS ||
+      connect_error == EPROTOTYPE) {
+    const char* who = connect_error == EPROTOTYPE ? "a socket of another type is bound there"
+                      : type == SOCK_STREAM       ? "a server is already listening there"
+                                                  : "a socket is already bound there";
+    throw OSError(errno_code(EADDRINUSE),
+                  "error while attempting to bind on address '" + path + "': " + who);
   }
   if (connect_error == ECONNREFUSED) ::unlink(path.c_str());
 }
@@ -74,18 +79,25 @@ void remove_socket_file_if_unchanged(const std::string& path, const SocketFileId
   }
 }
 
+void bind_unix_socket(int fd, const SocketAddress& address) {
+  if (::bind(fd, address.data(), address.size()) == 0) return;
+  std::error_code error = errno_code(errno);
+  std::string hint;
+  if (error == std::errc::no_such_file_or_directory) hint = " (the directory does not exist)";
+  throw OSError(error, "error while attempting to bind on address " +
+                           describe_unix_path(address.path()) + ": " + error.message() + hint);
+}
+
 int open_unix_listening_socket(const SocketAddress& address, int backlog) {
   std::string shown = describe_unix_path(address.path());
   std::error_code error;
   int fd = open_socket(AF_UNIX, SOCK_STREAM, 0, error);
   if (fd < 0) throw OSError(error, "socket() for " + shown + " failed: " + error.message());
-  if (::bind(fd, address.data(), address.size()) < 0) {
-    error = errno_code(errno);
+  try {
+    bind_unix_socket(fd, address);
+  } catch (...) {
     close_fd(fd);
-    std::string hint;
-    if (error == std::errc::no_such_file_or_directory) hint = " (the directory does not exist)";
-    throw OSError(error, "error while attempting to bind on address " + shown + ": " +
-                             error.message() + hint);
+    throw;
   }
   if (::listen(fd, backlog) < 0) {
     error = errno_code(errno);

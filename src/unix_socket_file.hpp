@@ -12,6 +12,7 @@
 // the caller's to accept (a file may change between two calls).
 #pragma once
 
+#include <sys/socket.h>
 #include <sys/types.h>
 
 #include <optional>
@@ -29,10 +30,12 @@ SocketAddress unix_address_or_throw(const std::string& path, const char* operati
 /// How a path appears in messages: quoted, with an abstract name shown as bytes.
 std::string describe_unix_path(const std::string& path);
 
-/// Prepares `address` (a pathname, not abstract) for bind(): a socket file no
-/// server listens on is removed; one where a server listens makes this throw
+/// Prepares `address` (a pathname, not abstract) for bind() of a socket of
+/// `type` (SOCK_STREAM, SOCK_DGRAM): a socket file nobody is bound to any more
+/// is removed; one where a socket still answers (a listening server, a bound
+/// datagram socket, or a socket of another type) makes this throw
 /// OSError(EADDRINUSE); anything else there is left for bind() to refuse.
-void remove_stale_socket_file(const SocketAddress& address);
+void remove_stale_socket_file(const SocketAddress& address, int type = SOCK_STREAM);
 
 /// The identity of the file at a path: what close compares to know that the
 /// file is still the one the server bound.
@@ -50,5 +53,9 @@ void remove_socket_file_if_unchanged(const std::string& path, const SocketFileId
 /// A non-blocking Unix stream socket bound to `address` and listening; throws
 /// OSError naming the path (missing directory, no permission, in use).
 int open_unix_listening_socket(const SocketAddress& address, int backlog);
+
+/// bind() of the Unix socket `fd` to `address`; throws OSError naming the path
+/// and the cause (with a hint for a missing directory). Leaves `fd` open.
+void bind_unix_socket(int fd, const SocketAddress& address);
 
 }  // namespace tulip::detail

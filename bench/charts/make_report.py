@@ -15,10 +15,17 @@ import subprocess
 import sys
 from collections import defaultdict
 
-PEERS = ["epoll", "tulip", "libuv", "libuv-plain", "asio", "uvloop", "asyncio"]
-TITLES = {"epoll": "epoll (floor)", "tulip": "tulip", "libuv": "libuv",
-          "libuv-plain": "libuv (plain uv_write)", "asio": "Boost.Asio",
-          "uvloop": "uvloop", "asyncio": "asyncio"}
+PEERS = ["epoll", "tulip", "tulip-streams", "libuv", "libuv-plain", "asio", "asio-coro",
+         "uvloop", "uvloop-streams", "asyncio", "asyncio-streams"]
+TITLES = {"epoll": "epoll (floor)", "tulip": "tulip", "tulip-streams": "tulip streams",
+          "libuv": "libuv", "libuv-plain": "libuv (plain uv_write)", "asio": "Boost.Asio",
+          "asio-coro": "Boost.Asio coroutines", "uvloop": "uvloop",
+          "uvloop-streams": "uvloop streams", "asyncio": "asyncio",
+          "asyncio-streams": "asyncio streams"}
+# In the streams workload "tulip" is the Protocol server the others are set against.
+STREAMS_TITLES = {**TITLES, "tulip": "tulip Protocol (reference)"}
+# The coroutine and streams servers the streams target ranks tulip's against.
+STREAMS_PEERS = ["asio-coro", "uvloop-streams", "asyncio-streams"]
 LOOP_CASES = ["call_soon_chain", "call_soon_batch", "timers_fired", "schedule_cancel",
               "future_callback"]
 LOOP_TITLES = {"call_soon_chain": "chained call_soon (Asio: post chain; libuv: idle handle)",
@@ -26,9 +33,18 @@ LOOP_TITLES = {"call_soon_chain": "chained call_soon (Asio: post chain; libuv: i
                "timers_fired": "due timers fired, 1000 per batch",
                "schedule_cancel": "timer scheduled then cancelled",
                "future_callback": "future resolved + done callback"}
-COLORS = {"epoll": "#7f7f7f", "tulip": "#d62728", "libuv": "#1f77b4", "libuv-plain": "#17becf",
-          "asio": "#ff7f0e",
-          "uvloop": "#2ca02c", "asyncio": "#9467bd"}
+CORO_CASES = ["task_create_and_run", "await_done_future", "sleep_zero_chain", "call_soon_chain",
+              "queue_ping_pong", "await_inline"]
+CORO_TITLES = {"task_create_and_run": "task created and run to completion (Asio: co_spawn)",
+               "await_done_future": "co_await of a done Future",
+               "sleep_zero_chain": "co_await sleep(0) chain (Asio: co_await post)",
+               "call_soon_chain": "the call_soon chain beside it (Asio: post chain)",
+               "queue_ping_pong": "Queue put/get ping-pong, round trips (Asio: channel)",
+               "await_inline": "co_await of a coroutine that returns at once"}
+COLORS = {"epoll": "#7f7f7f", "tulip": "#d62728", "tulip-streams": "#e377c2", "libuv": "#1f77b4",
+          "libuv-plain": "#17becf", "asio": "#ff7f0e", "asio-coro": "#bcbd22",
+          "uvloop": "#2ca02c", "uvloop-streams": "#98df8a", "asyncio": "#9467bd",
+          "asyncio-streams": "#c5b0d5"}
 SATURATED = 0.9  # load generator CPU share from which a case counts as capped by it
 
 
@@ -89,11 +105,11 @@ class Report:
         return [p for p in PEERS if p in present]
 
     def table(self, workload, metric, header, reference="epoll", show_spread=True,
-              mark_saturated=False, scale=1.0, digits=None):
+              mark_saturated=False, scale=1.0, digits=None, titles=TITLES):
         peers = self.peers_of(workload)
         if not peers:
             return
-        self.lines.append(f"| {header} | " + " | ".join(TITLES[p] for p in peers) + " |")
+        self.lines.append(f"| {header} | " + " | ".join(titles[p] for p in peers) + " |")
         self.lines.append("|---" * (len(peers) + 1) + "|")
         for case in self.cases[workload]:
             ref = self.med(workload, case, reference, metric)
@@ -117,6 +133,99 @@ class Report:
             self.lines.append(f"| {case} | " + " | ".join(cells) + " |")
         self.lines.append("")
 
+    def rate_table(self, workload, cases, titles):
+        """Millions per CPU-second, every peer beside tulip, with the ratio to tulip."""
+        peers = self.peers_of(workload)
+        if not peers:
+            return
+        out = self.lines
+        out.append("| case | " + " | ".join(TITLES[p] for p in peers) + " |")
+        out.append("|---" * (len(peers) + 1) + "|")
+        for case in cases:
+            ref = self.med(workload, case, "tulip", "items_per_s")
+            cells = []
+            for p in peers:
+                v = self.med(workload, case, p, "items_per_s")
+                cells.append("n/a" if v is None else
+                             number(v / 1e6, 2 if v < 1e7 else 1) +
+                             ("" if p == "tulip" else ratio(v, ref)))
+            out.append(f"| {titles[case]} | " + " | ".join(cells) + " |")
+        if workload == "coro":
+            cells = []
+            for p in peers:
+                step = self.med(workload, "sleep_zero_chain", p, "items_per_s")
+                chain = self.med(workload, "call_soon_chain", p, "items_per_s")
+                cells.append(f"{chain / step:.2f}×" if step and chain else "n/a")
+            out.append("| sleep(0) step / call_soon step (tulip's target: ≤ 2×) | " +
+                       " | ".join(cells) + " |")
+        out.append("")
+
+    def new_sections(self):
+        """The coroutine, streams and Unix-socket workloads."""
+        out = self.lines
+        if self.heading("coro", "## 7. Coroutine microbenchmarks (millions per CPU-second; "
+                        "ratio to tulip)"):
+            self.rate_table("coro", CORO_CASES, CORO_TITLES)
+        if self.heading("streams", "## 8. Streams echo servers (ping-pong), beside tulip's "
+                        "Protocol server", "Requests per second, and (in parentheses) the ratio to "
+                        "tulip's Protocol server:"):
+            self.table("streams", "req_per_s", "case", reference="tulip", mark_saturated=True,
+                       titles=STREAMS_TITLES)
+            out += ["Server CPU time per request (user + sys, µs; lower is better):", ""]
+            self.table("streams", "server_cpu_us_per_req", "case", reference="tulip",
+                       show_spread=False, digits=2, titles=STREAMS_TITLES)
+        if self.heading("unix", "## 9. Echo over a Unix stream socket (ping-pong)",
+                        "Requests per second:"):
+            self.table("unix", "req_per_s", "case", mark_saturated=True)
+            out += ["Server CPU time per request (user + sys, µs; lower is better):", ""]
+            self.table("unix", "server_cpu_us_per_req", "case", show_spread=False, digits=2)
+
+    def heading(self, workload, *lines):
+        """Opens a section when `workload` was measured; false (and nothing written) if not."""
+        if not self.peers_of(workload):
+            return False
+        for line in lines:
+            self.lines += [line, ""]
+        return True
+
+    def evaluate_new_sections(self):
+        m = self.med
+        for case in CORO_CASES:
+            if case == "call_soon_chain":
+                continue
+            t = m("coro", case, "tulip", "items_per_s")
+            present = [p for p in ("asio", "uvloop", "asyncio") if m("coro", case, p, "items_per_s")]
+            if t and present:
+                best = max(present, key=lambda p: m("coro", case, p, "items_per_s"))
+                b = m("coro", case, best, "items_per_s")
+                self.check(f"coro {case}: ahead of every peer", t > b,
+                           f"tulip {t / 1e6:.2f} M/s, best peer {TITLES[best]} {b / 1e6:.2f} M/s "
+                           f"({t / b:.2f}×)")
+        step, chain = m("coro", "sleep_zero_chain", "tulip", "items_per_s"), \
+            m("coro", "call_soon_chain", "tulip", "items_per_s")
+        if step and chain:
+            self.check("coro: sleep(0) chain within 2× of the call_soon chain", chain / step <= 2,
+                       f"a sleep(0) step costs {chain / step:.2f}× a call_soon step")
+        for case in self.cases["streams"]:
+            cpu = {p: m("streams", case, p, "server_cpu_us_per_req")
+                   for p in ["tulip", "tulip-streams"] + STREAMS_PEERS}
+            t, ref = cpu["tulip-streams"], cpu["tulip"]
+            if t and ref:
+                self.check(f"streams {case}: CPU/request ≤ 1.10× tulip's Protocol server",
+                           t / ref <= 1.10, f"{t / ref:.2f}×")
+            present = [p for p in STREAMS_PEERS if cpu[p]]
+            if t and present:
+                best = min(present, key=lambda p: cpu[p])
+                self.check(f"streams {case}: CPU/request below every streams/coroutine peer",
+                           t < cpu[best], f"tulip streams {t:.2f} µs, best peer "
+                           f"{TITLES[best]} {cpu[best]:.2f} µs ({t / cpu[best]:.2f}×)")
+        for case in self.cases["unix"]:
+            t, e = (m("unix", case, "tulip", "server_cpu_us_per_req"),
+                    m("unix", case, "epoll", "server_cpu_us_per_req"))
+            if t and e:
+                self.check(f"unix {case}: CPU/request ≤ 1.05× epoll", t / e <= 1.05,
+                           f"{t / e:.2f}×")
+
     def check(self, target, ok, detail):
         self.checks.append((target, ok, detail))
 
@@ -127,21 +236,22 @@ class Report:
         if os.path.exists(path):
             with open(path) as f:
                 machine = f.read().strip()
-        reps = max((len(v) for k, v in self.values.items() if k[0] == "echo"), default=0)
+        reps = max((len(v) for k, v in self.values.items() if k[0] in ("echo", "streams", "unix")),
+                   default=0)
         out += ["# tulip against its peers", "", "```", machine, "```", "",
                 f"Medians of {reps} interleaved repetitions, [min–max], and (in parentheses) the "
                 "ratio to the epoll floor measured in the same run. † marks a case where the load "
                 f"generator's own CPU share was ≥ {SATURATED:.0%}: there req/s is capped by the "
                 "load generator, so rank servers by their CPU time per request.", ""]
 
-        out += ["## 1. Echo server throughput (ping-pong, S-byte messages on C connections)", "",
-                "Requests per second:", ""]
-        self.table("echo", "req_per_s", "case", mark_saturated=True)
-        out += ["Server CPU time per request (user + sys, µs; lower is better):", ""]
-        self.table("echo", "server_cpu_us_per_req", "case", show_spread=False, digits=2)
-        out += ["Round-trip latency p50 / p99 (µs):", ""]
         peers = self.peers_of("echo")
         if peers:
+            out += ["## 1. Echo server throughput (ping-pong, S-byte messages on C connections)",
+                    "", "Requests per second:", ""]
+            self.table("echo", "req_per_s", "case", mark_saturated=True)
+            out += ["Server CPU time per request (user + sys, µs; lower is better):", ""]
+            self.table("echo", "server_cpu_us_per_req", "case", show_spread=False, digits=2)
+            out += ["Round-trip latency p50 / p99 (µs):", ""]
             out.append("| case | " + " | ".join(TITLES[p] for p in peers) + " |")
             out.append("|---" * (len(peers) + 1) + "|")
             for case in self.cases["echo"]:
@@ -158,34 +268,26 @@ class Report:
                 out.append(f"| {case} | " + " | ".join(cells) + " |")
             out.append("")
 
-        out += ["## 2. Client connection churn (each peer's client against the epoll server)", "",
-                "Connections per second (connect, send 12 bytes, read the echo, close):", ""]
-        self.table("churn", "conns_per_s", "workload")
-        out += ["## 3. Bulk stream (one connection, each way at once)", "", "GB/s:", ""]
-        self.table("bulk", "gb_per_s", "workload", digits=2)
-        out += ["Server CPU per MiB echoed (µs):", ""]
-        self.table("bulk", "server_cpu_us_per_mib", "workload", show_spread=False)
-        out += ["## 4. Memory per idle connection", "",
-                "Server RSS growth per connection (bytes) after each connection echoed one byte; "
-                "the kernel's socket buffers are not in RSS:", ""]
-        self.table("idle", "bytes_per_conn", "workload")
-        out += ["## 5. Loop overhead (millions of callbacks per CPU-second; ratio to tulip)", ""]
-        peers = self.peers_of("loop")
-        if peers:
-            out.append("| case | " + " | ".join(TITLES[p] for p in peers) + " |")
-            out.append("|---" * (len(peers) + 1) + "|")
-            for case in LOOP_CASES:
-                ref = self.med("loop", case, "tulip", "items_per_s")
-                cells = []
-                for p in peers:
-                    v = self.med("loop", case, p, "items_per_s")
-                    cells.append("n/a" if v is None else
-                                 number(v / 1e6, 2 if v < 1e7 else 1) +
-                                 ("" if p == "tulip" else ratio(v, ref)))
-                out.append(f"| {LOOP_TITLES[case]} | " + " | ".join(cells) + " |")
-            out.append("")
-        out += ["## 6. User-space instructions per echo round trip (callgrind, 1 KiB)", ""]
-        self.table("callgrind", "instructions_per_round_trip", "case", show_spread=False)
+        if self.heading("churn", "## 2. Client connection churn (each peer's client against the "
+                        "epoll server)", "Connections per second (connect, send 12 bytes, read the "
+                        "echo, close):"):
+            self.table("churn", "conns_per_s", "workload")
+        if self.heading("bulk", "## 3. Bulk stream (one connection, each way at once)", "GB/s:"):
+            self.table("bulk", "gb_per_s", "workload", digits=2)
+            out += ["Server CPU per MiB echoed (µs):", ""]
+            self.table("bulk", "server_cpu_us_per_mib", "workload", show_spread=False)
+        if self.heading("idle", "## 4. Memory per idle connection",
+                        "Server RSS growth per connection (bytes) after each connection echoed one "
+                        "byte; the kernel's socket buffers are not in RSS:"):
+            self.table("idle", "bytes_per_conn", "workload")
+        if self.heading("loop", "## 5. Loop overhead (millions of callbacks per CPU-second; ratio "
+                        "to tulip)"):
+            self.rate_table("loop", LOOP_CASES, LOOP_TITLES)
+        if self.heading("callgrind", "## 6. User-space instructions per echo round trip "
+                        "(callgrind, 1 KiB)"):
+            self.table("callgrind", "instructions_per_round_trip", "case", show_spread=False)
+        self.new_sections()
+        self.datagram_and_sendfile_sections()
 
         self.evaluate()
         if self.checks:
@@ -249,6 +351,7 @@ class Report:
                 b = m("loop", case, best, "items_per_s")
                 self.check(f"loop {case}: ahead of every peer", t > b,
                            f"tulip {t / 1e6:.1f} M/s, best peer {TITLES[best]} {b / 1e6:.1f} M/s")
+        self.evaluate_new_sections()
 
     def chart(self):
         if not shutil.which("gnuplot"):
@@ -312,6 +415,32 @@ class Report:
                            *write("loop.dat", "loop", "items_per_s", None, self.peers_of("loop"),
                                   [c for c in LOOP_CASES if c in self.cases["loop"]], short, 1e-6),
                            True))
+        if self.cases["coro"]:
+            short = {"task_create_and_run": "task", "await_done_future": "done future",
+                     "sleep_zero_chain": "sleep(0)", "call_soon_chain": "call_soon",
+                     "queue_ping_pong": "queue", "await_inline": "inline await"}
+            panels.append(("coroutines, M per CPU-second (log)",
+                           *write("coro.dat", "coro", "items_per_s", None, self.peers_of("coro"),
+                                  [c for c in CORO_CASES if c in self.cases["coro"]], short, 1e-6),
+                           True))
+        for workload, reference, title in (
+                ("streams", "tulip", "streams servers: CPU per request, ratio to tulip Protocol"),
+                ("unix", "epoll", "Unix socket echo: CPU per request, ratio to epoll")):
+            if self.cases[workload]:
+                labels = {c: c.replace("S=102400", "100K").replace("S=10240", "10K")
+                          .replace("S=1024", "1K").replace(" C=", "/")
+                          for c in self.cases[workload]}
+                panels.append((f"{title} (lower is better)",
+                               *write(f"{workload}.dat", workload, "server_cpu_us_per_req",
+                                      reference, self.peers_of(workload), self.cases[workload],
+                                      labels), False))
+        # A panel with no value (a reference measured as 0 in a very short run,
+        # say) would make gnuplot fail on an empty range: leave it out.
+        def has_values(path):
+            with open(path) as f:
+                return any(cell != "?" for line in f.readlines()[1:]
+                           for cell in line.rsplit('"', 1)[-1].split())
+        panels = [panel for panel in panels if has_values(panel[1])]
         if not panels:
             return None
         rows_n = (len(panels) + 1) // 2
@@ -335,6 +464,61 @@ class Report:
             f.write("\n".join(script) + "\n")
         subprocess.run(["gnuplot", plot_file], check=True)
         return png
+
+
+# ---- UDP echo and sendfile (bench/run-peers.sh's last sections) ----------------------------
+# Kept apart so that the sections above and these change independently.
+PEERS += ["floor", "tulip-buffered"]
+TITLES.update({"floor": "sendfile(2) loop (floor)", "tulip-buffered": "tulip, buffered path"})
+COLORS.update({"floor": "#7f7f7f", "tulip-buffered": "#e377c2"})
+
+
+def datagram_and_sendfile_sections(self):
+    out, m = self.lines, self.med
+    if self.cases["udp"]:
+        out += ["## 10. UDP echo (N senders, each with a window of datagrams in flight)", "",
+                "Datagrams per second (echoes received):", ""]
+        self.table("udp", "dgram_per_s", "case", mark_saturated=True)
+        out += ["Server CPU time per datagram (user + sys, µs; lower is better):", ""]
+        self.table("udp", "server_cpu_us_per_dgram", "case", show_spread=False, digits=2)
+        out += ["Datagrams lost (not echoed within the bound), summed over repetitions:", ""]
+        peers = self.peers_of("udp")
+        out.append("| case | " + " | ".join(TITLES[p] for p in peers) + " |")
+        out.append("|---" * (len(peers) + 1) + "|")
+        for case in self.cases["udp"]:
+            cells = [number(sum(self.values.get(("udp", case, p, "lost"), [0])), 0) for p in peers]
+            out.append(f"| {case} | " + " | ".join(cells) + " |")
+        out.append("")
+        for case in self.cases["udp"]:
+            t = m("udp", case, "tulip", "dgram_per_s")
+            tc = m("udp", case, "tulip", "server_cpu_us_per_dgram")
+            others = [p for p in ("libuv", "asio", "uvloop", "asyncio")
+                      if m("udp", case, p, "dgram_per_s")]
+            if t and others:
+                best = max(others, key=lambda p: m("udp", case, p, "dgram_per_s"))
+                b = m("udp", case, best, "dgram_per_s")
+                self.check(f"udp {case}: datagrams/s ahead of every peer", t > b,
+                           f"tulip {t / b:.2f}× the best peer ({TITLES[best]})")
+            cheapest = [p for p in ("libuv", "asio", "uvloop", "asyncio")
+                        if m("udp", case, p, "server_cpu_us_per_dgram")]
+            if tc and cheapest:
+                best = min(cheapest, key=lambda p: m("udp", case, p, "server_cpu_us_per_dgram"))
+                b = m("udp", case, best, "server_cpu_us_per_dgram")
+                self.check(f"udp {case}: CPU/datagram below every peer's", tc < b,
+                           f"tulip {tc:.2f} µs, best peer {TITLES[best]} {b:.2f} µs")
+    if self.cases["udp-callgrind"]:
+        out += ["## 11. User-space instructions per UDP datagram echoed (callgrind)", ""]
+        self.table("udp-callgrind", "instructions_per_datagram", "case", show_spread=False)
+    if self.cases["sendfile"]:
+        out += ["## 12. sendfile: one file to one socket", "", "GB/s (the receiver verifies every byte):",
+                ""]
+        self.table("sendfile", "gb_per_s", "workload", reference="floor", digits=2)
+        out += ["Sender CPU per MiB sent (µs):", ""]
+        self.table("sendfile", "server_cpu_us_per_mib", "workload", reference="floor",
+                   show_spread=False)
+
+
+Report.datagram_and_sendfile_sections = datagram_and_sendfile_sections
 
 
 def main():

@@ -13,9 +13,23 @@
 //   idle      opens --conns connections, sends one byte on each and reads its
 //             echo, then holds them all open and reports the server's RSS growth
 //             per connection.
+//   udp       --conns UDP senders (each its own connected socket), each keeping
+//             --window S-byte datagrams in flight to a UDP echo server: every
+//             echo is verified and replaced by a new datagram (recvmmsg and
+//             sendmmsg batches). A datagram not echoed within --loss-ms is
+//             counted lost and replaced, so loss never stalls the run. Reports
+//             datagrams/s (echoes), lost and late ones, p50/p99 round trip;
+//             with --requests N, exactly N datagrams are sent.
+//   sink      one connection to a server that sends a file and closes (the
+//             sendfile benchmark): reads to EOF, verifies every byte against
+//             the pattern `--mode make-file` wrote, checks that --bytes came.
+//             Reports GB/s; the server's CPU per MiB.
+//   make-file writes --bytes of the bulk pattern to --file (for sink).
 // With --server-pid, it also reports the server's CPU time (user + sys, from
 // /proc/<pid>/stat) over the measured window, per request, and its own CPU share
 // over the same window (near 1.0 means the load generator was the limit).
+//
+// --unix PATH connects to a Unix stream socket instead of TCP (the same modes).
 //
 // Single-threaded, level-triggered epoll, non-blocking sockets, TCP_NODELAY.
 #define _GNU_SOURCE
@@ -32,6 +46,7 @@
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -39,6 +54,7 @@ enum { kMaxEvents = 256, kChunk = 256 * 1024, kPatternSkew = 251, kBulkPeriod = 
 
 static const char* host = "127.0.0.1";
 static int port = 8888;
+static const char* unix_path = NULL;  // --unix: a Unix stream socket instead of TCP
 static int server_pid = 0;
 
 _Noreturn static void fail(const char* what) {
@@ -108,8 +124,25 @@ static void raise_fd_limit(void) {
   }
 }
 
-// A non-blocking TCP socket with a connect() under way (or done).
+// A non-blocking Unix stream socket, connected. The connect is blocking: a
+// non-blocking one fails with EAGAIN instead of waiting when the server's
+// backlog is full, and on a Unix socket it completes as soon as the server's
+// kernel queue takes it, so there is nothing to overlap.
+static int connect_unix(void) {
+  struct sockaddr_un address = {.sun_family = AF_UNIX};
+  if (strlen(unix_path) >= sizeof address.sun_path) fail_message("--unix path too long");
+  strcpy(address.sun_path, unix_path);
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) fail("socket");
+  if (connect(fd, (struct sockaddr*)&address, sizeof address) != 0) fail("connect");
+  if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) != 0) fail("fcntl");
+  return fd;
+}
+
+// A non-blocking socket with a connect() under way (or done): TCP, or a Unix
+// socket with --unix.
 static int start_connect(void) {
+  if (unix_path) return connect_unix();
   struct sockaddr_in address = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
   if (inet_pton(AF_INET, host, &address.sin_addr) != 1) fail_message("bad IPv4 --host");
   int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -450,19 +483,324 @@ static void run_idle(int count, double hold) {
   free(fds);
 }
 
+// ---- udp ----------------------------------------------------------------------------
+// Every datagram starts with a 16-byte header (sender, window slot, sequence);
+// the rest is the pattern from an offset that depends on the sequence.
+
+enum { kUdpHeader = 16, kUdpMaxWindow = 256 };
+
+struct udp_slot {
+  uint64_t sequence;
+  uint64_t sent_ns;
+  int busy;
+  char* datagram;  // this slot's bytes (built before each send)
+};
+
+struct udp_sender {
+  int fd;
+  uint32_t id;
+  struct udp_slot* slots;
+};
+
+struct udp_run {
+  int epfd;
+  size_t size;
+  int window;
+  uint64_t loss_ns;
+  const char* pattern;  // size + kPatternSkew bytes
+  struct udp_sender* senders;
+  int count;
+  uint64_t next_sequence;
+  long long issued, limit, completed, lost, late;
+  int measuring;
+  uint64_t* latencies;
+  size_t latency_count, latency_capacity;
+  char* scratch;  // receive buffers: kUdpMaxWindow slots of size bytes + 1
+};
+
+static const char* udp_payload(const struct udp_run* run, uint64_t sequence) {
+  return run->pattern + (sequence * 7) % kPatternSkew;
+}
+
+// Fills `slot` with a new datagram; returns 0 if --requests forbids another.
+static int udp_prepare(struct udp_run* run, struct udp_sender* sender, uint32_t index) {
+  if (run->limit > 0 && run->issued >= run->limit) return 0;
+  ++run->issued;
+  struct udp_slot* slot = &sender->slots[index];
+  slot->sequence = run->next_sequence++;
+  slot->busy = 1;
+  slot->sent_ns = now_ns();
+  memcpy(slot->datagram, &sender->id, 4);
+  memcpy(slot->datagram + 4, &index, 4);
+  memcpy(slot->datagram + 8, &slot->sequence, 8);
+  memcpy(slot->datagram + kUdpHeader, udp_payload(run, slot->sequence), run->size - kUdpHeader);
+  return 1;
+}
+
+// Sends the prepared slots `indexes[0..n)` of `sender` in one sendmmsg.
+static void udp_send(struct udp_run* run, struct udp_sender* sender, const uint32_t* indexes,
+                     int n) {
+  struct mmsghdr messages[kUdpMaxWindow];
+  struct iovec vectors[kUdpMaxWindow];
+  for (int i = 0; i < n; ++i) {
+    vectors[i] = (struct iovec){sender->slots[indexes[i]].datagram, run->size};
+    messages[i] = (struct mmsghdr){.msg_hdr = {.msg_iov = &vectors[i], .msg_iovlen = 1}};
+  }
+  for (int sent = 0; sent < n;) {
+    int k = sendmmsg(sender->fd, messages + sent, (unsigned)(n - sent), 0);
+    if (k < 0) {
+      if (errno == EINTR) continue;
+      // The kernel refused this one (a full queue, an ICMP error): it will
+      // count as lost when its time is up.
+      ++sent;
+      continue;
+    }
+    sent += k;
+  }
+}
+
+static void udp_receive(struct udp_run* run, struct udp_sender* sender) {
+  struct mmsghdr messages[kUdpMaxWindow];
+  struct iovec vectors[kUdpMaxWindow];
+  uint32_t refill[kUdpMaxWindow];
+  size_t room = run->size + 1;  // one more byte: a longer echo shows as such
+  for (int round = 0; round < 4; ++round) {
+    int want = run->window;
+    for (int i = 0; i < want; ++i) {
+      vectors[i] = (struct iovec){run->scratch + (size_t)i * room, room};
+      messages[i] = (struct mmsghdr){.msg_hdr = {.msg_iov = &vectors[i], .msg_iovlen = 1}};
+    }
+    int n = recvmmsg(sender->fd, messages, (unsigned)want, MSG_DONTWAIT, NULL);
+    if (n < 0) {
+      if (errno == EAGAIN || errno == EINTR) break;
+      fail("recvmmsg (is the UDP server running?)");
+    }
+    int refills = 0;
+    uint64_t now = now_ns();
+    for (int i = 0; i < n; ++i) {
+      const char* echo = run->scratch + (size_t)i * room;
+      if (messages[i].msg_len != run->size) fail_message("an echo of the wrong size");
+      uint32_t id, index;
+      uint64_t sequence;
+      memcpy(&id, echo, 4);
+      memcpy(&index, echo + 4, 4);
+      memcpy(&sequence, echo + 8, 8);
+      if (id != sender->id || index >= (uint32_t)run->window) {
+        fail_message("an echo that no sender sent");
+      }
+      if (memcmp(echo + kUdpHeader, udp_payload(run, sequence), run->size - kUdpHeader) != 0) {
+        fail_message("the echo differs from what was sent");
+      }
+      struct udp_slot* slot = &sender->slots[index];
+      if (!slot->busy || slot->sequence != sequence) {
+        ++run->late;  // already counted lost and replaced
+        continue;
+      }
+      slot->busy = 0;
+      if (run->measuring) {
+        ++run->completed;
+        if (run->latency_count == run->latency_capacity) {
+          run->latency_capacity = run->latency_capacity ? run->latency_capacity * 2 : 1 << 16;
+          run->latencies = realloc(run->latencies, run->latency_capacity * sizeof *run->latencies);
+          if (!run->latencies) fail("realloc");
+        }
+        run->latencies[run->latency_count++] = now - slot->sent_ns;
+      }
+      if (udp_prepare(run, sender, index)) refill[refills++] = index;
+    }
+    if (refills > 0) udp_send(run, sender, refill, refills);
+    if (n < want) break;
+  }
+}
+
+// Datagrams older than the loss bound are counted lost and replaced.
+static void udp_expire(struct udp_run* run) {
+  uint64_t now = now_ns();
+  uint32_t refill[kUdpMaxWindow];
+  for (int s = 0; s < run->count; ++s) {
+    struct udp_sender* sender = &run->senders[s];
+    int refills = 0;
+    for (int i = 0; i < run->window; ++i) {
+      struct udp_slot* slot = &sender->slots[i];
+      if (!slot->busy || now - slot->sent_ns < run->loss_ns) continue;
+      slot->busy = 0;
+      if (run->measuring) ++run->lost;
+      if (udp_prepare(run, sender, (uint32_t)i)) refill[refills++] = (uint32_t)i;
+    }
+    if (refills > 0) udp_send(run, sender, refill, refills);
+  }
+}
+
+static int udp_in_flight(const struct udp_run* run) {
+  int busy = 0;
+  for (int s = 0; s < run->count; ++s) {
+    for (int i = 0; i < run->window; ++i) busy += run->senders[s].slots[i].busy;
+  }
+  return busy;
+}
+
+static void run_udp(int count, size_t size, int window, double loss_ms, double warmup,
+                    double duration, long long limit) {
+  if (size < kUdpHeader || size > 65507) fail_message("--size must be 16 to 65507 for udp");
+  if (window < 1 || window > kUdpMaxWindow) fail_message("--window must be 1 to 256");
+  struct udp_run run = {.size = size, .window = window, .count = count, .limit = limit};
+  run.loss_ns = (uint64_t)(loss_ms * 1e6);
+  run.epfd = epoll_create1(EPOLL_CLOEXEC);
+  if (run.epfd < 0) fail("epoll_create1");
+  run.pattern = make_pattern(size + kPatternSkew);
+  run.scratch = malloc((size + 1) * kUdpMaxWindow);
+  run.senders = calloc((size_t)count, sizeof *run.senders);
+  if (!run.scratch || !run.senders) fail("malloc");
+  struct sockaddr_in address = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+  if (inet_pton(AF_INET, host, &address.sin_addr) != 1) fail_message("bad IPv4 --host");
+  for (int s = 0; s < count; ++s) {
+    struct udp_sender* sender = &run.senders[s];
+    sender->id = (uint32_t)s + 1;
+    sender->fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (sender->fd < 0) fail("socket");
+    if (connect(sender->fd, (struct sockaddr*)&address, sizeof address) != 0) fail("connect");
+    sender->slots = calloc((size_t)window, sizeof *sender->slots);
+    if (!sender->slots) fail("malloc");
+    for (int i = 0; i < window; ++i) {
+      sender->slots[i].datagram = malloc(size);
+      if (!sender->slots[i].datagram) fail("malloc");
+    }
+    watch(run.epfd, sender->fd, EPOLL_CTL_ADD, EPOLLIN, (uint64_t)s);
+  }
+
+  struct window start = {0}, end;
+  double measure_at = now_seconds(CLOCK_MONOTONIC) + (limit > 0 ? 0 : warmup);
+  double stop_at = measure_at + duration;
+  if (limit > 0) {
+    run.measuring = 1;
+    start = window_now();
+  }
+  uint32_t all[kUdpMaxWindow];
+  for (int s = 0; s < count; ++s) {
+    int n = 0;
+    for (int i = 0; i < window; ++i) {
+      if (udp_prepare(&run, &run.senders[s], (uint32_t)i)) all[n++] = (uint32_t)i;
+    }
+    if (n > 0) udp_send(&run, &run.senders[s], all, n);
+  }
+
+  struct epoll_event events[kMaxEvents];
+  uint64_t next_expiry = now_ns() + run.loss_ns / 4;
+  for (;;) {
+    int n = epoll_wait(run.epfd, events, kMaxEvents, 1);
+    if (n < 0 && errno != EINTR) fail("epoll_wait");
+    for (int i = 0; i < n; ++i) udp_receive(&run, &run.senders[events[i].data.u64]);
+    if (now_ns() >= next_expiry) {
+      udp_expire(&run);
+      next_expiry = now_ns() + run.loss_ns / 4;
+    }
+    if (limit > 0) {
+      if (run.issued >= limit && udp_in_flight(&run) == 0) break;
+      continue;
+    }
+    double now = now_seconds(CLOCK_MONOTONIC);
+    if (!run.measuring && now >= measure_at) {
+      run.measuring = 1;
+      start = window_now();
+    } else if (run.measuring && now >= stop_at) {
+      break;
+    }
+  }
+  end = window_now();
+
+  double wall = end.wall - start.wall;
+  double rate = (double)run.completed / wall;
+  qsort(run.latencies, run.latency_count, sizeof *run.latencies, compare_u64);
+  double p50 = 0, p99 = 0;
+  if (run.latency_count > 0) {
+    p50 = (double)run.latencies[(run.latency_count - 1) / 2] / 1e3;
+    p99 = (double)run.latencies[(size_t)((double)(run.latency_count - 1) * 0.99)] / 1e3;
+  }
+  printf(
+      "mode=udp conns=%d size=%zu window=%d datagrams=%lld dgram_per_s=%.1f lost=%lld late=%lld "
+      "p50_us=%.1f p99_us=%.1f",
+      count, size, window, run.completed, rate, run.lost, run.late, p50, p99);
+  report_window(start, end, run.completed, "dgram");
+  printf("\n");
+  for (int s = 0; s < count; ++s) close(run.senders[s].fd);
+}
+
+// ---- sink and make-file (the sendfile benchmark) --------------------------------------
+
+static char* bulk_ring(void) {
+  // The bulk mode's stream: a kBulkPeriod-periodic pattern (a prime period, so
+  // that no chunk boundary lines up with it), extended by a chunk so that any
+  // chunk at any offset is one contiguous comparison.
+  char* ring = make_pattern(kBulkPeriod + kChunk);
+  for (size_t i = kBulkPeriod; i < kBulkPeriod + kChunk; ++i) ring[i] = ring[i - kBulkPeriod];
+  return ring;
+}
+
+static void make_file(const char* path, unsigned long long total) {
+  if (!path) fail_message("make-file needs --file");
+  char* ring = bulk_ring();
+  FILE* file = fopen(path, "wb");
+  if (!file) fail("fopen");
+  for (unsigned long long written = 0; written < total;) {
+    size_t want = total - written < kChunk ? (size_t)(total - written) : kChunk;
+    if (fwrite(ring + written % kBulkPeriod, 1, want, file) != want) fail("fwrite");
+    written += want;
+  }
+  if (fclose(file) != 0) fail("fclose");
+  printf("mode=make-file bytes=%llu\n", total);
+}
+
+static void run_sink(unsigned long long total) {
+  char* ring = bulk_ring();
+  char* scratch = malloc(kChunk);
+  if (!scratch) fail("malloc");
+  int epfd = epoll_create1(EPOLL_CLOEXEC);
+  if (epfd < 0) fail("epoll_create1");
+  int fd = start_connect();
+  await_connected(epfd, &fd, 1);
+  int flags = fcntl(fd, F_GETFL);
+  fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
+  struct window start = window_now();
+  unsigned long long received = 0;
+  for (;;) {
+    ssize_t n = recv(fd, scratch, kChunk, 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) fail("recv");
+    if (n == 0) break;
+    if (received + (unsigned long long)n > total) fail_message("more bytes than the file holds");
+    if (memcmp(scratch, ring + received % kBulkPeriod, (size_t)n) != 0) {
+      fail_message("the bytes differ from the file");
+    }
+    received += (unsigned long long)n;
+  }
+  struct window end = window_now();
+  if (received != total) fail_message("the connection ended before the whole file came");
+  double wall = end.wall - start.wall;
+  printf("mode=sink bytes=%llu gb_per_s=%.3f", total, (double)total / wall / 1e9);
+  report_window(start, end, (long long)(total >> 20), "mib");
+  printf("\n");
+  close(fd);
+}
+
 // ---- main ---------------------------------------------------------------------------
 
 static const char kUsage[] =
-    "usage: loadgen [--host H] [--port P] [--server-pid PID] --mode pingpong|bulk|idle\n"
+    "usage: loadgen [--host H] [--port P | --unix PATH] [--server-pid PID]\n"
+    "               --mode pingpong|bulk|idle|udp|sink|make-file\n"
     "  pingpong: [--conns C] [--size BYTES] [--warmup S] [--duration S] [--requests N]\n"
     "  bulk:     [--bytes BYTES]\n"
-    "  idle:     [--conns N] [--hold S]\n";
+    "  idle:     [--conns N] [--hold S]\n"
+    "  udp:      [--conns SENDERS] [--size BYTES] [--window N] [--loss-ms MS] [--warmup S]\n"
+    "            [--duration S] [--requests N]\n"
+    "  sink:     [--bytes BYTES]   make-file: --file PATH [--bytes BYTES]\n";
 
 int main(int argc, char** argv) {
   const char* mode = "pingpong";
   int conns = 1;
   size_t size = 1024;
-  double warmup = 0.5, duration = 2.0, hold = 0.5;
+  double warmup = 0.5, duration = 2.0, hold = 0.5, loss_ms = 200;
+  int window = 8;
+  const char* file = NULL;
   long long requests = 0;
   unsigned long long bytes = 1ull << 30;
   for (int i = 1; i < argc; ++i) {
@@ -477,6 +815,8 @@ int main(int argc, char** argv) {
       host = value;
     } else if (strcmp(name, "--port") == 0) {
       port = atoi(value);
+    } else if (strcmp(name, "--unix") == 0) {
+      unix_path = value;
     } else if (strcmp(name, "--server-pid") == 0) {
       server_pid = atoi(value);
     } else if (strcmp(name, "--mode") == 0) {
@@ -495,6 +835,12 @@ int main(int argc, char** argv) {
       bytes = strtoull(value, NULL, 10);
     } else if (strcmp(name, "--hold") == 0) {
       hold = atof(value);
+    } else if (strcmp(name, "--file") == 0) {
+      file = value;
+    } else if (strcmp(name, "--window") == 0) {
+      window = atoi(value);
+    } else if (strcmp(name, "--loss-ms") == 0) {
+      loss_ms = atof(value);
     } else {
       fprintf(stderr, "loadgen: unknown option %s\n%s", name, kUsage);
       return 2;
@@ -511,6 +857,12 @@ int main(int argc, char** argv) {
     run_bulk(bytes);
   } else if (strcmp(mode, "idle") == 0) {
     run_idle(conns, hold);
+  } else if (strcmp(mode, "sink") == 0) {
+    run_sink(bytes);
+  } else if (strcmp(mode, "make-file") == 0) {
+    make_file(file, bytes);
+  } else if (strcmp(mode, "udp") == 0) {
+    run_udp(conns, size, window, loss_ms, warmup, duration, requests);
   } else {
     fprintf(stderr, "loadgen: unknown mode '%s'\n%s", mode, kUsage);
     return 2;

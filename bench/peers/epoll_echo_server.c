@@ -4,9 +4,10 @@
 // round trip costs epoll_wait + read + write and nothing else. Bytes the kernel
 // does not take at once are kept per connection and reading stops until they
 // are sent (flow control). TCP_NODELAY on every accepted connection; a
-// connection stays open until the peer closes it.
+// connection stays open until the peer closes it. --unix PATH serves a Unix
+// stream socket instead (the same loop; a stale socket file is removed first).
 //
-// Usage: bench-epoll-echo-server [--host H] [--port P] [--backlog N]
+// Usage: bench-epoll-echo-server [--host H] [--port P | --unix PATH] [--backlog N]
 // SIGINT/SIGTERM end it cleanly (so callgrind writes its profile).
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -21,6 +22,7 @@
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 enum { kReadSize = 256 * 1024, kMaxEvents = 256 };
@@ -113,7 +115,7 @@ static void on_writable(int epfd, int fd) {
   }
 }
 
-static void accept_all(int epfd, int listener) {
+static void accept_all(int epfd, int listener, int tcp) {
   for (;;) {
     int fd = accept4(listener, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
@@ -122,14 +124,47 @@ static void accept_all(int epfd, int listener) {
       }
       return;
     }
-    int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (tcp) {
+      int one = 1;
+      setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    }
     watch(epfd, fd, EPOLL_CTL_ADD, EPOLLIN);
   }
 }
 
+static int listen_tcp(const char* host, int port, int backlog) {
+  struct sockaddr_in address = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+  if (inet_pton(AF_INET, host, &address.sin_addr) != 1) {
+    fprintf(stderr, "bench-epoll-echo-server: bad IPv4 address '%s'\n", host);
+    exit(2);
+  }
+  int listener = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (listener < 0) die("socket");
+  int one = 1;
+  setsockopt(listener, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (bind(listener, (struct sockaddr*)&address, sizeof address) != 0) die("bind");
+  if (listen(listener, backlog) != 0) die("listen");
+  return listener;
+}
+
+static int listen_unix(const char* path, int backlog) {
+  struct sockaddr_un address = {.sun_family = AF_UNIX};
+  if (strlen(path) >= sizeof address.sun_path) {
+    fprintf(stderr, "bench-epoll-echo-server: --unix path too long: '%s'\n", path);
+    exit(2);
+  }
+  strcpy(address.sun_path, path);
+  int listener = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (listener < 0) die("socket");
+  unlink(path);  // a socket file left by an earlier run
+  if (bind(listener, (struct sockaddr*)&address, sizeof address) != 0) die("bind");
+  if (listen(listener, backlog) != 0) die("listen");
+  return listener;
+}
+
 int main(int argc, char** argv) {
   const char* host = "127.0.0.1";
+  const char* unix_path = NULL;
   int port = 8888;
   int backlog = 1024;
   for (int i = 1; i < argc; ++i) {
@@ -137,10 +172,13 @@ int main(int argc, char** argv) {
       host = argv[++i];
     } else if (i + 1 < argc && strcmp(argv[i], "--port") == 0) {
       port = atoi(argv[++i]);
+    } else if (i + 1 < argc && strcmp(argv[i], "--unix") == 0) {
+      unix_path = argv[++i];
     } else if (i + 1 < argc && strcmp(argv[i], "--backlog") == 0) {
       backlog = atoi(argv[++i]);
     } else {
-      fprintf(stderr, "usage: bench-epoll-echo-server [--host H] [--port P] [--backlog N]\n");
+      fprintf(stderr,
+              "usage: bench-epoll-echo-server [--host H] [--port P | --unix PATH] [--backlog N]\n");
       return 2;
     }
   }
@@ -154,18 +192,7 @@ int main(int argc, char** argv) {
   if (signal_fd < 0) die("signalfd");
   signal(SIGPIPE, SIG_IGN);
 
-  struct sockaddr_in address = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-  if (inet_pton(AF_INET, host, &address.sin_addr) != 1) {
-    fprintf(stderr, "bench-epoll-echo-server: bad IPv4 address '%s'\n", host);
-    return 2;
-  }
-  int listener = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (listener < 0) die("socket");
-  int one = 1;
-  setsockopt(listener, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  if (bind(listener, (struct sockaddr*)&address, sizeof address) != 0) die("bind");
-  if (listen(listener, backlog) != 0) die("listen");
-
+  int listener = unix_path ? listen_unix(unix_path, backlog) : listen_tcp(host, port, backlog);
   int epfd = epoll_create1(EPOLL_CLOEXEC);
   if (epfd < 0) die("epoll_create1");
   watch(epfd, listener, EPOLL_CTL_ADD, EPOLLIN);
@@ -184,7 +211,7 @@ int main(int argc, char** argv) {
     for (int i = 0; i < count; ++i) {
       int fd = events[i].data.fd;
       if (fd == listener) {
-        accept_all(epfd, listener);
+        accept_all(epfd, listener, unix_path == NULL);
       } else if (fd == signal_fd) {
         stopping = 1;
       } else if (events[i].events & EPOLLOUT) {
@@ -198,5 +225,6 @@ int main(int argc, char** argv) {
   close(epfd);
   close(signal_fd);
   close(listener);
+  if (unix_path) unlink(unix_path);
   return 0;
 }

@@ -1,9 +1,9 @@
 """The seed's client workload, repeated: connect, send 12 bytes, read the echo, close.
 
 One connection at a time, as fast as the loop allows, for --duration seconds;
-prints "conns=N seconds=T conns_per_s=R". Runs on asyncio or uvloop.
+prints "conns=N seconds=T conns_per_s=R". Runs on asyncio, uvloop or tulip.
 
-Usage: python3 py_churn_client.py [--loop asyncio|uvloop] [--host H] [--port P] [--duration S]
+Usage: python3 py_churn_client.py [--loop asyncio|uvloop|tulip] [--host H] [--port P] [--duration S]
 """
 import argparse
 import asyncio
@@ -48,7 +48,7 @@ async def churn(host, port, duration):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--loop", choices=("asyncio", "uvloop"), default="asyncio")
+    parser.add_argument("--loop", choices=("asyncio", "uvloop", "tulip"), default="asyncio")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8888)
     parser.add_argument("--duration", type=float, default=2.0)
@@ -57,6 +57,10 @@ def main():
         import uvloop
 
         uvloop.install()
+    elif args.loop == "tulip":
+        import tulip  # PYTHONPATH=<build>/python, or the installed package
+
+        tulip.install()
     asyncio.run(churn(args.host, args.port, args.duration))
 
 

@@ -1,9 +1,11 @@
 """Coroutine microbenchmarks for asyncio and uvloop, the peers of bench/coro_bench.cpp.
 
 Task created and run to completion (batches of 1000), await of a done future,
-an `await asyncio.sleep(0)` chain, and Queue put/get ping-pong between two
-tasks. Prints "bench=<name> items_per_s=<rate>" per case, rates per second of
-CPU time (as Google Benchmark reports them for tulip).
+an `await asyncio.sleep(0)` chain with the call_soon chain beside it (the
+sleep(0) step's floor on the same loop), Queue put/get ping-pong between two
+tasks, and await of a coroutine that returns at once. Prints
+"bench=<name> items_per_s=<rate>" per case, rates per second of CPU time (as
+Google Benchmark reports them for tulip).
 
 Usage: python3 py_coro_bench.py [--loop asyncio|uvloop] [--scale F]
 """
@@ -43,6 +45,36 @@ async def sleep_zero_chain(steps):
     return steps / (time.process_time() - start)
 
 
+async def call_soon_chain(steps):
+    loop = asyncio.get_running_loop()
+    done = loop.create_future()
+    remaining = [steps]
+
+    def step():
+        remaining[0] -= 1
+        if remaining[0] == 0:
+            done.set_result(None)
+        else:
+            loop.call_soon(step)
+
+    start = time.process_time()
+    loop.call_soon(step)
+    await done
+    return steps / (time.process_time() - start)
+
+
+async def leaf_value():
+    return 1
+
+
+async def await_inline(count):
+    total = 0
+    start = time.process_time()
+    for _ in range(count):
+        total += await leaf_value()
+    return count / (time.process_time() - start)
+
+
 async def queue_ping_pong(rounds):
     there, back = asyncio.Queue(), asyncio.Queue()
 
@@ -61,11 +93,14 @@ async def queue_ping_pong(rounds):
 
 
 async def main(scale):
+    n = lambda base: max(1, int(base * scale))
     results = {
-        "task_create_and_run": await task_create_and_run(int(200 * scale)),
-        "await_done_future": await await_done_future(int(1_000_000 * scale)),
-        "sleep_zero_chain": await sleep_zero_chain(int(200_000 * scale)),
-        "queue_ping_pong": await queue_ping_pong(int(100_000 * scale)),
+        "task_create_and_run": await task_create_and_run(n(200)),
+        "await_done_future": await await_done_future(n(1_000_000)),
+        "sleep_zero_chain": await sleep_zero_chain(n(200_000)),
+        "call_soon_chain": await call_soon_chain(n(300_000)),
+        "queue_ping_pong": await queue_ping_pong(n(100_000)),
+        "await_inline": await await_inline(n(1_000_000)),
     }
     for name, rate in results.items():
         print(f"bench={name} items_per_s={rate:.0f}")

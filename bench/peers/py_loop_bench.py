@@ -1,11 +1,11 @@
-"""Loop-overhead microbenchmarks for asyncio and uvloop, the peers of bench/loop_bench.cpp.
+"""Loop-overhead microbenchmarks for asyncio, uvloop and tulip's Python loop, the peers of bench/loop_bench.cpp.
 
 Chained call_soon, a batch of call_soon, due timers fired (call_at in the past,
 shuffled), call_later then cancel, and a future resolved with a done callback.
 Prints "bench=<name> items_per_s=<rate>" per case, rates per second of CPU time
 (as Google Benchmark reports them for tulip and Asio).
 
-Usage: python3 py_loop_bench.py [--loop asyncio|uvloop] [--scale F]
+Usage: python3 py_loop_bench.py [--loop asyncio|uvloop|tulip] [--scale F]
 """
 import argparse
 import asyncio
@@ -81,13 +81,17 @@ def future_callback(loop, rounds, batch=1000):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--loop", choices=("asyncio", "uvloop"), default="asyncio")
+    parser.add_argument("--loop", choices=("asyncio", "uvloop", "tulip"), default="asyncio")
     parser.add_argument("--scale", type=float, default=1.0)
     args = parser.parse_args()
     if args.loop == "uvloop":
         import uvloop
 
         loop = uvloop.new_event_loop()
+    elif args.loop == "tulip":
+        import tulip  # PYTHONPATH=<build>/python, or the installed package
+
+        loop = tulip.new_event_loop()
     else:
         loop = asyncio.new_event_loop()
     n = lambda base: max(1, int(base * args.scale))

@@ -8,17 +8,22 @@
 // --plain-write: the textbook shape instead (libuv's own echo server test): a
 // fresh buffer per read, handed to uv_write and freed in its callback.
 //
-// Usage: bench-uv-echo-server [--host H] [--port P] [--backlog N] [--plain-write]
+// --unix PATH: the same server on a Unix stream socket, libuv's pipe handle
+// (uv_pipe_t); a stale socket file is removed first.
+//
+// Usage: bench-uv-echo-server [--host H] [--port P | --unix PATH] [--backlog N] [--plain-write]
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <uv.h>
 
 enum { kReadSize = 256 * 1024 };
 
 static char read_buffer[kReadSize];
 static int plain_write;
+static const char* unix_path;  // --unix: serve a Unix socket (uv_pipe_t), not TCP
 
 struct pending_write {
   uv_write_t request;
@@ -116,15 +121,24 @@ static void on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
 
 static void on_connection(uv_stream_t* server, int status) {
   if (status < 0) return;
-  uv_tcp_t* client = malloc(sizeof *client);
-  if (!client) abort();
-  uv_tcp_init(server->loop, client);
-  if (uv_accept(server, (uv_stream_t*)client) != 0) {
+  uv_stream_t* client;
+  if (unix_path) {
+    uv_pipe_t* pipe = malloc(sizeof *pipe);
+    if (!pipe) abort();
+    uv_pipe_init(server->loop, pipe, 0);
+    client = (uv_stream_t*)pipe;
+  } else {
+    uv_tcp_t* tcp = malloc(sizeof *tcp);
+    if (!tcp) abort();
+    uv_tcp_init(server->loop, tcp);
+    client = (uv_stream_t*)tcp;
+  }
+  if (uv_accept(server, client) != 0) {
     uv_close((uv_handle_t*)client, on_close);
     return;
   }
-  uv_tcp_nodelay(client, 1);
-  uv_read_start((uv_stream_t*)client, on_alloc, on_read);
+  if (!unix_path) uv_tcp_nodelay((uv_tcp_t*)client, 1);
+  uv_read_start(client, on_alloc, on_read);
 }
 
 static void on_signal(uv_signal_t* handle, int signum) {
@@ -141,25 +155,40 @@ int main(int argc, char** argv) {
       host = argv[++i];
     } else if (i + 1 < argc && strcmp(argv[i], "--port") == 0) {
       port = atoi(argv[++i]);
+    } else if (i + 1 < argc && strcmp(argv[i], "--unix") == 0) {
+      unix_path = argv[++i];
     } else if (i + 1 < argc && strcmp(argv[i], "--backlog") == 0) {
       backlog = atoi(argv[++i]);
     } else if (strcmp(argv[i], "--plain-write") == 0) {
       plain_write = 1;
     } else {
       fprintf(stderr,
-              "usage: bench-uv-echo-server [--host H] [--port P] [--backlog N] [--plain-write]\n");
+              "usage: bench-uv-echo-server [--host H] [--port P | --unix PATH] [--backlog N] "
+              "[--plain-write]\n");
       return 2;
     }
   }
   // A client closing with data in flight would otherwise kill the server.
   signal(SIGPIPE, SIG_IGN);
   uv_loop_t* loop = uv_default_loop();
-  uv_tcp_t server;
-  uv_tcp_init(loop, &server);
-  struct sockaddr_in address;
-  int rc = uv_ip4_addr(host, port, &address);
-  if (rc == 0) rc = uv_tcp_bind(&server, (const struct sockaddr*)&address, 0);
-  if (rc == 0) rc = uv_listen((uv_stream_t*)&server, backlog, on_connection);
+  // Either server handle is a stream; one of the two is used.
+  uv_tcp_t tcp_server;
+  uv_pipe_t pipe_server;
+  uv_stream_t* server;
+  int rc;
+  if (unix_path) {
+    uv_pipe_init(loop, &pipe_server, 0);
+    unlink(unix_path);  // a socket file left by an earlier run
+    rc = uv_pipe_bind(&pipe_server, unix_path);
+    server = (uv_stream_t*)&pipe_server;
+  } else {
+    uv_tcp_init(loop, &tcp_server);
+    struct sockaddr_in address;
+    rc = uv_ip4_addr(host, port, &address);
+    if (rc == 0) rc = uv_tcp_bind(&tcp_server, (const struct sockaddr*)&address, 0);
+    server = (uv_stream_t*)&tcp_server;
+  }
+  if (rc == 0) rc = uv_listen(server, backlog, on_connection);
   if (rc != 0) {
     fprintf(stderr, "bench-uv-echo-server: %s\n", uv_strerror(rc));
     return 1;
@@ -172,5 +201,6 @@ int main(int argc, char** argv) {
   uv_unref((uv_handle_t*)&sigint);
   uv_unref((uv_handle_t*)&sigterm);
   uv_run(loop, UV_RUN_DEFAULT);
+  if (unix_path) unlink(unix_path);
   return 0;
 }

@@ -1,5 +1,5 @@
 // Options for create_connection, create_server, create_unix_connection and
-// create_unix_server (asyncio's keyword arguments).
+// create_unix_server (asyncio's keyword arguments), TLS's among them (tls.hpp).
 //
 // Thread-safety: plain values.
 #pragma once
@@ -9,6 +9,9 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+
+#include "tulip/ssl_context.hpp"
+#include "tulip/tls.hpp"
 
 namespace tulip {
 
@@ -44,6 +47,20 @@ struct ConnectOptions {
   /// alternate, after the first `interleave` addresses of the first family.
   /// Unset: 1 with happy_eyeballs_delay, else no reordering; 0: no reordering.
   std::optional<int> interleave;
+
+  /// TLS (asyncio's ssl=): a client context; the connection completes once
+  /// the handshake has succeeded (see tls.hpp). Unset: plain TCP.
+  std::optional<SslContext> ssl;
+  /// The name sent with SNI and checked against the server's certificate;
+  /// unset: `host`, as asyncio. Empty: neither (allowed only when the
+  /// context does not check hostnames). Only with `ssl`.
+  std::optional<std::string> server_hostname;
+  /// Seconds the TLS handshake may take (asyncio's default, 60).
+  double ssl_handshake_timeout = kDefaultSslHandshakeTimeout;
+  /// Seconds close() waits for the peer's close_notify (asyncio's default, 30).
+  double ssl_shutdown_timeout = kDefaultSslShutdownTimeout;
+  /// A TLS session to resume (from an earlier connection's "ssl_session").
+  std::optional<SslSession> ssl_session;
 };
 
 /// Options of EventLoop::create_server (asyncio's keyword arguments).
@@ -62,12 +79,32 @@ struct ServerOptions {
   bool nodelay = true;
   /// TCP keep-alive probing on accepted connections; none by default.
   std::optional<KeepAliveOptions> keepalive;
+
+  /// TLS (asyncio's ssl=): a server context; every accepted connection's
+  /// protocol sees connection_made once its handshake has succeeded (see
+  /// tls.hpp). Unset: plain TCP.
+  std::optional<SslContext> ssl;
+  /// Seconds each TLS handshake may take (asyncio's default, 60).
+  double ssl_handshake_timeout = kDefaultSslHandshakeTimeout;
+  /// Seconds close() waits for the peer's close_notify (asyncio's default, 30).
+  double ssl_shutdown_timeout = kDefaultSslShutdownTimeout;
 };
 
 /// Options of EventLoop::create_unix_connection.
 struct UnixConnectOptions {
   /// Seconds for the whole attempt; 0: no limit (as ConnectOptions::timeout).
   double timeout = 0;
+  /// TLS, as ConnectOptions::ssl.
+  std::optional<SslContext> ssl;
+  /// The server's name for SNI and verification: required with `ssl` when
+  /// the context checks hostnames (a path names no host; asyncio requires it too).
+  std::optional<std::string> server_hostname;
+  /// Seconds the TLS handshake may take.
+  double ssl_handshake_timeout = kDefaultSslHandshakeTimeout;
+  /// Seconds close() waits for the peer's close_notify.
+  double ssl_shutdown_timeout = kDefaultSslShutdownTimeout;
+  /// A TLS session to resume.
+  std::optional<SslSession> ssl_session;
 };
 
 /// Options of EventLoop::create_unix_server (asyncio's keyword arguments).
@@ -80,6 +117,12 @@ struct UnixServerOptions {
   /// replaced it meanwhile (asyncio 3.13's cleanup_socket). Abstract names
   /// have no file. A server on an adopted descriptor never removes anything.
   bool cleanup_socket = true;
+  /// TLS, as ServerOptions::ssl.
+  std::optional<SslContext> ssl;
+  /// Seconds each TLS handshake may take.
+  double ssl_handshake_timeout = kDefaultSslHandshakeTimeout;
+  /// Seconds close() waits for the peer's close_notify.
+  double ssl_shutdown_timeout = kDefaultSslShutdownTimeout;
 };
 
 }  // namespace tulip

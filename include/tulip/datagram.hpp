@@ -8,6 +8,18 @@
 // names (resolved off the loop's thread); without either address, `family`
 // must say AF_INET or AF_INET6.
 //
+// EventLoop::create_unix_datagram_endpoint(factory, local_path, remote_path,
+// options) is the same for Unix datagram sockets (asyncio spells it
+// create_datagram_endpoint(family=AF_UNIX, local_addr=path, remote_addr=path)):
+// addresses are paths, a leading NUL byte makes a Linux abstract name, and an
+// empty local path lets the kernel pick a unique abstract name (autobind, as
+// Python's bind('')). A socket file left by an endpoint that is gone is
+// replaced; one where a socket is still bound is never taken (EADDRINUSE);
+// the file is removed when the endpoint closes, unless it was replaced
+// (UnixDatagramOptions::cleanup_socket). A peer that wants replies must be
+// bound to an address: a datagram from an unbound sender arrives with an empty
+// SocketAddress (Python's None), to which nothing can be sent.
+//
 // Call order, for every endpoint:
 //
 //     connection_made -> (datagram_received | error_received)* -> connection_lost
@@ -143,6 +155,16 @@ struct DatagramOptions {
   std::size_t max_datagram_size = 256 * 1024;
 };
 
+/// Options of EventLoop::create_unix_datagram_endpoint.
+struct UnixDatagramOptions {
+  /// Remove the bound socket file when the endpoint closes, unless another
+  /// file has replaced it meanwhile (as UnixServerOptions::cleanup_socket).
+  bool cleanup_socket = true;
+  /// As DatagramOptions::max_datagram_size (a Unix datagram may be as long as
+  /// the sender's socket buffer allows).
+  std::size_t max_datagram_size = 256 * 1024;
+};
+
 /// A datagram transport and its protocol, as asyncio's (transport, protocol).
 template <class P = DatagramProtocol>
 struct DatagramEndpoint {
@@ -169,6 +191,13 @@ TULIP_API void open_datagram_endpoint(EventLoop& loop, DatagramProtocolFactory f
                                       std::optional<HostPort> local_addr,
                                       std::optional<HostPort> remote_addr, DatagramOptions options,
                                       DatagramCompletion completion);
+
+/// The machinery behind create_unix_datagram_endpoint (src/unix_datagram_endpoint.cpp).
+TULIP_API void open_unix_datagram_endpoint(EventLoop& loop, DatagramProtocolFactory factory,
+                                           std::optional<std::string> local_path,
+                                           std::optional<std::string> remote_path,
+                                           UnixDatagramOptions options,
+                                           DatagramCompletion completion);
 
 template <class Factory>
 DatagramProtocolFactory erase_datagram_factory(Factory&& factory) {

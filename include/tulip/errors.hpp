@@ -55,6 +55,14 @@ class TULIP_API RuntimeError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+/// The kernel's zero-copy sendfile cannot be used for this file or transport,
+/// and the caller disabled the buffered fallback (asyncio.SendfileNotAvailableError,
+/// a RuntimeError there too).
+class TULIP_API SendfileNotAvailableError : public RuntimeError {
+ public:
+  using RuntimeError::RuntimeError;
+};
+
 /// A deadline passed before the operation finished (Python's TimeoutError).
 class TULIP_API TimeoutError : public std::runtime_error {
  public:
@@ -81,15 +89,43 @@ class TULIP_API ConnectionError : public OSError {
   using OSError::OSError;
 };
 
-/// tulip's own error conditions, reported as std::error_code in category "tulip".
-enum class Error {
-  kCallbackRaised = 1,  // a protocol callback threw; the connection was closed
-  kEmptyBuffer,         // BufferedProtocol::get_buffer returned an empty buffer
-  kTimedOut,            // a connect or other deadline passed
-  kNameResolution,      // getaddrinfo failed (see the message for the resolver's text)
+/// A TLS failure (Python's ssl.SSLError, also an OSError): a handshake that
+/// failed, a record that did not decrypt, a certificate or key that could not
+/// be loaded. code() is in ssl_category() and what() is OpenSSL's reason in
+/// words ("wrong version number", "tlsv1 alert unknown ca").
+class TULIP_API SslError : public OSError {
+ public:
+  using OSError::OSError;
 };
 
+/// The peer's certificate failed verification (Python's
+/// ssl.SSLCertVerificationError). code() is the X.509 verification result in
+/// ssl_category(); what() reads "certificate verify failed: self-signed
+/// certificate" (or "... hostname mismatch", "... certificate has expired").
+class TULIP_API SslCertVerificationError : public SslError {
+ public:
+  using SslError::SslError;
+};
+
+/// tulip's own error conditions, reported as std::error_code in category "tulip".
+enum class Error {
+  kCallbackRaised = 1,   // a protocol callback threw; the connection was closed
+  kEmptyBuffer,          // BufferedProtocol::get_buffer returned an empty buffer
+  kTimedOut,             // a connect or other deadline passed
+  kNameResolution,       // getaddrinfo failed (see the message for the resolver's text)
+  kSslHandshakeTimeout,  // a TLS handshake took longer than ssl_handshake_timeout
+  kSslShutdownTimeout,   // the peer did not answer close_notify within ssl_shutdown_timeout
+};
+
+/// The category of tulip's own Error values ("tulip").
 TULIP_API const std::error_category& error_category() noexcept;
+
+/// The category of TLS errors ("ssl"), as SslError::code() and a TLS
+/// transport's connection_lost carry them. A value below 2^23 is an X.509
+/// verification result (OpenSSL's X509_V_ERR_*; message "certificate verify
+/// failed: ..."); a larger one is an OpenSSL error code with its function
+/// part cleared (ERR_PACK(library, 0, reason); message OpenSSL's reason text).
+TULIP_API const std::error_category& ssl_category() noexcept;
 
 inline std::error_code make_error_code(Error e) noexcept {
   return {static_cast<int>(e), error_category()};

@@ -61,6 +61,7 @@
 #include "tulip/pipes.hpp"
 #include "tulip/socket_address.hpp"
 #include "tulip/subprocess.hpp"
+#include "tulip/wait_hooks.hpp"
 
 namespace tulip {
 
@@ -303,6 +304,9 @@ class TULIP_API EventLoop {
     ServerOptions server_options;
     server_options.backlog = options.backlog;
     server_options.start_serving = options.start_serving;
+    server_options.ssl = std::move(options.ssl);
+    server_options.ssl_handshake_timeout = options.ssl_handshake_timeout;
+    server_options.ssl_shutdown_timeout = options.ssl_shutdown_timeout;
     detail::adopt_server(*this, detail::erase_factory(std::forward<Factory>(protocol_factory)),
                          sock, server_options, true, detail::complete_server(result));
     return result;
@@ -366,6 +370,28 @@ class TULIP_API EventLoop {
                            {"/bin/sh", "-c", std::move(command)}, std::move(options));
   }
 
+  // ---- TLS on an open connection (see tls.hpp) ----------------------------------
+
+  /// Upgrades the open stream connection of `transport` to TLS (asyncio's
+  /// loop.start_tls): the transport's protocol is replaced by a TLS layer,
+  /// the handshake runs, and the Future completes with the new transport,
+  /// which `protocol` (already connected: its connection_made is not called
+  /// again) uses from then on. Use the old transport no more: closing the
+  /// new one closes it. Bytes the old transport has not yet delivered are
+  /// read by the TLS layer, so the peer must start the handshake only after
+  /// the exchange that asked for it.
+  ///
+  /// The Future fails with SslError / SslCertVerificationError if the
+  /// handshake fails, ConnectionError if the connection is lost or the
+  /// handshake times out (the connection is then closed and `protocol` hears
+  /// nothing more, as asyncio), std::invalid_argument for bad options (a
+  /// context of the wrong side, no server_hostname for a context that checks
+  /// hostnames), RuntimeError if the transport is closing. Cancelling it
+  /// aborts the connection.
+  Future<std::shared_ptr<Transport>> start_tls(Transport& transport,
+                                               std::shared_ptr<StreamProtocol> protocol,
+                                               SslContext context, StartTlsOptions options = {});
+
   // ---- Datagrams (see datagram.hpp) -------------------------------------------
 
   /// Opens a UDP endpoint: bound to `local_addr` and/or connected to
@@ -385,6 +411,28 @@ class TULIP_API EventLoop {
         *this, detail::erase_datagram_factory(std::forward<Factory>(protocol_factory)),
         std::move(local_addr), std::move(remote_addr), std::move(options),
         detail::complete_datagram(result));
+    return result;
+  }
+
+  /// Opens a Unix datagram endpoint (asyncio's create_datagram_endpoint with
+  /// family=AF_UNIX): bound to `local_path` and/or connected to `remote_path`
+  /// (either may be nullopt; a leading NUL byte: an abstract name; an empty
+  /// local path: a kernel-chosen abstract name). Completes as
+  /// create_datagram_endpoint does; datagram_received's address is the
+  /// sender's path. A stale socket file at `local_path` is replaced; a live
+  /// one fails the Future with OSError (EADDRINUSE) and is left alone; a path
+  /// too long for sun_path, in a missing or unwritable directory, or a
+  /// `remote_path` nobody is bound to fails it with OSError naming the path.
+  template <class Factory>
+  auto create_unix_datagram_endpoint(Factory&& protocol_factory,
+                                     std::optional<std::string> local_path,
+                                     std::optional<std::string> remote_path = std::nullopt,
+                                     UnixDatagramOptions options = {}) {
+    using P = typename std::invoke_result_t<Factory&>::element_type;
+    Future<DatagramEndpoint<P>> result = create_future<DatagramEndpoint<P>>();
+    detail::open_unix_datagram_endpoint(
+        *this, detail::erase_datagram_factory(std::forward<Factory>(protocol_factory)),
+        std::move(local_path), std::move(remote_path), options, detail::complete_datagram(result));
     return result;
   }
 
@@ -423,6 +471,55 @@ class TULIP_API EventLoop {
   /// Accepts one connection on a listening socket: the new descriptor
   /// (non-blocking, close-on-exec, owned by the caller) and the peer's address.
   Future<std::pair<int, SocketAddress>> sock_accept(int fd);
+
+  // ---- Sending files (src/sendfile.cpp) ----------------------------------------
+
+  /// Sends `count` bytes of the regular file `file_fd` (0: up to its end)
+  /// from `offset` over `transport` (asyncio's loop.sendfile); completes with
+  /// the number of bytes sent, once they are all handed to the kernel or to
+  /// the transport's buffer.
+  ///
+  /// A TCP or Unix stream transport sends with the kernel's sendfile(2),
+  /// without copying through user space: bytes already buffered go first, then
+  /// the file, one chunk per writability event. Meanwhile the transport
+  /// reads nothing (reading resumes afterwards if it was on) and write() throws
+  /// RuntimeError, as asyncio's. When the kernel cannot send this file (it
+  /// refuses before the first byte), or the transport is not a socket
+  /// transport, the buffered path reads the file in 256 KiB chunks and writes
+  /// them through the transport, waiting on pause_writing / resume_writing;
+  /// for its duration the transport's protocol is a stand-in
+  /// (get_protocol() returns it) that passes on the connection's loss. With
+  /// `fallback` false that path is not taken: the Future fails with
+  /// SendfileNotAvailableError or RuntimeError instead.
+  ///
+  /// A file that ends before `count` bytes (shorter, or truncated while it is
+  /// sent) completes the Future with the bytes that were sent. Afterwards the
+  /// file's position is just after the last byte sent (unchanged if none
+  /// was). `file_fd` stays the caller's; keep it open until the Future is done.
+  ///
+  /// Fails the Future with std::invalid_argument for a negative offset or a
+  /// descriptor that is not a regular file (a pipe, a socket, a directory:
+  /// the buffered path reads on the loop's thread, where those could block
+  /// it), OSError for a descriptor that is not open, RuntimeError if the
+  /// transport is closing or already sending a file, and ConnectionError
+  /// (naming the bytes sent) if the transport is closed, aborted or lost
+  /// before the end: close() and abort() end a sendfile in progress. A socket
+  /// error that ends the sendfile also ends the connection (connection_lost
+  /// with that error). Cancelling the Future stops the transfer before its
+  /// next chunk.
+  Future<std::size_t> sendfile(Transport& transport, int file_fd, std::int64_t offset = 0,
+                               std::size_t count = 0, bool fallback = true);
+
+  /// Sends `count` bytes of the regular file `file_fd` (0: up to its end)
+  /// from `offset` over the connected, non-blocking stream socket `sock_fd`
+  /// that the caller owns (asyncio's loop.sock_sendfile); completes with the
+  /// number of bytes sent. Uses sendfile(2), one call per writability event;
+  /// when the kernel cannot send this file, pread() and send() of 256 KiB
+  /// chunks (unless `fallback` is false: SendfileNotAvailableError). A socket
+  /// that is not SOCK_STREAM fails with std::invalid_argument; the rest is as
+  /// for sendfile() and the other sock_* operations.
+  Future<std::size_t> sock_sendfile(int sock_fd, int file_fd, std::int64_t offset = 0,
+                                    std::size_t count = 0, bool fallback = true);
 
   // ---- Name lookups (src/name_lookup.cpp) --------------------------------------
 
@@ -527,6 +624,15 @@ class TULIP_API EventLoop {
   /// Logs `context` as one line at error level.
   void default_exception_handler(const ExceptionContext& context) noexcept;
 
+  // ---- Embedding ----------------------------------------------------------------
+
+  /// Installs `hooks` (not owned; null removes them) to run around every poll
+  /// that may block; see wait_hooks.hpp. The hooks must outlive the loop or be
+  /// removed first. Loop thread only, and not from inside a hook.
+  void set_wait_hooks(WaitHooks* hooks) noexcept { wait_hooks_ = hooks; }
+  /// The installed hooks, or null.
+  WaitHooks* wait_hooks() const noexcept { return wait_hooks_; }
+
   // ---- Diagnostics --------------------------------------------------------------
 
   /// Entries in the timer heap, cancelled ones not yet dropped included.
@@ -579,6 +685,7 @@ class TULIP_API EventLoop {
   std::atomic<bool> threadsafe_pending_{false};
 
   ExceptionHandler exception_handler_;
+  WaitHooks* wait_hooks_ = nullptr;
   std::unique_ptr<detail::IoBackend> backend_;
   std::unique_ptr<detail::LoopInternals> internals_;
   std::shared_ptr<detail::LoopToken> token_;

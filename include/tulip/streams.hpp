@@ -9,6 +9,9 @@
 //
 //   auto server = co_await tulip::start_server(loop, handle_client, "127.0.0.1", 0);
 //
+// open_unix_connection / start_unix_server are the same over a Unix stream
+// socket (asyncio's, same names).
+//
 // They sit on the ordinary Transport/Protocol layer, as asyncio's do: a
 // StreamReaderProtocol feeds a StreamReader and tells the StreamWriter about
 // flow control; the transport knows nothing about coroutines.
@@ -36,6 +39,9 @@
 //
 // Differences from asyncio: readline() throws LimitOverrunError (asyncio turns
 // it into ValueError) after the same clean-up; readuntil takes one separator.
+// A tulip extension: read_into(buffer) is read(n) into the caller's memory,
+// so a read -> write -> drain loop allocates nothing per message, and bytes
+// that arrive while it waits are received straight into that memory.
 //
 // Thread-safety: loop thread only.
 #pragma once
@@ -109,6 +115,15 @@ class TULIP_API StreamReader {
   /// Up to `n` bytes (at least one unless at EOF: then ""). n < 0: everything
   /// until EOF. n == 0: "" at once.
   Task<std::string> read(std::ptrdiff_t n = -1);
+  /// A tulip extension (asyncio's StreamReader has no readinto): read(n) for
+  /// n = buffer.size(), copied into `buffer` instead of a new string. Returns
+  /// how many bytes it copied: at least one, or 0 at EOF (or for an empty
+  /// buffer). It allocates nothing, so a read -> write -> drain loop can reuse
+  /// one buffer for every message. While it waits, bytes that arrive are
+  /// copied straight into `buffer` (not through the reader's own buffer), so
+  /// `buffer` must stay valid and untouched until the returned task is done,
+  /// and must not be another pending read's. Errors as read().
+  Task<std::size_t> read_into(std::span<char> buffer);
   /// One line, with its "\n"; at EOF the partial last line (maybe "").
   Task<std::string> readline();
   /// Exactly `n` bytes; IncompleteReadError if EOF comes first.
@@ -133,13 +148,29 @@ class TULIP_API StreamReader {
   void feed_eof();
   /// Makes every read, current and later, throw `error`.
   void set_exception(std::exception_ptr error);
+  /// Where the next bytes may be received without a copy: the memory of a
+  /// read_into() that waits while nothing is buffered; empty otherwise (then
+  /// use feed_data). Valid until feed_received() or anything else happens to
+  /// the reader.
+  std::span<char> receive_buffer() const noexcept;
+  /// `n` (> 0) bytes were received into receive_buffer(): the waiting
+  /// read_into() gets them.
+  void feed_received(std::size_t n);
 
  private:
   std::size_t buffered() const noexcept { return buffer_.size() - start_; }
   std::string_view view() const noexcept { return std::string_view(buffer_).substr(start_); }
   std::string take(std::size_t n);
-  Task<void> wait_for_data(const char* function);
-  void wakeup_waiter();
+  // Drops the first `n` buffered bytes (n <= buffered()).
+  void consume(std::size_t n);
+  // What a read waits on: see the class below.
+  class DataWaiter;
+  // Throws RuntimeError if another coroutine is waiting already.
+  // `destination`: read_into's buffer, where arriving bytes may go directly.
+  DataWaiter wait_for_data(const char* function, std::span<char> destination = {});
+  // Puts bytes back at the front of the buffer (a read that did not take them).
+  void unread(std::string_view data) noexcept;
+  void wakeup_waiter(std::exception_ptr error = nullptr);
   void maybe_resume_transport();
 
   std::size_t limit_;
@@ -149,15 +180,128 @@ class TULIP_API StreamReader {
   bool paused_ = false;
   std::exception_ptr exception_;
   Transport* transport_ = nullptr;  // valid from connection_made to connection_lost
-  Future<void> waiter_;
+  DataWaiter* waiter_ = nullptr;    // the waiting read's, in its coroutine frame
 };
+
+/// @cond INTERNAL
+// Suspends the task of a read until the reader has news for it (data, EOF, an
+// error) or the task is cancelled. It lives in the waiting coroutine's frame
+// and the reader points at it, so waiting allocates nothing (a Future would
+// allocate its shared state and its callback list on every wait). Like a
+// Future, it wakes the task at most once, through the loop's ready queue;
+// destroyed while waiting (its frame destroyed), it unregisters itself.
+//
+// A read_into() waits with its destination: bytes that arrive while nothing
+// is buffered go straight there (received into it, or copied from
+// feed_data), not through the reader's buffer. If the task then does not
+// take them (it is cancelled, or its frame is destroyed), they go back to the
+// front of the reader's buffer: nothing that arrived is lost.
+class StreamReader::DataWaiter : detail::TaskWaiter {
+ public:
+  DataWaiter(StreamReader& reader, std::span<char> destination) noexcept
+      : reader_(reader), destination_(destination) {
+    cancel = &DataWaiter::cancel_wait;
+  }
+  DataWaiter(const DataWaiter&) = delete;
+  DataWaiter& operator=(const DataWaiter&) = delete;
+  ~DataWaiter() {
+    if (reader_.waiter_ == this) reader_.waiter_ = nullptr;
+    give_back();
+  }
+
+  bool await_ready() const noexcept { return false; }
+
+  template <class P>
+  void await_suspend(std::coroutine_handle<P> frame) {
+    driver_ = detail::driver_of(frame);
+    reader_.waiter_ = this;
+    driver_->suspend(frame, this);
+  }
+
+  // How many bytes were delivered into the destination (0: none, look in
+  // the reader's buffer).
+  std::size_t await_resume() {
+    reader_.waiter_ = nullptr;
+    try {
+      driver_->throw_if_must_cancel();
+      if (cancelled_) throw CancelledError(message_);
+    } catch (...) {
+      give_back();
+      throw;
+    }
+    if (error_) std::rethrow_exception(error_);
+    return std::exchange(delivered_, 0);
+  }
+
+  // The reader has news: the task goes on in the next step, with `error`
+  // thrown if there is one. Only the first news counts, as for a Future.
+  void wake(std::exception_ptr error) {
+    if (woken_) return;
+    woken_ = true;
+    error_ = std::move(error);
+    post_step();
+  }
+
+  // Where arriving bytes may go: a read_into()'s buffer while it has not
+  // been woken; empty otherwise.
+  std::span<char> delivery_buffer() const noexcept {
+    return woken_ ? std::span<char>() : destination_;
+  }
+
+  // `n` bytes were put into delivery_buffer(): wakes the task, which returns
+  // them.
+  void delivered(std::size_t n) {
+    delivered_ = n;
+    woken_ = true;
+    post_step();
+  }
+
+ private:
+  static bool cancel_wait(detail::TaskWaiter* waiter, const std::string& message) {
+    auto* self = static_cast<DataWaiter*>(waiter);
+    if (self->woken_) return false;  // the step is queued: it throws the cancel
+    self->woken_ = true;
+    self->cancelled_ = true;
+    self->message_ = message;
+    self->post_step();
+    return true;
+  }
+
+  void post_step() {
+    driver_->loop().call_soon([driver = detail::TaskRef(driver_)] { driver->step(); });
+  }
+
+  // Delivered bytes the task will not take return to the reader.
+  void give_back() noexcept {
+    if (delivered_ == 0) return;
+    reader_.unread(std::string_view(destination_.data(), std::exchange(delivered_, 0)));
+  }
+
+  StreamReader& reader_;
+  std::span<char> destination_;
+  detail::TaskBase* driver_ = nullptr;
+  std::size_t delivered_ = 0;
+  bool woken_ = false;
+  bool cancelled_ = false;
+  std::exception_ptr error_;
+  std::string message_;
+};
+/// @endcond
 
 namespace detail {
 
 /// Connects a transport to a StreamReader and to write flow control
 /// (asyncio's StreamReaderProtocol + FlowControlMixin).
+///
+/// Unlike asyncio's, it is a BufferedProtocol, so that a read_into() that
+/// waits gets the bytes with no copy at all: get_buffer() hands out its
+/// memory (StreamReader::receive_buffer()). Otherwise the bytes land in a
+/// per-thread scratch buffer and are fed to the reader, which copies them, as
+/// data_received would. Both rely on what tulip's transports do with a
+/// BufferedProtocol (and with the loop's own read buffer): get_buffer(), the
+/// receive and buffer_updated() happen in one call, with nothing in between.
 class TULIP_API StreamReaderProtocol final
-    : public Protocol,
+    : public BufferedProtocol,
       public std::enable_shared_from_this<StreamReaderProtocol> {
  public:
   /// Server side: called from connection_made with the transport and this protocol.
@@ -168,7 +312,8 @@ class TULIP_API StreamReaderProtocol final
                        OnConnected on_connected = {});
 
   void connection_made(Transport& transport) override;
-  void data_received(std::string_view data) override;
+  std::span<std::byte> get_buffer(std::size_t size_hint) override;
+  void buffer_updated(std::size_t bytes) override;
   bool eof_received() override;
   void connection_lost(std::error_code error) override;
   void pause_writing() override;
@@ -176,6 +321,9 @@ class TULIP_API StreamReaderProtocol final
 
   /// Waits while writing is paused; throws once the connection is lost.
   Task<void> drain_helper();
+  /// True when drain_helper() would return at once: writing is not paused and
+  /// the connection is not lost.
+  bool drained() const noexcept { return !paused_ && !connection_lost_; }
   Future<void> closed() const { return closed_; }
   bool connection_lost_seen() const noexcept { return connection_lost_; }
 
@@ -183,8 +331,10 @@ class TULIP_API StreamReaderProtocol final
   EventLoop& loop_;
   std::shared_ptr<StreamReader> reader_;
   OnConnected on_connected_;
+  bool receiving_directly_ = false;  // the last get_buffer() was the reader's receive_buffer()
   bool paused_ = false;
   bool connection_lost_ = false;
+  bool over_ssl_ = false;  // TLS has no half-close: EOF closes (asyncio's _over_ssl)
   std::exception_ptr lost_error_;
   std::deque<Future<void>> drain_waiters_;
   Future<void> closed_;
@@ -260,12 +410,23 @@ TULIP_API Task<StreamPair> open_connection(EventLoop& loop, std::string host, st
                                            ConnectOptions options = {},
                                            std::size_t limit = kDefaultStreamLimit);
 
+/// Connects to the Unix stream socket at `path` (loop.create_unix_connection)
+/// and wraps the connection in a reader and a writer
+/// (asyncio.open_unix_connection). Errors as create_unix_connection.
+TULIP_API Task<StreamPair> open_unix_connection(EventLoop& loop, std::string path,
+                                                UnixConnectOptions options = {},
+                                                std::size_t limit = kDefaultStreamLimit);
+
 namespace detail {
 using ClientCallback =
     std::function<Task<void>(std::shared_ptr<StreamReader>, std::shared_ptr<StreamWriter>)>;
 TULIP_API Task<std::shared_ptr<Server>> start_server(EventLoop& loop, ClientCallback callback,
                                                      std::string host, std::uint16_t port,
                                                      ServerOptions options, std::size_t limit);
+TULIP_API Task<std::shared_ptr<Server>> start_unix_server(EventLoop& loop, ClientCallback callback,
+                                                          std::string path,
+                                                          UnixServerOptions options,
+                                                          std::size_t limit);
 
 // The client's task holds the callable through this frame, so the callable
 // (and what a lambda captured) lives as long as any client task.
@@ -273,6 +434,26 @@ template <class F>
 Task<void> keep_alive_call(std::shared_ptr<F> callable, std::shared_ptr<StreamReader> reader,
                            std::shared_ptr<StreamWriter> writer) {
   co_await (*callable)(std::move(reader), std::move(writer));
+}
+
+// Wraps `client_connected` (a coroutine function, or a plain function) into a
+// ClientCallback that keeps the callable alive for as long as any client task.
+template <class F>
+ClientCallback make_client_callback(F client_connected) {
+  auto shared = std::make_shared<F>(std::move(client_connected));
+  using Result =
+      std::invoke_result_t<F&, std::shared_ptr<StreamReader>, std::shared_ptr<StreamWriter>>;
+  if constexpr (std::is_same_v<Result, Task<void>>) {
+    return [shared](std::shared_ptr<StreamReader> reader, std::shared_ptr<StreamWriter> writer) {
+      return keep_alive_call(shared, std::move(reader), std::move(writer));
+    };
+  } else {
+    return [shared](std::shared_ptr<StreamReader> reader,
+                    std::shared_ptr<StreamWriter> writer) -> Task<void> {
+      (*shared)(std::move(reader), std::move(writer));
+      return Task<void>();
+    };
+  }
 }
 }  // namespace detail
 
@@ -286,24 +467,20 @@ template <class F>
 Task<std::shared_ptr<Server>> start_server(EventLoop& loop, F client_connected, std::string host,
                                            std::uint16_t port, ServerOptions options = {},
                                            std::size_t limit = kDefaultStreamLimit) {
-  auto shared = std::make_shared<F>(std::move(client_connected));
-  detail::ClientCallback callback;
-  using Result =
-      std::invoke_result_t<F&, std::shared_ptr<StreamReader>, std::shared_ptr<StreamWriter>>;
-  if constexpr (std::is_same_v<Result, Task<void>>) {
-    callback = [shared](std::shared_ptr<StreamReader> reader,
-                        std::shared_ptr<StreamWriter> writer) {
-      return detail::keep_alive_call(shared, std::move(reader), std::move(writer));
-    };
-  } else {
-    callback = [shared](std::shared_ptr<StreamReader> reader,
-                        std::shared_ptr<StreamWriter> writer) -> Task<void> {
-      (*shared)(std::move(reader), std::move(writer));
-      return Task<void>();
-    };
-  }
-  return detail::start_server(loop, std::move(callback), std::move(host), port, std::move(options),
-                              limit);
+  return detail::start_server(loop, detail::make_client_callback(std::move(client_connected)),
+                              std::move(host), port, std::move(options), limit);
+}
+
+/// Serves the Unix stream socket at `path` (loop.create_unix_server), running
+/// `client_connected(reader, writer)` for each client as start_server does
+/// (asyncio.start_unix_server). The socket file is handled as
+/// create_unix_server handles it.
+template <class F>
+Task<std::shared_ptr<Server>> start_unix_server(EventLoop& loop, F client_connected,
+                                                std::string path, UnixServerOptions options = {},
+                                                std::size_t limit = kDefaultStreamLimit) {
+  return detail::start_unix_server(loop, detail::make_client_callback(std::move(client_connected)),
+                                   std::move(path), std::move(options), limit);
 }
 
 }  // namespace tulip

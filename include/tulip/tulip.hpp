@@ -4,6 +4,7 @@
 #pragma once
 
 #include "tulip/address_info.hpp"
+#include "tulip/config.hpp"
 #include "tulip/connection.hpp"
 #include "tulip/connection_options.hpp"
 #include "tulip/datagram.hpp"
@@ -25,11 +26,14 @@
 #include "tulip/server.hpp"
 #include "tulip/sleep.hpp"
 #include "tulip/socket_address.hpp"
+#include "tulip/ssl_context.hpp"
 #include "tulip/streams.hpp"
 #include "tulip/subprocess.hpp"
 #include "tulip/task.hpp"
 #include "tulip/task_group.hpp"
 #include "tulip/tasks.hpp"
 #include "tulip/timeouts.hpp"
+#include "tulip/tls.hpp"
 #include "tulip/transport.hpp"
 #include "tulip/version.hpp"
+#include "tulip/wait_hooks.hpp"

@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <string>
 
+#include "fd_watcher.hpp"
 #include "socket_ops.hpp"
 #include "tulip/event_loop.hpp"
 
@@ -39,7 +40,17 @@ EpollBackend::~EpollBackend() {
 }
 
 int EpollBackend::wait(int timeout_ms) {
-  int count = ::epoll_wait(epoll_fd_, events_, kMaxEvents, timeout_ms);
+  int count;
+  WaitHooks* hooks = timeout_ms != 0 ? loop_.wait_hooks() : nullptr;
+  if (hooks != nullptr) [[unlikely]] {
+    hooks->before_wait();
+    count = ::epoll_wait(epoll_fd_, events_, kMaxEvents, timeout_ms);
+    int saved_errno = errno;
+    hooks->after_wait();
+    errno = saved_errno;
+  } else {
+    count = ::epoll_wait(epoll_fd_, events_, kMaxEvents, timeout_ms);
+  }
   if (count >= 0) [[likely]]
     return count;
   if (errno != EINTR) throw_os_error(errno, "epoll_wait");
@@ -143,7 +154,13 @@ void EpollBackend::set_interest(int fd, IoWatcher* watcher, std::uint32_t intere
   current.generation = generation;
 }
 
-void EpollBackend::claim(int fd) { registration(fd).owned = true; }
+void EpollBackend::claim(int fd) {
+  // A sock_* operation or add_reader may still wait on this number: if its
+  // file was closed behind the loop's back the kernel reissued the number,
+  // and that watcher must neither fire for the new owner nor wait forever.
+  hand_over_watched_descriptor(loop_, fd);
+  registration(fd).owned = true;
+}
 
 void EpollBackend::park(int fd) noexcept {
   Registration& current = registrations_[static_cast<std::size_t>(fd)];

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "io_backend.hpp"
+#include "selector/datagram_batch.hpp"
 
 namespace tulip::detail {
 
@@ -49,6 +50,7 @@ class EpollBackend final : public IoBackend, private IoWatcher {
   std::unique_ptr<Listener> make_listener(Server& server, int fd, int backlog) override;
   std::unique_ptr<PendingConnect> start_connect(
       int fd, const SocketAddress& address, InlineFunction<void(std::error_code)> done) override;
+  bool start_sendfile(Transport& transport, SendfileJob& job) override;
   void close_socket(int fd) noexcept override;
 
   // ---- For this backend's own transports, listeners and connects ----------------
@@ -60,6 +62,11 @@ class EpollBackend final : public IoBackend, private IoWatcher {
   /// next set_interest on it is one EPOLL_CTL_MOD instead of a DEL and an ADD
   /// (a connect handing its socket to the transport). Events in between are dropped.
   void park(int fd) noexcept;
+  /// The buffers of the datagram transports' recvmmsg/sendmmsg calls.
+  DatagramBatch& datagram_batch() {
+    if (!datagram_batch_) datagram_batch_ = std::make_unique<DatagramBatch>();
+    return *datagram_batch_;
+  }
   /// The buffer every Protocol read goes into; data_received borrows it.
   char* read_buffer() {
     // Not zeroed: only what recv() wrote is ever read, and untouched pages cost no memory.
@@ -72,6 +79,13 @@ class EpollBackend final : public IoBackend, private IoWatcher {
   void inject_ctl_failures(int error, int count) noexcept {
     injected_error_ = error;
     injected_failures_ = count;
+  }
+  /// Test hook: the next sendfile(2) call of a transport fails with `error`
+  /// (EINVAL: the kernel cannot send this file, so the buffered path takes over).
+  void inject_sendfile_failure(int error) noexcept { injected_sendfile_error_ = error; }
+  /// The failure inject_sendfile_failure asked for, once; 0 if none.
+  int take_injected_sendfile_failure() noexcept {
+    return std::exchange(injected_sendfile_error_, 0);
   }
 
  private:
@@ -101,9 +115,11 @@ class EpollBackend final : public IoBackend, private IoWatcher {
   int wakeup_fd_ = -1;
   std::vector<Registration> registrations_;  // indexed by fd
   std::unique_ptr<char[]> read_buffer_;
+  std::unique_ptr<DatagramBatch> datagram_batch_;
   int collected_ = 0;  // events poll() stored and dispatch() has not delivered
   int injected_error_ = 0;
   int injected_failures_ = 0;
+  int injected_sendfile_error_ = 0;
   epoll_event events_[kMaxEvents];
 };
 

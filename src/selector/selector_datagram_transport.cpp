@@ -2,6 +2,9 @@
 
 #include <sys/socket.h>
 
+#include <algorithm>
+#include <cstring>
+
 #include <cerrno>
 #include <stdexcept>
 #include <string>
@@ -30,13 +33,28 @@ SelectorDatagramTransport::SelectorDatagramTransport(EpollBackend& backend, Data
       sockname_(SocketAddress::local_of(socket.fd)),
       max_size_(std::min(
           socket.max_datagram_size == 0 ? EpollBackend::kReadBufferSize : socket.max_datagram_size,
-          EpollBackend::kReadBufferSize)) {
+          EpollBackend::kReadBufferSize)),
+      on_release_(std::move(socket.on_release)) {
+  // No UDP datagram is longer than 64 KiB (65,507 payload bytes over IPv4),
+  // so its receive slots need not be longer either.
+  int domain = get_int_option(fd_, SOL_SOCKET, SO_DOMAIN);
+  slot_size_ =
+      domain == AF_INET || domain == AF_INET6 ? std::min<std::size_t>(max_size_, 65536) : max_size_;
   set_protocol(std::move(socket.protocol));
 }
 
 SelectorDatagramTransport::~SelectorDatagramTransport() {
   // Normally release() ran long ago; this matters only when start() failed.
-  if (!released_) backend_.close_socket(fd_);
+  if (!released_) close_socket();
+}
+
+void SelectorDatagramTransport::close_socket() noexcept {
+  if (fd_ >= 0) backend_.close_socket(std::exchange(fd_, -1));
+  if (on_release_) {
+    Callback release = std::move(on_release_);
+    on_release_.reset();
+    release();
+  }
 }
 
 void SelectorDatagramTransport::start(Callback on_made) {
@@ -46,7 +64,7 @@ void SelectorDatagramTransport::start(Callback on_made) {
   } catch (...) {
     released_ = true;
     lost_ = closing_ = true;
-    backend_.close_socket(std::exchange(fd_, -1));
+    close_socket();
     throw;
   }
   LoopAccess::internals(loop_).registry.transports.emplace(
@@ -98,18 +116,13 @@ void SelectorDatagramTransport::on_io_event(std::uint32_t events) {
 
 void SelectorDatagramTransport::on_readable() {
   if (!reading_started_ || closing_) return;
-  char* buffer = backend_.read_buffer();
-  for (int i = 0; i < kMaxReadsPerEvent && !closing_; ++i) {
-    sockaddr_storage from;
-    iovec vector{buffer, max_size_};
-    msghdr message{};
-    message.msg_name = &from;
-    message.msg_namelen = sizeof(from);
-    message.msg_iov = &vector;
-    message.msg_iovlen = 1;
-    ssize_t n;
+  DatagramBatch& batch = backend_.datagram_batch();
+  int received = 0;
+  while (received < kMaxReadsPerEvent && !closing_) {
+    int slots = std::min(batch.prepare_receive(slot_size_), kMaxReadsPerEvent - received);
+    int n;
     do {
-      n = ::recvmsg(fd_, &message, 0);
+      n = ::recvmmsg(fd_, batch.messages, static_cast<unsigned>(slots), 0, nullptr);
     } while (n < 0 && errno == EINTR);
     if (n < 0) {
       int error = errno;
@@ -118,32 +131,62 @@ void SelectorDatagramTransport::on_readable() {
       if (!would_block(error)) report_now(errno_code(error));
       return;
     }
-    if (message.msg_flags & MSG_TRUNC) {
-      // Delivering the first max_size_ bytes as if they were the datagram
-      // would corrupt it silently: drop it and say so.
-      report_now(errno_code(EMSGSIZE));
-      continue;
+    batch.received(n);
+    received += n;
+    // Replies to several datagrams leave together; a lone one goes at once,
+    // as it would without batching (queueing it would only cost time).
+    delivering_ = n > 1;
+    for (int i = 0; i < n && !closing_; ++i) {
+      const msghdr& header = batch.messages[i].msg_hdr;
+      if (header.msg_flags & MSG_TRUNC) {
+        // Delivering the first slot's worth of bytes as if they were the
+        // datagram would corrupt it silently: drop it and say so.
+        report_now(errno_code(EMSGSIZE));
+        continue;
+      }
+      SocketAddress sender(static_cast<const sockaddr*>(header.msg_name), header.msg_namelen);
+      try {
+        protocol_->datagram_received(
+            std::string_view(static_cast<const char*>(batch.vectors[i].iov_base),
+                             batch.messages[i].msg_len),
+            sender);
+      } catch (...) {
+        delivering_ = false;
+        protocol_failed("Fatal error: protocol.datagram_received() call failed.");
+        return;
+      }
     }
-    SocketAddress sender(reinterpret_cast<const sockaddr*>(&from), message.msg_namelen);
-    try {
-      protocol_->datagram_received(std::string_view(buffer, static_cast<std::size_t>(n)), sender);
-    } catch (...) {
-      protocol_failed("Fatal error: protocol.datagram_received() call failed.");
-      return;
-    }
+    // Before the next recvmmsg() reuses the slots the replies may point into.
+    delivering_ = false;
+    if (corked_ != 0) flush_corked();
+    if (n < slots) return;  // the socket is drained
   }
 }
 
 void SelectorDatagramTransport::on_writable() {
+  DatagramBatch& batch = backend_.datagram_batch();
   while (!buffer_.empty()) {
-    Pending& front = buffer_.front();
-    ssize_t n = send_one(front.data, front.to);
-    if (n < 0 && would_block(static_cast<int>(-n))) break;
-    buffered_bytes_ -= front.data.size() + kHeaderSize;
-    buffer_.pop_front();
+    int count =
+        static_cast<int>(std::min<std::size_t>(buffer_.size(), DatagramBatch::kMaxDatagrams));
+    for (int i = 0; i < count; ++i) {
+      const Pending& pending = buffer_[static_cast<std::size_t>(i)];
+      prepare_send(i, pending.data.data(), pending.data.size(), pending.to);
+    }
+    int n = ::sendmmsg(fd_, batch.send_messages, static_cast<unsigned>(count), MSG_NOSIGNAL);
     if (n < 0) {
-      report_now(errno_code(static_cast<int>(-n)));
+      int error = errno;
+      if (error == EINTR) continue;
+      if (would_block(error)) break;
+      // The first datagram's own error: drop it, tell the protocol, go on.
+      buffered_bytes_ -= buffer_.front().data.size() + kHeaderSize;
+      buffer_.pop_front();
+      report_now(errno_code(error));
       if (lost_) return;  // the protocol aborted the endpoint
+      continue;
+    }
+    for (int i = 0; i < n; ++i) {
+      buffered_bytes_ -= buffer_.front().data.size() + kHeaderSize;
+      buffer_.pop_front();
     }
   }
   maybe_resume_protocol();
@@ -182,6 +225,11 @@ void SelectorDatagramTransport::sendto(std::string_view data,
     return;
   }
   if (buffer_.empty()) {
+    if (delivering_) {
+      // Inside datagram_received: it leaves with the batch's other replies.
+      cork(data, address);
+      return;
+    }
     ssize_t n = send_one(data, address);
     if (n >= 0) return;
     int error = static_cast<int>(-n);
@@ -194,6 +242,95 @@ void SelectorDatagramTransport::sendto(std::string_view data,
   buffered_bytes_ += data.size() + kHeaderSize;
   update_interest();
   maybe_pause_protocol();
+}
+
+void SelectorDatagramTransport::prepare_send(int index, const char* data, std::size_t size,
+                                             const std::optional<SocketAddress>& to) noexcept {
+  DatagramBatch& batch = backend_.datagram_batch();
+  batch.send_vectors[index] = {const_cast<char*>(data), size};
+  msghdr& header = batch.send_messages[index].msg_hdr;
+  header = {};
+  if (to && !remote_) {
+    header.msg_name = const_cast<sockaddr*>(to->data());
+    header.msg_namelen = to->size();
+  }
+  header.msg_iov = &batch.send_vectors[index];
+  header.msg_iovlen = 1;
+}
+
+void SelectorDatagramTransport::cork(std::string_view data,
+                                     const std::optional<SocketAddress>& to) {
+  DatagramBatch& batch = backend_.datagram_batch();
+  int index = corked_++;
+  msghdr& header = batch.send_messages[index].msg_hdr;
+  header = {};
+  if (to && !remote_) {
+    // A copy: the address given (often the sender's, made for the callback) dies with the call.
+    std::memcpy(&batch.send_names[index], to->data(), to->size());
+    header.msg_name = &batch.send_names[index];
+    header.msg_namelen = to->size();
+  }
+  header.msg_iov = &batch.send_vectors[index];
+  header.msg_iovlen = 1;
+  batch.send_vectors[index].iov_len = data.size();
+  if (!data.empty() && batch.holds(data.data()) && batch.holds(data.data() + data.size() - 1)) {
+    // A datagram of the batch being delivered (an echo): its slot is not
+    // reused before the flush, so it need not be copied.
+    batch.send_vectors[index].iov_base = const_cast<char*>(data.data());
+    batch.send_offsets[index] = DatagramBatch::kInPlace;
+  } else {
+    // The caller's bytes are free when sendto returns: keep a copy (pointed
+    // at when flushing, as the copy may move while it grows).
+    batch.send_offsets[index] = cork_bytes_.size();
+    cork_bytes_.append(data);
+  }
+  if (corked_ == DatagramBatch::kMaxDatagrams) flush_corked();
+}
+
+void SelectorDatagramTransport::flush_corked() {
+  if (corked_ == 0) return;
+  DatagramBatch& batch = backend_.datagram_batch();
+  int count = std::exchange(corked_, 0);
+  for (int i = 0; i < count; ++i) {
+    if (batch.send_offsets[i] != DatagramBatch::kInPlace) {
+      batch.send_vectors[i].iov_base = cork_bytes_.data() + batch.send_offsets[i];
+    }
+  }
+  int next = 0;
+  while (next < count) {
+    int n = ::sendmmsg(fd_, batch.send_messages + next, static_cast<unsigned>(count - next),
+                       MSG_NOSIGNAL);
+    if (n > 0) {
+      next += n;
+      continue;
+    }
+    int error = n < 0 ? errno : EAGAIN;
+    if (error == EINTR) continue;
+    if (would_block(error)) {
+      // The kernel's queue is full: the rest waits in the write buffer, in order.
+      for (; next < count; ++next) {
+        const msghdr& header = batch.send_messages[next].msg_hdr;
+        std::optional<SocketAddress> to;
+        if (header.msg_name != nullptr) {
+          to.emplace(static_cast<const sockaddr*>(header.msg_name), header.msg_namelen);
+        }
+        const iovec& bytes = batch.send_vectors[next];
+        buffer_.push_back(
+            {std::string(static_cast<const char*>(bytes.iov_base), bytes.iov_len), std::move(to)});
+        buffered_bytes_ += bytes.iov_len + kHeaderSize;
+      }
+      break;
+    }
+    // That datagram's own error; the others go on.
+    report_later(errno_code(error));
+    ++next;
+  }
+  cork_bytes_.clear();
+  if (cork_bytes_.capacity() > kKeptCorkBytes) std::string().swap(cork_bytes_);
+  if (!buffer_.empty()) {
+    update_interest();
+    maybe_pause_protocol();
+  }
 }
 
 void SelectorDatagramTransport::report_later(std::error_code error) {
@@ -269,6 +406,8 @@ void SelectorDatagramTransport::update_interest() noexcept {
 
 void SelectorDatagramTransport::close() {
   if (closing_) return;
+  // What datagram_received sent before closing goes before the end.
+  flush_corked();
   closing_ = true;
   update_interest();  // reading stops now; buffered datagrams are still sent
   if (buffer_.empty()) schedule_connection_lost({});
@@ -278,6 +417,9 @@ void SelectorDatagramTransport::abort() { force_close({}); }
 
 void SelectorDatagramTransport::force_close(std::error_code error) {
   if (lost_) return;
+  // Sent before the abort (or the protocol's failure), as far as the caller
+  // knows: they go out; only what the kernel had refused is dropped.
+  flush_corked();
   buffer_.clear();
   buffered_bytes_ = 0;
   closing_ = true;
@@ -312,7 +454,7 @@ void SelectorDatagramTransport::release() {
   if (released_) return;
   released_ = true;
   interest_ = 0;
-  backend_.close_socket(std::exchange(fd_, -1));
+  close_socket();
   // Dropping the protocol ends a cycle it may have made with transport.shared().
   std::shared_ptr<DatagramProtocol> protocol = std::move(protocol_);
   // Last: the registry's reference may be the one keeping this object alive.
@@ -324,6 +466,7 @@ void SelectorDatagramTransport::shutdown_with_loop() noexcept {
   bool tell_protocol = reading_started_;
   buffer_.clear();
   buffered_bytes_ = 0;
+  corked_ = 0;
   closing_ = true;
   lost_ = true;
   if (tell_protocol && protocol_) {

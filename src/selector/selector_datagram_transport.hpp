@@ -5,6 +5,17 @@
 // loop) and hands each to datagram_received with its sender; sendto() tries
 // the socket at once and buffers whole datagrams the kernel cannot take yet,
 // flushing them in order on writability, with the shared high/low water marks.
+//
+// Batching: the datagrams of an event arrive with one recvmmsg() (a datagram
+// cut short by its slot is still reported, per datagram, by MSG_TRUNC), and
+// when more than one came, what the protocol sends while it handles them (an
+// echo's replies) leaves with one sendmmsg() once the batch is delivered, or
+// sooner if the batch of replies is full or the endpoint is closed. Buffered datagrams are flushed
+// with sendmmsg() too. To the protocol this is invisible: such a sendto()
+// returns as if it had sent; its errors reach error_received on a later
+// iteration as always, and pause_writing comes when the flush finds the
+// kernel's queue full.
+//
 // Errors of one datagram (ECONNREFUSED from ICMP on a connected endpoint, a
 // datagram too long for the receive size) go to error_received; the endpoint
 // goes on.
@@ -75,6 +86,8 @@ class SelectorDatagramTransport final : public DatagramTransport,
   // Datagrams received per readiness event at most: level-triggered epoll
   // reports the rest on the next poll, after other sockets had their turn.
   static constexpr int kMaxReadsPerEvent = 32;
+  // What the corked replies may keep allocated between batches.
+  static constexpr std::size_t kKeptCorkBytes = 64 * 1024;
 
   struct Pending {
     std::string data;
@@ -86,6 +99,13 @@ class SelectorDatagramTransport final : public DatagramTransport,
   void on_writable();
   // sendto()/send() of one datagram: bytes sent, or -errno.
   ssize_t send_one(std::string_view data, const std::optional<SocketAddress>& to) noexcept;
+  // Queues a datagram for the sendmmsg() after the batch being delivered.
+  void cork(std::string_view data, const std::optional<SocketAddress>& to);
+  // Sends the queued datagrams; what the kernel cannot take now is buffered.
+  void flush_corked();
+  // Fills send header `index` of the batch with `data` for `to`.
+  void prepare_send(int index, const char* data, std::size_t size,
+                    const std::optional<SocketAddress>& to) noexcept;
   // Tells the protocol about an OS error of one datagram, from a fresh stack.
   void report_later(std::error_code error);
   void report_now(std::error_code error);
@@ -97,6 +117,8 @@ class SelectorDatagramTransport final : public DatagramTransport,
   void schedule_connection_lost(std::error_code error);
   void call_connection_lost(std::error_code error);
   void release();
+  // Closes the socket and runs on_release_; once.
+  void close_socket() noexcept;
   ExceptionContext context(const char* message) const;
 
   EventLoop& loop_;
@@ -106,9 +128,17 @@ class SelectorDatagramTransport final : public DatagramTransport,
   std::optional<SocketAddress> remote_;
   mutable SocketAddress sockname_;  // refreshed while open: the kernel binds on first send
   std::size_t max_size_;
+  std::size_t slot_size_;  // per datagram received: max_size_, at most 64 KiB on UDP
+  Callback on_release_;    // after the socket is closed
 
   std::deque<Pending> buffer_;
   std::size_t buffered_bytes_ = 0;
+  // Replies queued while a batch is delivered: their headers are the
+  // backend's batch's first corked_ send headers; the bytes that are not a
+  // received datagram's are copied into cork_bytes_.
+  int corked_ = 0;
+  std::string cork_bytes_;
+  bool delivering_ = false;  // on_readable is handing a batch to the protocol
   WriteFlowControl flow_;
 
   bool reading_started_ = false;  // connection_made has run

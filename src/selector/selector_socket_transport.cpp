@@ -216,17 +216,20 @@ void SelectorSocketTransport::on_hang_up() {
 }
 
 void SelectorSocketTransport::on_writable() {
-  iovec buffers[kMaxIovecs];
-  std::size_t count = buffer_.gather(buffers, kMaxIovecs);
-  if (count == 0) {
-    update_interest();
+  if (!buffer_.empty()) {
+    iovec buffers[kMaxIovecs];
+    std::size_t count = buffer_.gather(buffers, kMaxIovecs);
+    ssize_t n = send_now(buffers, count);
+    if (n <= 0) return;  // the kernel took nothing, or the connection failed
+    buffer_.consume(static_cast<std::size_t>(n));
+    maybe_resume_protocol();
+    if (lost_ || !buffer_.empty()) return;  // resume_writing may have aborted us
+  }
+  if (sendfile_) {
+    // The bytes written before loop.sendfile have gone; now the file.
+    send_file_chunk();
     return;
   }
-  ssize_t n = send_now(buffers, count);
-  if (n <= 0) return;  // the kernel took nothing, or the connection failed
-  buffer_.consume(static_cast<std::size_t>(n));
-  maybe_resume_protocol();
-  if (lost_ || !buffer_.empty()) return;  // resume_writing may have aborted us
   update_interest();
   if (closing_) {
     schedule_connection_lost({});
@@ -240,6 +243,10 @@ void SelectorSocketTransport::on_writable() {
 bool SelectorSocketTransport::refuse_pipe_write(std::size_t bytes) {
   if (kind_ == Kind::kReadPipe && bytes != 0) {
     throw RuntimeError("write() on a read pipe transport: it has no writing half");
+  }
+  // As asyncio: bytes written now would land in the middle of the file.
+  if (sendfile_ && bytes != 0 && !eof_requested_) {
+    throw RuntimeError("unable to write; sendfile is in progress");
   }
   return refuse_write(bytes);
 }
@@ -328,7 +335,8 @@ void SelectorSocketTransport::write_eof() {
   }
   if (closing_ || eof_requested_) return;
   eof_requested_ = true;
-  if (buffer_.empty()) send_eof();
+  // During a sendfile the EOF follows the file (finish_sendfile sends it).
+  if (buffer_.empty() && !sendfile_) send_eof();
 }
 
 void SelectorSocketTransport::send_eof() {
@@ -347,7 +355,7 @@ bool SelectorSocketTransport::watch_as_needed() {
     } else if (!reading_paused_ && !closing_ && !eof_received_) {
       wanted |= kReadable;
     }
-    if (!buffer_.empty()) wanted |= kWritable;
+    if (!buffer_.empty() || sendfile_) wanted |= kWritable;
   }
   if (wanted == interest_) return false;
   backend_.set_interest(fd_, this, wanted);
@@ -375,6 +383,16 @@ void SelectorSocketTransport::update_interest() noexcept {
 }
 
 // ---- Closing and errors --------------------------------------------------------------
+
+void SelectorSocketTransport::on_closing(std::error_code reason) {
+  if (sendfile_) finish_sendfile({0, reason, false, true});
+}
+
+void SelectorSocketTransport::shutdown_with_loop() noexcept {
+  // The loop is going: a sendfile's Future stays pending, as every operation's does.
+  sendfile_.reset();
+  StreamTransportBase::shutdown_with_loop();
+}
 
 void SelectorSocketTransport::release_resources() noexcept {
   interest_ = 0;

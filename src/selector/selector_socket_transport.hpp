@@ -12,6 +12,11 @@
 //    going away (hang-up) and then closes, with EPIPE if bytes were still
 //    buffered; write_eof() is close() (a pipe has no other half to keep).
 //
+// loop.sendfile (selector_sendfile.cpp): while a file is being sent with the
+// kernel's sendfile(2), reading is paused and write() refuses (asyncio's
+// _sendfile_native); buffered bytes go first, then one sendfile call per
+// writability event. close() or abort() in the middle ends the sendfile.
+//
 // Every event handler re-checks the state after each protocol callback, since
 // the callback may have closed or aborted the transport.
 //
@@ -25,6 +30,7 @@
 
 #include "io_backend.hpp"
 #include "selector/epoll_backend.hpp"
+#include "sendfile_support.hpp"
 #include "stream_transport_base.hpp"
 #include "tulip/socket_address.hpp"
 
@@ -34,7 +40,9 @@ class Server;
 
 namespace tulip::detail {
 
-class SelectorSocketTransport final : public StreamTransportBase, private IoWatcher {
+class SelectorSocketTransport final : public StreamTransportBase,
+                                      public BufferedSendfileTarget,
+                                      private IoWatcher {
  public:
   /// Takes ownership of the connected socket `socket.fd`. Call start() next.
   /// `socket.peer`: the peer's address when the caller already knows it (from
@@ -60,14 +68,42 @@ class SelectorSocketTransport final : public StreamTransportBase, private IoWatc
   void write_eof() override;
   bool can_write_eof() const noexcept override { return kind_ != Kind::kReadPipe; }
 
+  /// The loop is closing: a sendfile's Future stays pending, as every
+  /// operation's does; then as for every stream transport.
+  void shutdown_with_loop() noexcept override;
+
+  /// True on a socket: only those send files with sendfile(2); a pipe's
+  /// transport takes the buffered path.
+  bool is_socket() const noexcept { return kind_ == Kind::kSocket; }
+
+  /// Starts sending `job`'s file (IoBackend::start_sendfile); takes `job`.
+  void start_sendfile(SendfileJob& job);
+
+  // BufferedSendfileTarget
+  std::shared_ptr<StreamProtocol> owned_protocol() const noexcept override { return protocol_; }
+  bool protocol_writing_paused() const noexcept override { return flow_.paused(); }
+
  private:
   enum class Kind : std::uint8_t { kSocket, kReadPipe, kWritePipe };
+
+  // A file being sent with sendfile(2).
+  struct NativeSendfile {
+    int file_fd;
+    std::uint64_t offset;
+    std::size_t count;  // 0: to the end of the file
+    std::size_t sent = 0;
+    bool resume_reading = false;  // reading was on when it started
+    InlineFunction<void(SendfileOutcome)> done;
+    InlineFunction<bool()> cancelled;
+  };
 
   // StreamTransportBase
   void interest_changed() noexcept override { update_interest(); }
   void release_resources() noexcept override;
   std::string describe_endpoint() const override;
   Server* accepting_server() const noexcept override { return server_.get(); }
+  // close() or a fatal end: a sendfile in progress ends, its caller learns how far it got.
+  void on_closing(std::error_code reason) override;
 
   void on_io_event(std::uint32_t events) override;
   void on_readable();
@@ -75,6 +111,11 @@ class SelectorSocketTransport final : public StreamTransportBase, private IoWatc
   void read_into_protocol();
   void read_into_buffered_protocol();
   void on_eof();
+  // One sendfile(2) call of the file in progress (the write buffer is empty).
+  void send_file_chunk();
+  // Ends the sendfile in progress, restores reading, and queues `outcome` for
+  // its caller. Does not close anything.
+  void finish_sendfile(SendfileOutcome outcome);
   // The reader of a write pipe went away.
   void on_hang_up();
   // recv() failed with `error`: nothing to do for EAGAIN, else the connection ends.
@@ -115,7 +156,8 @@ class SelectorSocketTransport final : public StreamTransportBase, private IoWatc
   SocketAddress peername_;
   SocketAddress sockname_;
 
-  bool eof_sent_ = false;  // shutdown(SHUT_WR) done
+  std::unique_ptr<NativeSendfile> sendfile_;  // a loop.sendfile in progress
+  bool eof_sent_ = false;                     // shutdown(SHUT_WR) done
   std::uint32_t interest_ = 0;
 };
 

@@ -29,6 +29,7 @@
 
 #include "flow_control.hpp"
 #include "io_backend.hpp"
+#include "sendfile_support.hpp"
 #include "tulip/event_loop.hpp"
 #include "tulip/exception_context.hpp"
 #include "tulip/protocol.hpp"
@@ -39,7 +40,9 @@
 
 namespace tulip::testing::detail {
 
-class MemoryStreamTransport final : public Transport, public tulip::detail::LoopMember {
+class MemoryStreamTransport final : public Transport,
+                                    public tulip::detail::LoopMember,
+                                    public tulip::detail::BufferedSendfileTarget {
  public:
   MemoryStreamTransport(EventLoop& loop, MemoryTransportOptions options);
 
@@ -73,6 +76,10 @@ class MemoryStreamTransport final : public Transport, public tulip::detail::Loop
   std::size_t get_write_buffer_size() const noexcept override { return buffer_.size(); }
 
   void shutdown_with_loop() noexcept override;
+
+  // loop.sendfile's buffered path works on this transport too.
+  std::shared_ptr<StreamProtocol> owned_protocol() const noexcept override { return protocol_; }
+  bool protocol_writing_paused() const noexcept override { return flow_.paused(); }
 
   // ---- The peer's side (MemoryPeer) -----------------------------------------------
   void peer_feed(std::string_view bytes);

@@ -78,10 +78,21 @@ int main() {
       std::fprintf(stderr, "consumer: sent '%s', got back '%s'\n", message.c_str(), echoed.c_str());
       return 1;
     }
+#if TULIP_HAS_TLS
+    // A tulip with TLS brings OpenSSL into the program's link: a default
+    // client context (the system's CA store, hostname checks) must work.
+    tulip::SslContext tls = tulip::SslContext::create_default_context();
+    tls.set_alpn_protocols({"http/1.1"});
+    if (!tls.check_hostname() || tls.native_handle() == nullptr) {
+      std::fprintf(stderr, "consumer: the default TLS client context is not as documented\n");
+      return 1;
+    }
+#endif
   } catch (const std::exception& error) {
     std::fprintf(stderr, "consumer: %s\n", error.what());
     return 1;
   }
-  std::printf("consumer: tulip %s echoed %zu bytes\n", tulip::version(), message.size());
+  std::printf("consumer: tulip %s echoed %zu bytes%s\n", tulip::version(), message.size(),
+              TULIP_HAS_TLS ? " (built with TLS)" : "");
   return 0;
 }

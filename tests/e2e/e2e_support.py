@@ -2,8 +2,13 @@
 
 Every test module runs as
 
-    python3 <module>.py --client PATH --server PATH [--sanitizers LIST] [--sanitized]
-                        [--valgrind PATH] [--deadline SECONDS] [unittest arguments ...]
+    python3 <module>.py --client PATH --server PATH [--implementation protocol|streams]
+                        [--sanitizers LIST] [--sanitized] [--valgrind PATH]
+                        [--deadline SECONDS] [unittest arguments ...]
+
+--implementation streams runs every tool command with --streams: the tools'
+second implementation, written on the streams API, must pass the same tests
+(docs/tools.md). The default, protocol, runs them as they are.
 
 --sanitizers names the build's sanitizers (TULIP_SANITIZE) and, like --sanitized,
 widens the safety bounds. --deadline SECONDS (ctest passes a little less than the
@@ -39,6 +44,7 @@ SERVER = ''
 VALGRIND = ''
 SANITIZED = False
 SANITIZERS = ''  # as TULIP_SANITIZE: "address,undefined", "thread" or empty
+IMPLEMENTATION = 'protocol'  # or 'streams': every tool command gets --streams
 
 # Safety bounds grow in sanitized builds, where the tools run several times slower.
 SLOWDOWN = 1.0
@@ -85,17 +91,33 @@ def thread_ids(stderr: str) -> set[str]:
     return {m.group(1) for m in map(LOG_LINE.match, stderr.splitlines()) if m}
 
 
+def implementation_flags() -> list[str]:
+    """What selects the implementation under test. It comes first, so that a test
+    of a bad last argument (an option missing its value) still sees it last."""
+    return ['--streams'] if IMPLEMENTATION == 'streams' else []
+
+
+def client_command(*args: str) -> list[str]:
+    """The command line of tulip-echo-client with `args`, in the implementation under test."""
+    return [CLIENT, *implementation_flags(), *args]
+
+
+def server_command(*args: str) -> list[str]:
+    """The command line of tulip-echo-server with `args`, in the implementation under test."""
+    return [SERVER, *implementation_flags(), *args]
+
+
 def run_client(*args: str, timeout: float = 30, valgrind: list[str] | None = None
                ) -> subprocess.CompletedProcess:
     """Runs tulip-echo-client to completion; stdout and stderr as text."""
-    command = (valgrind or []) + [CLIENT, *args]
+    command = (valgrind or []) + client_command(*args)
     return subprocess.run(command, stdin=subprocess.DEVNULL, capture_output=True,
                           text=True, errors='backslashreplace', timeout=bound(timeout))
 
 
 def run_server_once(*args: str, timeout: float = 30) -> subprocess.CompletedProcess:
     """Runs tulip-echo-server expecting it to exit by itself (bad arguments, bind failure)."""
-    return subprocess.run([SERVER, *args], stdin=subprocess.DEVNULL, capture_output=True,
+    return subprocess.run(server_command(*args), stdin=subprocess.DEVNULL, capture_output=True,
                           text=True, errors='backslashreplace', timeout=bound(timeout))
 
 
@@ -161,7 +183,7 @@ class ServerProcess:
         unix = '--unix' in self.args
         port_args = [] if unix else ['--port', '0']
         self.process = subprocess.Popen(
-            self.prefix + [SERVER, *port_args, *self.args], stdin=subprocess.DEVNULL,
+            self.prefix + server_command(*port_args, *self.args), stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, preexec_fn=self.preexec_fn,
             env=self.env)
         self._reader = threading.Thread(target=self._read, daemon=True)
@@ -301,7 +323,7 @@ def _watchdog(seconds: float) -> None:
 
 def main() -> None:
     """Parses the tool paths, then runs the module's unittest tests."""
-    global CLIENT, SERVER, VALGRIND, SANITIZED, SANITIZERS, SLOWDOWN
+    global CLIENT, SERVER, VALGRIND, SANITIZED, SANITIZERS, SLOWDOWN, IMPLEMENTATION
     parser = argparse.ArgumentParser(add_help=False)
     parser.add_argument('--client', required=True)
     parser.add_argument('--server', required=True)
@@ -309,8 +331,10 @@ def main() -> None:
     parser.add_argument('--sanitized', action='store_true')
     parser.add_argument('--sanitizers', default='')
     parser.add_argument('--deadline', type=float, default=0)
+    parser.add_argument('--implementation', choices=('protocol', 'streams'), default='protocol')
     options, rest = parser.parse_known_args()
     CLIENT, SERVER, VALGRIND = options.client, options.server, options.valgrind
+    IMPLEMENTATION = options.implementation
     SANITIZERS = options.sanitizers
     SANITIZED = options.sanitized or bool(SANITIZERS)
     SLOWDOWN = 3.0 if SANITIZED else 1.0

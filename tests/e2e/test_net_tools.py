@@ -106,6 +106,12 @@ class UnixTest(unittest.TestCase):
 
 
 class UdpTest(unittest.TestCase):
+    def setUp(self):
+        if e2e.IMPLEMENTATION == 'streams':
+            # asyncio has no streams for datagrams: both tools refuse --streams --udp
+            # (FlagCombinationTest.test_streams_refuses_udp).
+            self.skipTest('--udp has only the Protocol implementation')
+
     def test_transcript_and_server_log(self):
         with ServerProcess('--udp') as server:
             result = run_client('--udp', '--port', str(server.port))
@@ -197,12 +203,20 @@ class FlagCombinationTest(unittest.TestCase):
             with self.subTest(args=args):
                 self.assert_usage_error(run_server_once, USAGE_SERVER, *args, mentions=mentions)
 
+    def test_streams_refuses_udp(self):
+        # Written out, so that both implementations' runs check it.
+        for tool, usage in ((run_client, USAGE_CLIENT), (run_server_once, USAGE_SERVER)):
+            for args in (('--streams', '--udp'), ('--udp', '--streams')):
+                with self.subTest(tool=tool.__name__, args=args):
+                    self.assert_usage_error(tool, usage, *args, mentions='--streams and --udp')
+
     def test_help_documents_the_new_flags(self):
         for tool in (run_client, run_server_once):
             result = tool('--help')
             self.assertEqual(result.returncode, 0)
             self.assertIn('--unix PATH', result.stdout)
             self.assertIn('--udp', result.stdout)
+            self.assertIn('--streams', result.stdout)
         self.assertIn('--happy-eyeballs-delay SEC', run_client('--help').stdout)
 
     def test_happy_eyeballs_delay_connects_as_usual(self):

@@ -51,8 +51,8 @@ def wait_for_sockets(pid: int, expected: int, timeout: float, what: str) -> None
 def verify_clients_in_parallel(test: unittest.TestCase, port: int, sizes: list[str]) -> None:
     """Runs one `tulip-echo-client --size S --eof --verify --quiet` per size, all at
     once, and checks that each exits 0 without a word."""
-    clients = [subprocess.Popen([e2e.CLIENT, '--port', str(port), '--size', size, '--eof',
-                                 '--verify', '--quiet'],
+    clients = [subprocess.Popen(e2e.client_command('--port', str(port), '--size', size, '--eof',
+                                                   '--verify', '--quiet'),
                                 stdin=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
                for size in sizes]
     try:
@@ -373,8 +373,9 @@ class SignalTest(unittest.TestCase):
             except BlockingIOError:
                 pass
             # And two tulip-echo-client processes in the middle of a long transfer.
-            tools = [subprocess.Popen([e2e.CLIENT, '--port', str(server.port), '--size', '1G',
-                                       '--eof', '--quiet'], stdin=subprocess.DEVNULL,
+            tools = [subprocess.Popen(e2e.client_command('--port', str(server.port), '--size',
+                                                         '1G', '--eof', '--quiet'),
+                                      stdin=subprocess.DEVNULL,
                                       stderr=subprocess.PIPE, text=True) for _ in range(2)]
             self.addCleanup(lambda: [tool.kill() for tool in tools if tool.poll() is None])
             for event in flowing:

@@ -202,6 +202,63 @@ class TranscriptTest(unittest.TestCase):
             self.assertEqual(sum(lengths), 64 << 20)
 
 
+class CrossImplementationTest(unittest.TestCase):
+    """The Protocol and the streams implementations (--streams) against each other:
+    every pairing prints the same lines and echoes the same bytes."""
+
+    IMPLEMENTATIONS = {'protocol': [], 'streams': ['--streams']}
+
+    def setUp(self):
+        if e2e.IMPLEMENTATION == 'streams':
+            self.skipTest('the protocol run pairs both implementations itself')
+
+    @staticmethod
+    def normalized(messages: list[str]) -> list[str]:
+        """Log messages with what differs from run to run (ports, buffer sizes) as N."""
+        return [re.sub(r'\d+', 'N', m) for m in messages]
+
+    def test_every_pairing_prints_the_same_lines(self):
+        message = "it's \x01"
+        shown = repr(message.encode())
+        client_logs, server_logs = {}, {}
+        for server_name, server_flags in self.IMPLEMENTATIONS.items():
+            with ServerProcess(*server_flags) as server:
+                for client_name, client_flags in self.IMPLEMENTATIONS.items():
+                    start = len(server.snapshot())
+                    result = run_client(*client_flags, '--port', str(server.port),
+                                        '--message', message)
+                    self.assertEqual(result.returncode, 0, result.stderr)
+                    client_logs[server_name, client_name] = self.normalized(
+                        log_messages(result.stderr))
+                    server.wait_for(re.compile(r'\) closed$'), 10, start=start)
+                self.assertEqual(server.stop(), 0)
+                server_logs[server_name] = self.normalized(
+                    log_messages('\n'.join(server.snapshot())))
+        expected = self.normalized(client_transcript(0, shown, [shown]))
+        expected[1:3] = ['recv_buf_size: N', 'send_buf_size: N']
+        for (server_name, client_name), messages in client_logs.items():
+            with self.subTest(server=server_name, client=client_name):
+                self.assertEqual(messages, expected)
+        connection = self.normalized([
+            "connection from ('127.0.0.1', 1)", f'recv: {shown}', f'sent: {shown}',
+            'close the client socket', "connection from ('127.0.0.1', 1) closed"])
+        self.assertEqual(server_logs['protocol'],
+                         ["Serving on ('N.N.N.N', N)", *connection, *connection,
+                          'shutting down'])
+        self.assertEqual(server_logs['streams'], server_logs['protocol'])
+
+    def test_every_pairing_echoes_4_mib_byte_exact(self):
+        for server_name, server_flags in self.IMPLEMENTATIONS.items():
+            with ServerProcess('--keep-open', '--quiet', *server_flags) as server:
+                for client_name, client_flags in self.IMPLEMENTATIONS.items():
+                    with self.subTest(server=server_name, client=client_name):
+                        result = run_client(*client_flags, '--port', str(server.port), '--size',
+                                            '4MiB', '--eof', '--verify', '--quiet', timeout=60)
+                        self.assertEqual((result.returncode, result.stderr), (0, ''))
+                self.assertEqual(server.stop(), 0)
+                self.assertEqual(server.snapshot()[1:], [])
+
+
 def seed_source(port: int) -> str:
     """The seed client's code with its hard-coded port replaced."""
     with open(SEED_COPY) as copy:

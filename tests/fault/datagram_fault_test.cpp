@@ -145,7 +145,7 @@ TEST(DatagramFaultTest, FullPeerQueueBuffersPausesAndResumesInOrder) {
   auto protocol = std::make_shared<RecordingDatagramProtocol>();
   bool made = false;
   auto transport = detail::LoopAccess::backend(loop).start_datagram_transport(
-      detail::DatagramSocket{pair[0], protocol, SocketAddress::peer_of(pair[0]), 65536},
+      detail::DatagramSocket{pair[0], protocol, SocketAddress::peer_of(pair[0]), 65536, nullptr},
       [&made] { made = true; });
   ASSERT_TRUE(run_until(loop, [&] { return made; }));
   transport->set_write_buffer_limits(4096);
@@ -193,7 +193,8 @@ TEST(DatagramFaultTest, AbortDropsBufferedDatagrams) {
   CapturedLog log;
   auto protocol = std::make_shared<RecordingDatagramProtocol>();
   auto transport = detail::LoopAccess::backend(loop).start_datagram_transport(
-      detail::DatagramSocket{pair[0], protocol, SocketAddress::peer_of(pair[0]), 65536}, nullptr);
+      detail::DatagramSocket{pair[0], protocol, SocketAddress::peer_of(pair[0]), 65536, nullptr},
+      nullptr);
   ASSERT_TRUE(run_until(loop, [&] { return protocol->made == 1; }));
   std::string datagram(1000, 'a');
   while (transport->get_write_buffer_size() == 0) transport->sendto(datagram);

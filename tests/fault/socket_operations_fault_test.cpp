@@ -123,6 +123,59 @@ TEST(SocketOperationsFaultTest, SecondWaiterIsRefusedAndCancellingFreesTheDescri
   EXPECT_TRUE(loop.remove_reader(pair.a));
 }
 
+// The kernel tells nobody when a descriptor is closed: the loop learns it when
+// it next meets the number. Whatever meets it first (another operation,
+// add_reader, a transport taking the number), the operation that waited on
+// the closed file fails with EBADF instead of waiting forever or reading from
+// the new file.
+TEST(SocketOperationsFaultTest, ADescriptorClosedWhileAnOperationWaitsFailsItWhenTheNumberReturns) {
+  for (int next_user = 0; next_user < 3; ++next_user) {
+    EventLoop loop;
+    Pair old_pair;
+    int number = old_pair.a;
+    auto waiting = loop.sock_recv(number, 10);
+    run_iterations(loop, 2);
+    ASSERT_FALSE(waiting.done());
+    ::close(old_pair.a);  // behind the loop's back
+    old_pair.a = -1;
+    // The number comes back for another socket.
+    Pair new_pair;
+    if (new_pair.a != number) {  // the kernel may have handed it out already
+      ASSERT_EQ(::dup2(new_pair.a, number), number);
+      ::close(new_pair.a);
+      new_pair.a = number;
+    }
+    ASSERT_EQ(::send(new_pair.b, "new", 3, MSG_NOSIGNAL), 3);
+    if (next_user == 0) {
+      // Another operation on the number gets the new socket's bytes.
+      EXPECT_EQ(loop.run_until_complete(loop.sock_recv(number, 10)), "new");
+    } else if (next_user == 1) {
+      bool fired = false;
+      loop.add_reader(number, [&] { fired = true; });
+      ASSERT_TRUE(run_until(loop, [&] { return fired; }));
+      EXPECT_TRUE(loop.remove_reader(number));
+    } else {
+      auto protocol = std::make_shared<RecordingProtocol>();
+      auto connection = loop.run_until_complete(
+          loop.connect_accepted_socket([protocol] { return protocol; }, number));
+      new_pair.a = -1;  // the transport owns it now
+      ASSERT_TRUE(run_until(loop, [&] { return protocol->received == "new"; }));
+      connection.transport->abort();
+      ASSERT_TRUE(run_until(loop, [&] { return protocol->lost == 1; }));
+    }
+    ASSERT_TRUE(run_until(loop, [&] { return waiting.done(); }));
+    try {
+      waiting.result();
+      ADD_FAILURE() << "the operation on the closed descriptor completed";
+    } catch (const OSError& e) {
+      EXPECT_EQ(e.code(), std::errc::bad_file_descriptor);
+      std::string what = e.what();
+      EXPECT_NE(what.find("sock_recv(fd " + std::to_string(number) + ")"), std::string::npos);
+      EXPECT_NE(what.find("closed while the operation waited"), std::string::npos) << what;
+    }
+  }
+}
+
 TEST(SocketOperationsFaultTest, ClosingTheLoopDropsPendingOperations) {
   Pair pair;
   Future<std::string> pending;

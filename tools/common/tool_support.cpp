@@ -1,5 +1,8 @@
 #include "tool_support.hpp"
 
+#include "tulip/tls.hpp"
+#include "tulip/transport.hpp"
+
 #include <pthread.h>
 #include <unistd.h>
 
@@ -133,6 +136,16 @@ std::optional<std::string> ArgumentCursor::value() {
   if (inline_value_) return std::exchange(inline_value_, std::nullopt);
   if (index_ >= argc_) return std::nullopt;
   return std::string(argv_[index_++]);
+}
+
+std::optional<std::string> tls_summary(const Transport& transport) {
+  auto cipher = transport.get_extra_info<CipherInfo>("cipher");
+  if (!cipher) return std::nullopt;
+  std::string summary = cipher->protocol + " " + cipher->name;
+  if (auto alpn = transport.get_extra_info<std::string>("selected_alpn_protocol")) {
+    summary += " ALPN " + *alpn;
+  }
+  return summary;
 }
 
 }  // namespace tulip::tools

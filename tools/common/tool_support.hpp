@@ -8,6 +8,10 @@
 #include <string>
 #include <string_view>
 
+namespace tulip {
+class Transport;
+}
+
 namespace tulip::tools {
 
 /// Exit codes of both tools (documented in docs/tools.md).
@@ -39,6 +43,10 @@ std::optional<std::uint16_t> parse_port(std::string_view text, std::uint16_t min
 std::optional<double> parse_seconds(std::string_view text);
 /// A non-negative integer; nullopt otherwise.
 std::optional<long> parse_count(std::string_view text);
+
+/// What a TLS transport negotiated, for the log: "TLSv1.3 TLS_AES_256_GCM_SHA384"
+/// (with " ALPN h2" when ALPN chose a protocol); nullopt for a plain transport.
+std::optional<std::string> tls_summary(const Transport& transport);
 
 /// Byte `index` of the test payload: every value 0..255 appears in each 256-byte
 /// run, and the order shifts every run, so misplaced or dropped blocks show.

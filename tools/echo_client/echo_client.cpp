@@ -3,15 +3,19 @@
 // Connects (TCP, or a Unix socket with --unix), logs the peer and the
 // socket's buffer sizes, writes the message, logs every chunk that comes back,
 // and exits 0 when the server closes the connection. With --udp it sends the
-// message as one datagram and waits for the echo instead. See docs/tools.md
-// for every option and exit code.
-#include <sys/socket.h>
-
+// message as one datagram and waits for the echo instead. This file holds the
+// Protocol implementation (the seed's shape); --streams runs the same client
+// written on the streams API (streams_client.cpp). See docs/tools.md for every
+// option and exit code.
 #include <csignal>
 #include <cstdio>
 #include <string>
 #include <utility>
 
+#include "client_options.hpp"
+#include "client_tls.hpp"
+#include "echo_session.hpp"
+#include "streams_client.hpp"
 #include "tool_support.hpp"
 #include "tulip/tulip.hpp"
 
@@ -20,203 +24,20 @@ namespace {
 using namespace tulip;
 using namespace tulip::tools;
 
-constexpr const char* kProgram = "tulip-echo-client";
-constexpr const char* kUsage =
-    "usage: tulip-echo-client [--host H] [--port P | --unix PATH] [--udp] [--message TEXT]\n"
-    "                         [--size N] [--eof] [--verify] [--timeout SEC]\n"
-    "                         [--happy-eyeballs-delay SEC] [--quiet]\n";
+using Options = ClientOptions;
+constexpr const char* kProgram = kClientProgram;
 
-// The largest UDP payload over IPv4 (65535 less the IP and UDP headers).
-constexpr std::uint64_t kMaxDatagram = 65507;
-// How long --udp waits for its echo when --timeout is not given.
-constexpr double kDefaultUdpTimeout = 5.0;
-
-struct Options {
-  std::string host = "127.0.0.1";
-  std::uint16_t port = 8888;
-  std::string message = "Hello World!";
-  std::optional<std::uint64_t> size;  // send a generated payload of this many bytes instead
-  bool eof = false;
-  bool verify = false;
-  double timeout = 0;
-  bool quiet = false;
-  std::optional<std::string> unix_path;  // --unix: a Unix socket instead of TCP
-  bool udp = false;
-  bool host_given = false;
-  bool port_given = false;
-  std::optional<double> happy_eyeballs_delay;
-};
-
-[[noreturn]] void usage_error(const std::string& message) {
-  error_line(kProgram, "error: " + message);
-  std::fputs(kUsage, stderr);
-  std::exit(kExitUsage);
-}
-
-Options parse_arguments(int argc, char** argv) {
-  Options options;
-  ArgumentCursor cursor(argc, argv);
-  while (!cursor.done()) {
-    std::string name = cursor.next();
-    // A flag given as "--flag=value" is a mistake, not something to ignore.
-    auto flag = [&]() {
-      if (cursor.has_inline_value()) usage_error(name + " takes no value");
-    };
-    auto required = [&]() {
-      auto value = cursor.value();
-      if (!value) usage_error("option " + name + " needs a value");
-      return *value;
-    };
-    if (name == "--help" || name == "-h") {
-      flag();
-      std::fputs(kUsage, stdout);
-      std::exit(kExitOk);
-    } else if (name == "--host") {
-      options.host = required();
-      options.host_given = true;
-      if (options.host.empty()) usage_error("--host must not be empty");
-    } else if (name == "--port") {
-      std::string value = required();
-      auto port = parse_port(value, 1);
-      if (!port) usage_error("--port must be a number from 1 to 65535, not '" + value + "'");
-      options.port = *port;
-      options.port_given = true;
-    } else if (name == "--unix") {
-      options.unix_path = required();
-      if (options.unix_path->empty()) usage_error("--unix must not be empty");
-    } else if (name == "--udp") {
-      flag();
-      options.udp = true;
-    } else if (name == "--message") {
-      options.message = required();
-      if (options.message.empty()) usage_error("--message must not be empty");
-    } else if (name == "--size") {
-      std::string value = required();
-      auto size = parse_size(value);
-      if (!size || *size == 0) {
-        usage_error("--size must be a positive byte count (e.g. 4096, 64K, 64MiB), not '" + value +
-                    "'");
-      }
-      options.size = size;
-    } else if (name == "--eof") {
-      flag();
-      options.eof = true;
-    } else if (name == "--verify") {
-      flag();
-      options.verify = true;
-    } else if (name == "--timeout") {
-      std::string value = required();
-      auto seconds = parse_seconds(value);
-      if (!seconds)
-        usage_error("--timeout must be a positive number of seconds, not '" + value + "'");
-      options.timeout = *seconds;
-    } else if (name == "--happy-eyeballs-delay") {
-      std::string value = required();
-      auto seconds = parse_seconds(value);
-      if (!seconds) {
-        usage_error("--happy-eyeballs-delay must be a positive number of seconds, not '" + value +
-                    "'");
-      }
-      options.happy_eyeballs_delay = *seconds;
-    } else if (name == "--quiet" || name == "-q") {
-      flag();
-      options.quiet = true;
-    } else {
-      usage_error("unknown option '" + name + "'");
-    }
-  }
-  if (options.unix_path) {
-    if (options.udp) usage_error("--unix and --udp cannot be combined");
-    if (options.port_given) usage_error("--port cannot be combined with --unix");
-    if (options.host_given) usage_error("--host cannot be combined with --unix");
-  }
-  if (options.happy_eyeballs_delay && (options.unix_path || options.udp)) {
-    usage_error("--happy-eyeballs-delay applies to TCP connections only");
-  }
-  if (options.udp) {
-    if (options.eof) usage_error("--eof has no meaning with --udp (a datagram has no end)");
-    if (options.size && *options.size > kMaxDatagram) {
-      usage_error("--size must be at most " + std::to_string(kMaxDatagram) +
-                  " bytes with --udp (one datagram)");
-    }
-    if (options.timeout == 0) options.timeout = kDefaultUdpTimeout;
-  }
-  return options;
-}
-
-// The payload: the message, or --size bytes of the test pattern, produced in
-// chunks as flow control allows so that memory stays bounded for any size.
-class Payload {
- public:
-  explicit Payload(const Options& options)
-      : message_(options.size ? std::string() : options.message),
-        total_(options.size ? *options.size : options.message.size()),
-        generated_(options.size.has_value()) {}
-
-  std::uint64_t total() const { return total_; }
-  bool finished() const { return produced_ == total_; }
-
-  std::string next_chunk() {
-    if (!generated_) {
-      produced_ = total_;
-      return message_;
-    }
-    std::size_t count =
-        static_cast<std::size_t>(std::min<std::uint64_t>(kChunk, total_ - produced_));
-    std::string chunk(count, '\0');
-    fill_pattern(chunk.data(), produced_, count);
-    produced_ += count;
-    return chunk;
-  }
-
-  /// True if `data`, arriving at echo offset `offset`, is what was sent there.
-  bool matches(std::uint64_t offset, std::string_view data, std::uint64_t* bad_offset) const {
-    for (std::size_t i = 0; i < data.size(); ++i) {
-      std::uint64_t at = offset + i;
-      char expected = at >= total_ ? '\0' : generated_ ? pattern_byte(at) : message_[at];
-      if (at >= total_ || data[i] != expected) {
-        *bad_offset = at;
-        return false;
-      }
-    }
-    return true;
-  }
-
- private:
-  static constexpr std::size_t kChunk = 256 * 1024;
-  std::string message_;
-  std::uint64_t total_;
-  std::uint64_t produced_ = 0;
-  bool generated_;
-};
-
-struct Outcome {
-  int exit_code = kExitOk;
-  std::string error;  // set with a non-zero exit code
-};
-
+// The seed's protocol: the session's transcript, driven by the transport's callbacks.
 class EchoClientProtocol final : public Protocol {
  public:
-  EchoClientProtocol(const Options& options, Future<bool> on_con_lost, Outcome& outcome)
-      : options_(options),
-        payload_(options),
-        on_con_lost_(std::move(on_con_lost)),
-        outcome_(outcome) {}
+  EchoClientProtocol(EchoSession& session, Future<bool> on_con_lost)
+      : session_(session), on_con_lost_(std::move(on_con_lost)) {}
 
   void connection_made(Transport& transport) override {
     transport_ = &transport;
-    auto peer = transport.get_extra_info<SocketAddress>("peername");
-    peer_ = peer ? peer->to_string() : std::string("None");
-    int fd = transport.get_extra_info<int>("socket").value_or(-1);
-    log("connected to " + peer_);
-    int receive_buffer = 0;
-    int send_buffer = 0;
-    socklen_t length = sizeof(int);
-    ::getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &receive_buffer, &length);
-    length = sizeof(int);
-    ::getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &send_buffer, &length);
-    log("recv_buf_size: " + std::to_string(receive_buffer));
-    log("send_buf_size: " + std::to_string(send_buffer));
+    session_.connected(transport.get_extra_info<SocketAddress>("peername"),
+                       transport.get_extra_info<int>("socket").value_or(-1),
+                       tls_summary(transport));
     send_more();
   }
 
@@ -227,88 +48,39 @@ class EchoClientProtocol final : public Protocol {
   }
 
   void data_received(std::string_view data) override {
-    log("recv: " + python_bytes_repr(data));
-    if (options_.verify && outcome_.exit_code == kExitOk) {
-      std::uint64_t bad = 0;
-      if (!payload_.matches(received_, data, &bad)) {
-        fail(kExitVerifyMismatch,
-             "verify: the echo differs from what was sent at byte " + std::to_string(bad));
-        transport_->abort();
-      }
-    }
-    received_ += data.size();
+    if (!session_.received(data)) transport_->abort();
   }
 
   void connection_lost(std::error_code error) override {
-    if (error) {
-      fail(kExitConnectionError, "connection to " + peer_ + " lost: " + error.message());
-    } else if (outcome_.exit_code == kExitOk) {
-      // Only a close we did not cause ourselves (by aborting on a verify
-      // mismatch or a timeout) is the server's.
-      log("The server closed the connection");
-      if (options_.verify && outcome_.exit_code == kExitOk && received_ != payload_.total()) {
-        fail(kExitVerifyMismatch, "verify: received " + std::to_string(received_) + " of " +
-                                      std::to_string(payload_.total()) + " bytes");
-      }
-    }
+    session_.lost(error);
     transport_ = nullptr;
     on_con_lost_.set_result(true);
   }
 
-  std::uint64_t received() const { return received_; }
-
  private:
   void send_more() {
-    while (!paused_ && !payload_.finished() && transport_ != nullptr && !transport_->is_closing()) {
-      std::string chunk = payload_.next_chunk();
-      std::string shown = options_.size ? std::string() : python_bytes_repr(chunk);
-      transport_->write(std::move(chunk));
-      if (!options_.size) log("sent: " + shown);
+    while (!paused_ && session_.has_more() && transport_ != nullptr && !transport_->is_closing()) {
+      transport_->write(session_.next_chunk());
+      session_.chunk_written();
     }
-    if (payload_.finished() && !eof_done_ && transport_ != nullptr) {
-      if (options_.size) {
-        std::string head(std::min<std::uint64_t>(payload_.total(), 64), '\0');
-        fill_pattern(head.data(), 0, head.size());
-        log("sent: " + python_bytes_repr(head, 64) +
-            (payload_.total() > 64 ? "... (" + std::to_string(payload_.total()) + " bytes)" : ""));
-      }
-      if (options_.eof) transport_->write_eof();
-      eof_done_ = true;
-    }
+    if (transport_ != nullptr && session_.all_written()) transport_->write_eof();
   }
 
-  void log(const std::string& message) const {
-    if (!options_.quiet) log_line(message);
-  }
-
-  void fail(int code, std::string message) {
-    if (outcome_.exit_code != kExitOk) return;
-    outcome_.exit_code = code;
-    outcome_.error = std::move(message);
-  }
-
-  const Options& options_;
-  Payload payload_;
+  EchoSession& session_;
   Future<bool> on_con_lost_;
-  Outcome& outcome_;
   Transport* transport_ = nullptr;  // valid from connection_made until connection_lost
-  std::string peer_;
-  std::uint64_t received_ = 0;
   bool paused_ = false;
-  bool eof_done_ = false;
 };
 
 int run(const Options& options) {
-  // The protocol refers to `outcome` (and `options`) until its connection_lost,
-  // which the loop's destructor still calls for a connection left open: both
-  // must outlive the loop, so `outcome` is declared before it.
-  Outcome outcome;
+  // The protocol refers to the session (and the session to `outcome` and
+  // `options`) until its connection_lost, which the loop's destructor still
+  // calls for a connection left open: they must outlive the loop, so they are
+  // declared before it.
+  ClientOutcome outcome;
+  EchoSession session(options, outcome);
   EventLoop loop;
-  // Bad peers and exceptions must never print a stack trace: report one line.
-  loop.set_exception_handler([&outcome](EventLoop&, const ExceptionContext& context) {
-    error_line(kProgram, describe(context));
-    if (outcome.exit_code == kExitOk) outcome.exit_code = kExitConnectionError;
-  });
+  report_loop_errors(loop, outcome);
   bool timed_out = false;
   if (options.timeout > 0) {
     loop.call_later(options.timeout, [&] {
@@ -316,36 +88,27 @@ int run(const Options& options) {
       loop.stop();
     });
   }
-  auto report_timeout = [&]() {
-    char seconds[32];
-    std::snprintf(seconds, sizeof(seconds), "%g", options.timeout);
-    std::string target = options.unix_path
-                             ? "'" + *options.unix_path + "'"
-                             : "'" + options.host + "' port " + std::to_string(options.port);
-    error_line(kProgram, std::string("timed out after ") + seconds + " s talking to " + target);
-    return kExitTimeout;
-  };
 
   Future<bool> on_con_lost = loop.create_future<bool>();
   std::shared_ptr<Transport> transport;
   try {
     ConnectOptions connect_options;
     connect_options.happy_eyeballs_delay = options.happy_eyeballs_delay;
-    auto factory = [&] {
-      return std::make_shared<EchoClientProtocol>(options, on_con_lost, outcome);
-    };
-    auto connection =
-        options.unix_path
-            ? loop.run_until_complete(loop.create_unix_connection(factory, *options.unix_path))
-            : loop.run_until_complete(
-                  loop.create_connection(factory, options.host, options.port, connect_options));
+    apply_tls(options, connect_options);
+    UnixConnectOptions unix_options;
+    apply_tls(options, unix_options);
+    auto factory = [&] { return std::make_shared<EchoClientProtocol>(session, on_con_lost); };
+    auto connection = options.unix_path
+                          ? loop.run_until_complete(loop.create_unix_connection(
+                                factory, *options.unix_path, unix_options))
+                          : loop.run_until_complete(loop.create_connection(
+                                factory, options.host, options.port, connect_options));
     transport = connection.transport;
   } catch (const RuntimeError&) {
-    if (timed_out) return report_timeout();
+    if (timed_out) return report_timeout(options);
     throw;
   } catch (const std::exception& e) {
-    error_line(kProgram, e.what());
-    return kExitConnectionError;
+    return report_connect_failure(options, e);
   }
 
   // Wait until the protocol signals that the connection is lost, then close
@@ -359,17 +122,16 @@ int run(const Options& options) {
     outcome.exit_code = kExitTimeout;
     transport->abort();
     loop.run_until_complete(on_con_lost);
-    return report_timeout();
+    return report_timeout(options);
   }
   transport->close();
-  if (outcome.exit_code != kExitOk && !outcome.error.empty()) error_line(kProgram, outcome.error);
-  return outcome.exit_code;
+  return session.finish();
 }
 
 // --udp: one datagram out, one echo back.
 class UdpClientProtocol final : public DatagramProtocol {
  public:
-  UdpClientProtocol(const Options& options, Future<void> done, Outcome& outcome)
+  UdpClientProtocol(const Options& options, Future<void> done, ClientOutcome& outcome)
       : options_(options), done_(std::move(done)), outcome_(outcome) {
     if (options.size) {
       message_.resize(*options.size);
@@ -425,19 +187,16 @@ class UdpClientProtocol final : public DatagramProtocol {
 
   const Options& options_;
   Future<void> done_;
-  Outcome& outcome_;
+  ClientOutcome& outcome_;
   std::string message_;
   std::string peer_;
   DatagramTransport* transport_ = nullptr;  // valid from connection_made until connection_lost
 };
 
 int run_udp(const Options& options) {
-  Outcome outcome;  // outlives the loop: the protocol refers to it until connection_lost
+  ClientOutcome outcome;  // outlives the loop: the protocol refers to it until connection_lost
   EventLoop loop;
-  loop.set_exception_handler([&outcome](EventLoop&, const ExceptionContext& context) {
-    error_line(kProgram, describe(context));
-    if (outcome.exit_code == kExitOk) outcome.exit_code = kExitConnectionError;
-  });
+  report_loop_errors(loop, outcome);
   Future<void> done = loop.create_future();
   DatagramEndpoint<UdpClientProtocol> endpoint;
   try {
@@ -471,10 +230,11 @@ int run_udp(const Options& options) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  Options options = parse_arguments(argc, argv);
+  Options options = parse_client_arguments(argc, argv);
   std::signal(SIGPIPE, SIG_IGN);
   try {
-    return options.udp ? run_udp(options) : run(options);
+    if (options.udp) return run_udp(options);
+    return options.streams ? run_streams_client(options) : run(options);
   } catch (const std::exception& e) {
     error_line(kProgram, std::string("error: ") + e.what());
     return kExitConnectionError;

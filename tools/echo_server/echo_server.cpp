@@ -3,13 +3,17 @@
 // Default mode: echo the first chunk received, then close (the asyncio docs'
 // echo server, which the seed's client talks to). --keep-open echoes every byte
 // until the peer half-closes, with backpressure. --unix PATH serves on a Unix
-// socket instead of TCP; --udp echoes each datagram to its sender. See
-// docs/tools.md.
+// socket instead of TCP; --udp echoes each datagram to its sender. This file
+// holds the Protocol implementation; --streams serves the same way with the
+// streams API (streams_server.cpp). See docs/tools.md.
 #include <csignal>
 #include <cstdio>
 #include <string>
 
 #include "echo_server_protocol.hpp"
+#include "server_options.hpp"
+#include "serving.hpp"
+#include "streams_server.hpp"
 #include "tool_support.hpp"
 #include "tulip/tulip.hpp"
 
@@ -18,124 +22,8 @@ namespace {
 using namespace tulip;
 using namespace tulip::tools;
 
-constexpr const char* kProgram = "tulip-echo-server";
-constexpr const char* kUsage =
-    "usage: tulip-echo-server [--host H] [--port P | --unix PATH] [--udp] [--keep-open]\n"
-    "                         [--quiet] [--backlog N] [--reuse-port] [--nodelay | --no-nodelay]\n"
-    "                         [--keepalive-idle S] [--keepalive-count N] [--keepalive-interval "
-    "S]\n";
-
-// After SIGINT/SIGTERM, connections get this long to flush before they are aborted.
-constexpr double kShutdownGraceSeconds = 1.0;
-
-struct Options {
-  std::string host = "127.0.0.1";
-  std::uint16_t port = 8888;
-  bool keep_open = false;
-  bool quiet = false;
-  ServerOptions server;
-  std::optional<std::string> unix_path;  // --unix: a Unix socket instead of TCP
-  bool udp = false;
-  bool host_given = false;
-  bool port_given = false;
-  bool tcp_tuning_given = false;  // --nodelay, --no-nodelay, --keepalive-*
-  bool backlog_given = false;
-};
-
-[[noreturn]] void usage_error(const std::string& message) {
-  error_line(kProgram, "error: " + message);
-  std::fputs(kUsage, stderr);
-  std::exit(kExitUsage);
-}
-
-Options parse_arguments(int argc, char** argv) {
-  Options options;
-  ArgumentCursor cursor(argc, argv);
-  auto keepalive = [&options]() -> KeepAliveOptions& {
-    if (!options.server.keepalive) options.server.keepalive = KeepAliveOptions{};
-    return *options.server.keepalive;
-  };
-  while (!cursor.done()) {
-    std::string name = cursor.next();
-    // A flag given as "--flag=value" is a mistake, not something to ignore.
-    auto flag = [&]() {
-      if (cursor.has_inline_value()) usage_error(name + " takes no value");
-    };
-    auto required = [&]() {
-      auto value = cursor.value();
-      if (!value) usage_error("option " + name + " needs a value");
-      return *value;
-    };
-    auto positive = [&](const char* what) {
-      std::string value = required();
-      auto count = parse_count(value);
-      if (!count || *count <= 0) {
-        usage_error(name + " must be a positive " + what + ", not '" + value + "'");
-      }
-      return static_cast<int>(*count);
-    };
-    if (name == "--help" || name == "-h") {
-      flag();
-      std::fputs(kUsage, stdout);
-      std::exit(kExitOk);
-    } else if (name == "--host") {
-      options.host = required();
-      options.host_given = true;
-    } else if (name == "--port") {
-      std::string value = required();
-      auto port = parse_port(value, 0);
-      if (!port) usage_error("--port must be a number from 0 to 65535, not '" + value + "'");
-      options.port = *port;
-      options.port_given = true;
-    } else if (name == "--unix") {
-      options.unix_path = required();
-      if (options.unix_path->empty()) usage_error("--unix must not be empty");
-    } else if (name == "--udp") {
-      flag();
-      options.udp = true;
-    } else if (name == "--keep-open") {
-      flag();
-      options.keep_open = true;
-    } else if (name == "--quiet" || name == "-q") {
-      flag();
-      options.quiet = true;
-    } else if (name == "--backlog") {
-      options.server.backlog = positive("number");
-      options.backlog_given = true;
-    } else if (name == "--reuse-port") {
-      flag();
-      options.server.reuse_port = true;
-    } else if (name == "--nodelay") {
-      flag();
-      options.server.nodelay = true;
-      options.tcp_tuning_given = true;
-    } else if (name == "--no-nodelay") {
-      flag();
-      options.server.nodelay = false;
-      options.tcp_tuning_given = true;
-    } else if (name == "--keepalive-idle") {
-      keepalive().idle_seconds = positive("number of seconds");
-    } else if (name == "--keepalive-count") {
-      keepalive().probe_count = positive("number");
-    } else if (name == "--keepalive-interval") {
-      keepalive().interval_seconds = positive("number of seconds");
-    } else {
-      usage_error("unknown option '" + name + "'");
-    }
-  }
-  if (options.server.keepalive) options.tcp_tuning_given = true;
-  if (options.unix_path) {
-    if (options.udp) usage_error("--unix and --udp cannot be combined");
-    if (options.port_given) usage_error("--port cannot be combined with --unix");
-    if (options.host_given) usage_error("--host cannot be combined with --unix");
-    if (options.server.reuse_port) usage_error("--reuse-port cannot be combined with --unix");
-  }
-  if ((options.unix_path || options.udp) && options.tcp_tuning_given) {
-    usage_error("--nodelay, --no-nodelay and --keepalive-* are TCP options");
-  }
-  if (options.udp && options.backlog_given) usage_error("--backlog has no meaning with --udp");
-  return options;
-}
+using Options = ServerToolOptions;
+constexpr const char* kProgram = kServerProgram;
 
 // --udp: echoes each datagram to its sender (--keep-open is implied: a
 // datagram endpoint has no connection to close).
@@ -164,8 +52,7 @@ class UdpEchoProtocol final : public DatagramProtocol {
 
 int run_udp(const Options& options) {
   EventLoop loop;
-  loop.set_exception_handler(
-      [](EventLoop&, const ExceptionContext& context) { error_line(kProgram, describe(context)); });
+  report_server_errors(loop);
   DatagramEndpoint<UdpEchoProtocol> endpoint;
   DatagramOptions datagram_options;
   datagram_options.reuse_port = options.server.reuse_port;
@@ -196,18 +83,15 @@ int run_udp(const Options& options) {
 
 int run(const Options& options) {
   EventLoop loop;
-  loop.set_exception_handler(
-      [](EventLoop&, const ExceptionContext& context) { error_line(kProgram, describe(context)); });
+  report_server_errors(loop);
   std::shared_ptr<Server> server;
   try {
     auto factory = [&options] {
       return std::make_shared<EchoServerProtocol>(options.keep_open, options.quiet);
     };
     if (options.unix_path) {
-      UnixServerOptions unix_options;
-      unix_options.backlog = options.server.backlog;
       server = loop.run_until_complete(
-          loop.create_unix_server(factory, *options.unix_path, unix_options));
+          loop.create_unix_server(factory, *options.unix_path, options.unix_server_options()));
     } else {
       server = loop.run_until_complete(
           loop.create_server(factory, options.host, options.port, options.server));
@@ -216,43 +100,40 @@ int run(const Options& options) {
     error_line(kProgram, e.what());
     return kExitConnectionError;
   }
+  return serve_until_signalled(loop, options, server);
+}
 
-  auto shut_down = [&] {
-    if (!server->is_serving()) return;
-    if (!options.quiet) log_line("shutting down");
-    server->close();
-    server->close_clients();
-    // A client that never reads would keep close() flushing forever.
-    loop.call_later(kShutdownGraceSeconds, [server] { server->abort_clients(); });
-  };
-  loop.add_signal_handler(SIGINT, shut_down);
-  loop.add_signal_handler(SIGTERM, shut_down);
-  // Announced once the signals are handled: a script that stops the server
-  // as soon as it reads this line (a Unix server's file is then removed) gets
-  // a clean shutdown, not the default action of SIGTERM.
-  std::string addresses;
-  for (const ServerSocket& socket : server->sockets()) {
-    if (!addresses.empty()) addresses += ", ";
-    addresses += socket.sockname.to_string();
-  }
-  log_line("Serving on " + addresses);
-
-  try {
-    loop.run_until_complete(server->serve_forever());
-  } catch (const CancelledError&) {
-    // What serve_forever() ends with when the server is closed, as in asyncio.
-  }
-  loop.run_until_complete(server->wait_closed());
-  return kExitOk;
+// With --tls, a client whose handshake fails reaches no protocol: the
+// library says why at debug level, which the server logs as one of its lines
+// ("SSL handshake failed (('127.0.0.1', 40312)): wrong version number"). The
+// library's other messages keep its own format.
+void log_failed_handshakes(const Options& options) {
+  if (!options.tls || options.quiet) return;
+  set_log_level(LogLevel::kDebug);
+  set_log_sink([](LogLevel level, std::string_view message) {
+    if (level == LogLevel::kDebug) {
+      log_line(message);
+    } else {
+      error_line("tulip", message);
+    }
+  });
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  Options options = parse_arguments(argc, argv);
+  Options options = parse_server_arguments(argc, argv);
   std::signal(SIGPIPE, SIG_IGN);
   try {
-    return options.udp ? run_udp(options) : run(options);
+    load_tls(options);
+  } catch (const std::exception& e) {
+    error_line(kProgram, e.what());
+    return kExitConnectionError;
+  }
+  log_failed_handshakes(options);
+  try {
+    if (options.udp) return run_udp(options);
+    return options.streams ? run_streams_server(options) : run(options);
   } catch (const std::exception& e) {
     error_line(kProgram, std::string("error: ") + e.what());
     return kExitConnectionError;
