@@ -11,7 +11,8 @@
 #                 (leaves out the loop and callgrind sections unless --only names them)
 #   --only LIST   only these sections, comma-separated: echo (with bulk), churn,
 #                 idle, loop, callgrind, coro, streams, unix, udp (UDP echo, then
-#                 sendfile)
+#                 sendfile), process (bench/run-process-peers.sh: child processes,
+#                 pipes and executors; not with --smoke unless named)
 #   --commit REV  measure tulip as committed at REV (built from `git archive` into
 #                 build-bench-commit/), not the working tree
 #   TULIP_BENCH_PORT=N  the first of the TCP ports it uses (default 29300; up to N+40)
@@ -35,7 +36,7 @@ for argument in "$@"; do
     exec bench/run-tls.sh "${rest[@]}"
   fi
 done
-all_sections=(echo churn idle loop callgrind coro streams unix udp)
+all_sections=(echo churn idle loop callgrind coro streams unix udp process)
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) mode=quick ;;
@@ -55,7 +56,7 @@ while [ $# -gt 0 ]; do
       only=$2
       shift
       ;;
-    -h | --help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *)
       echo "run-peers.sh: unknown argument '$1' (--quick, --smoke, --only LIST, --out DIR, --commit REV)" >&2
       exit 2
@@ -701,6 +702,15 @@ if want unix; then
 fi
 
 want udp && run_datagram_and_sendfile_sections
+
+# ---- 13: processes, pipes and executors: a runner of its own --------------------------
+# bench/run-process-peers.sh measures child processes (spawn+wait), 1 GiB
+# through cat and executor round trips against the same peers, into
+# $out/process/ (its own results.csv and summary.md). (Not with --commit:
+# older revisions have no process benchmark.)
+if want process && [ -z "$commit" ]; then
+  bench/run-process-peers.sh "--$mode" --build "$build" --out "$out/process"
+fi
 
 echo "loadavg at end: $(cut -d' ' -f1-3 /proc/loadavg)" >>"$out/machine.txt"
 echo "elapsed: $(($(date +%s) - started_at)) s" >>"$out/machine.txt"

@@ -4,9 +4,9 @@
 // server and the resolver are backend-neutral. They ask a backend to:
 //  * wait for events (poll) and deliver them (dispatch), and wake a waiting
 //    poll from another thread (wakeup);
-//  * make the objects whose mechanics differ by model: stream transports,
-//    datagram transports, listeners, connect operations, and close the
-//    sockets those own;
+//  * make the objects whose mechanics differ by model: stream transports (on
+//    sockets and on pipes), datagram transports, listeners, connect
+//    operations, and close the sockets those own;
 //  * watch plain descriptors for add_reader/add_writer (set_interest);
 //  * send a file over one of its stream transports with the kernel's
 //    zero-copy path, when it has one for that transport (start_sendfile).
@@ -94,6 +94,16 @@ struct StreamSocket {
   SocketAddress peer;                        // the peer, if known (else asked of the socket)
 };
 
+/// What a new pipe transport is made of (connect_read_pipe /
+/// connect_write_pipe, and the pipes of a child process).
+struct PipeEnd {
+  enum class Direction { kRead, kWrite };
+  int fd = -1;  // non-blocking (prepare_pipe_descriptor); the transport owns it from now on
+  Direction direction = Direction::kRead;
+  bool watch_hang_up = false;                // kWrite: a FIFO or socket, whose reader's exit shows
+  std::shared_ptr<StreamProtocol> protocol;  // non-null
+};
+
 /// What a new datagram transport is made of.
 struct DatagramSocket {
   int fd = -1;                                 // bound and/or connected; owned from now on
@@ -159,6 +169,16 @@ class IoBackend {
   /// socket is closed and the exception propagates; nothing stays registered.
   virtual std::shared_ptr<Transport> start_stream_transport(StreamSocket socket,
                                                             InlineFunction<void()> on_made) = 0;
+
+  /// Makes a transport for one end of a pipe and starts it, as
+  /// start_stream_transport does for sockets (registry, connection_made
+  /// scheduled, reading after it for a read end, then `on_made`; on failure
+  /// the descriptor is closed and the exception propagates). A read end's
+  /// transport refuses writes; a write end's reads nothing and closes when
+  /// its reader goes away (asyncio's _UnixReadPipeTransport and
+  /// _UnixWritePipeTransport).
+  virtual std::shared_ptr<Transport> start_pipe_transport(PipeEnd pipe,
+                                                          InlineFunction<void()> on_made) = 0;
 
   /// Makes a datagram transport for `socket` and starts it, as
   /// start_stream_transport does for streams (registry, connection_made

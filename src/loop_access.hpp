@@ -24,6 +24,11 @@ struct LoopAccess {
   static TimerHandle call_at_ns(EventLoop& loop, std::int64_t when_ns, Callback callback) {
     return loop.call_at_ns(when_ns, std::move(callback));
   }
+  /// run_in_executor's untyped half (loop_executors.hpp).
+  static void submit_job(EventLoop& loop, std::shared_ptr<Executor> executor, Executor::Job work,
+                         Callback done) {
+    loop.submit_job(std::move(executor), std::move(work), std::move(done));
+  }
   /// The loop's tasks (task.hpp); made on first use. Defined in task.cpp.
   static TaskRegistry& task_registry(EventLoop& loop);
 };

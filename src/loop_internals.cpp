@@ -23,7 +23,7 @@ void LoopRegistry::shutdown() {
 
 void LoopInternals::shutdown() {
   registry.shutdown();
-  resolver.shutdown();
+  executors.shutdown();
   uninstall_all_signal_handlers(loop);
   for (auto& [fd, watcher] : fd_watchers) backend.set_interest(fd, watcher.get(), 0);
   fd_watchers.clear();

@@ -4,7 +4,7 @@
 // be inlined); everything else a loop owns lives here, out of the public
 // header, one concern per member: the registry of live transports, attempts
 // and servers; the add_reader/add_writer watchers; the signal handlers; the
-// resolver.
+// executors and the resolver that uses them.
 //
 // Thread-safety: loop thread only.
 #pragma once
@@ -12,8 +12,10 @@
 #include <memory>
 #include <unordered_map>
 
+#include "child_watcher.hpp"
 #include "fd_watcher.hpp"
 #include "io_backend.hpp"
+#include "loop_executors.hpp"
 #include "loop_registry.hpp"
 #include "resolver.hpp"
 #include "tulip/event_loop.hpp"
@@ -21,10 +23,12 @@
 namespace tulip::detail {
 
 struct LoopInternals {
-  LoopInternals(EventLoop& owner, IoBackend& io) : loop(owner), backend(io), resolver(owner) {}
+  LoopInternals(EventLoop& owner, IoBackend& io)
+      : loop(owner), backend(io), executors(owner), resolver(owner) {}
 
   /// Releases everything the loop holds: the registry (servers, attempts,
-  /// transports), resolver work, signal handlers and descriptor watchers.
+  /// transports), executor jobs (name lookups among them), signal handlers and
+  /// descriptor watchers.
   /// Called by EventLoop::close().
   void shutdown();
 
@@ -33,7 +37,11 @@ struct LoopInternals {
   LoopRegistry registry;
   std::unordered_map<int, std::shared_ptr<FdWatcher>> fd_watchers;
   std::unordered_map<int, std::shared_ptr<Callback>> signal_handlers;
+  LoopExecutors executors;
   Resolver resolver;
+  // Children watched through SIGCHLD where the kernel has no pidfd.
+  SigchldChildren sigchld_children;
+  bool sigchld_handler_installed = false;
 };
 
 /// Signal handling (signal_handlers.cpp).

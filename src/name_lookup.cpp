@@ -1,6 +1,6 @@
 // EventLoop::getaddrinfo and getnameinfo: the C library's blocking lookups
-// answered by the loop's resolver threads, as asyncio runs them in its
-// default executor. The Future completes on the loop's thread.
+// run as jobs on the loop's default executor, as asyncio runs them. The
+// Future completes on the loop's thread.
 #include <string>
 #include <utility>
 

@@ -1,26 +1,24 @@
-// Resolver: getaddrinfo() off the loop's thread.
+// Resolver: getaddrinfo() and getnameinfo() off the loop's thread.
 //
-// getaddrinfo blocks (DNS can take tens of seconds), so it runs on a small
-// pool of worker threads. Workers see only the question (host, port, family)
-// and post the answer back with call_soon_threadsafe; what the caller wants
-// done with it (a callable that may own loop objects) never leaves the loop's
-// thread. Closing the loop does not wait for lookups in progress: idle workers
-// are joined, busy ones detached, and a late answer finds the resolver shut
-// down and is dropped.
+// These calls block (DNS can take tens of seconds), so each runs as a job on
+// the loop's default executor (loop_executors.hpp): one pool of threads for
+// every blocking thing the loop does, as asyncio runs its lookups through
+// run_in_executor. The job sees only the question (host, port, family) and
+// keeps the answer; what the caller wants done with it (a callable that may
+// own loop objects) never leaves the loop's thread. Closing the loop does not
+// wait for lookups in progress: their late answers are dropped.
 //
 // Numeric hosts never get here: resolve_address (address_resolution.hpp)
 // parses them first.
 //
-// Thread-safety: resolve() and shutdown() on the loop's thread; the workers
-// touch only the shared request queue (under its mutex).
+// Thread-safety: loop thread only; the lookup itself runs on a worker and
+// touches nothing but its question and answer.
 #pragma once
 
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
-#include <thread>
-#include <unordered_map>
 #include <vector>
 
 #include "tulip/address_info.hpp"
@@ -64,33 +62,22 @@ class Resolver {
   using Done = InlineFunction<void(ResolveResult)>;
   using Lookup = std::function<ResolveResult(const ResolveQuestion&)>;
 
-  explicit Resolver(EventLoop& loop);
-  ~Resolver();
+  explicit Resolver(EventLoop& loop) : loop_(loop) {}
   Resolver(const Resolver&) = delete;
   Resolver& operator=(const Resolver&) = delete;
 
   /// Answers `question` (host:port for TCP, or a getaddrinfo / getnameinfo
   /// call as asked). `done` runs on the loop's thread, never inside this call;
-  /// it is dropped unrun if the resolver shuts down first.
+  /// it is dropped unrun if the loop closes first. If the default executor
+  /// was shut down, `done` gets that as the lookup's error.
   void resolve(ResolveQuestion question, Done done);
 
-  /// Drops every pending lookup's `done` (here, on the loop's thread) and lets
-  /// the workers go without waiting for them. Idempotent.
-  void shutdown() noexcept;
-
-  /// Test hook: lookups run `lookup` instead of getaddrinfo.
-  void set_lookup_for_testing(Lookup lookup);
+  /// Test hook: lookups from now on run `lookup` instead of the C library's.
+  void set_lookup_for_testing(Lookup lookup) { lookup_ = std::move(lookup); }
 
  private:
-  struct Shared;  // the part the worker threads share, outliving the resolver if need be
-
-  void deliver(std::uint64_t id, ResolveResult result);
-
   EventLoop& loop_;
-  std::shared_ptr<Shared> shared_;
-  std::vector<std::thread> workers_;
-  std::unordered_map<std::uint64_t, Done> pending_;
-  std::uint64_t last_id_ = 0;
+  Lookup lookup_;  // empty: the C library's lookups
 };
 
 }  // namespace tulip::detail

@@ -29,4 +29,11 @@ void cancel_all_tasks(EventLoop& loop) {
   }
 }
 
+void shutdown_default_executor(EventLoop& loop) {
+  // asyncio's constants.THREAD_JOIN_TIMEOUT.
+  constexpr double kThreadJoinTimeout = 300.0;
+  if (loop.is_closed()) return;
+  loop.run_until_complete(loop.shutdown_default_executor(kThreadJoinTimeout));
+}
+
 }  // namespace tulip::detail

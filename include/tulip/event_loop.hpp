@@ -36,8 +36,10 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <span>
 #include <string>
+#include <type_traits>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -48,13 +50,17 @@
 #include "tulip/datagram.hpp"
 #include "tulip/detail/callback_node.hpp"
 #include "tulip/detail/inline_function.hpp"
+#include "tulip/detail/job_outcome.hpp"
 #include "tulip/detail/time_conversion.hpp"
 #include "tulip/errors.hpp"
 #include "tulip/exception_context.hpp"
+#include "tulip/executor.hpp"
 #include "tulip/export.hpp"
 #include "tulip/future.hpp"
 #include "tulip/handle.hpp"
+#include "tulip/pipes.hpp"
 #include "tulip/socket_address.hpp"
+#include "tulip/subprocess.hpp"
 #include "tulip/wait_hooks.hpp"
 
 namespace tulip {
@@ -306,6 +312,64 @@ class TULIP_API EventLoop {
     return result;
   }
 
+  // ---- Pipes (see pipes.hpp) ----------------------------------------------------
+
+  /// Wraps the read end of a pipe (a FIFO, a socket or a character device
+  /// too) in a ReadTransport (asyncio's connect_read_pipe); completes with
+  /// ReadPipe<P>{transport, protocol} once connection_made has run. The
+  /// transport owns `fd` from this call on, whatever the outcome. A regular
+  /// file fails the Future with std::invalid_argument.
+  template <class Factory>
+  auto connect_read_pipe(Factory&& protocol_factory, int fd) {
+    using P = detail::FactoryProtocol<Factory>;
+    Future<ReadPipe<P>> result = create_future<ReadPipe<P>>();
+    detail::open_pipe(*this, detail::erase_factory(std::forward<Factory>(protocol_factory)), fd,
+                      false, detail::complete_pipe(result));
+    return result;
+  }
+
+  /// Wraps the write end of a pipe in a WriteTransport (asyncio's
+  /// connect_write_pipe); completes with WritePipe<P>{transport, protocol}
+  /// once connection_made has run. As connect_read_pipe for `fd`.
+  template <class Factory>
+  auto connect_write_pipe(Factory&& protocol_factory, int fd) {
+    using P = detail::FactoryProtocol<Factory>;
+    Future<WritePipe<P>> result = create_future<WritePipe<P>>();
+    detail::open_pipe(*this, detail::erase_factory(std::forward<Factory>(protocol_factory)), fd,
+                      true, detail::complete_pipe(result));
+    return result;
+  }
+
+  // ---- Subprocesses (see subprocess.hpp) ----------------------------------------
+
+  /// Starts the program argv[0] with the arguments argv[1...] (asyncio's
+  /// loop.subprocess_exec); completes with SubprocessConnection<P>{transport,
+  /// protocol} once the protocol's connection_made has run. A program that
+  /// cannot be started fails the Future with OSError (the spawn's errno, the
+  /// program named); an empty argv, or an argument or environment entry that
+  /// cannot be a C string, with std::invalid_argument. Cancelling the Future
+  /// before the child starts means it never starts; after, it is killed.
+  template <class Factory>
+  auto subprocess_exec(Factory&& protocol_factory, std::vector<std::string> argv,
+                       SubprocessOptions options = {}) {
+    using P = detail::SubprocessFactoryProtocol<Factory>;
+    Future<SubprocessConnection<P>> result = create_future<SubprocessConnection<P>>();
+    detail::open_subprocess(
+        *this, detail::erase_subprocess_factory(std::forward<Factory>(protocol_factory)),
+        std::move(argv), std::move(options), detail::complete_subprocess(result),
+        [result] { return result.cancelled(); });
+    return result;
+  }
+
+  /// Runs `command` with /bin/sh -c (asyncio's loop.subprocess_shell);
+  /// otherwise as subprocess_exec. Quoting is the caller's business.
+  template <class Factory>
+  auto subprocess_shell(Factory&& protocol_factory, std::string command,
+                        SubprocessOptions options = {}) {
+    return subprocess_exec(std::forward<Factory>(protocol_factory),
+                           {"/bin/sh", "-c", std::move(command)}, std::move(options));
+  }
+
   // ---- TLS on an open connection (see tls.hpp) ----------------------------------
 
   /// Upgrades the open stream connection of `transport` to TLS (asyncio's
@@ -471,6 +535,54 @@ class TULIP_API EventLoop {
   /// host and service names of `address`, with NI_* `flags`.
   Future<NameInfo> getnameinfo(SocketAddress address, int flags = 0);
 
+  // ---- Executors (executor.hpp; src/loop_executors.cpp) --------------------------
+
+  /// Runs `function` (any callable taking no arguments) on `executor`, or on
+  /// the loop's default executor if `executor` is null (asyncio's
+  /// loop.run_in_executor). Returns at once a Future that completes on this
+  /// loop's thread, through call_soon_threadsafe, with what `function`
+  /// returned or the exception it threw. Cancelling the Future before the job
+  /// starts means it never runs; once started, it runs to the end and its
+  /// result is dropped. `function` is moved to the worker thread, runs there,
+  /// and is destroyed on the loop's thread after it has run (on the worker if
+  /// the loop closed meanwhile); capture what may be used from another
+  /// thread. Closing the loop does not wait for a job in progress: its Future
+  /// stays pending and its late answer is dropped. Throws RuntimeError if the
+  /// loop is closed, or, for the default executor, after
+  /// shutdown_default_executor(); std::invalid_argument for an empty callable;
+  /// and what the executor's submit() throws (RuntimeError once it was shut down).
+  template <class F>
+  auto run_in_executor(std::shared_ptr<Executor> executor, F&& function) {
+    using R = std::invoke_result_t<std::decay_t<F>&>;
+    static_assert(std::is_void_v<R> || std::is_move_constructible_v<R>,
+                  "run_in_executor needs a function whose result can be moved");
+    if (detail::is_empty_callable(function)) throw_empty_callback("run_in_executor");
+    Future<R> result = create_future<R>();
+    auto outcome = std::make_shared<detail::JobOutcome<R>>();
+    submit_job(
+        std::move(executor),
+        [outcome, function = std::forward<F>(function)]() mutable { outcome->run(function); },
+        [outcome, result]() mutable { outcome->deliver(result); });
+    // A job cancelled before a worker takes it is skipped.
+    result.add_done_callback([outcome](Future<R>& done) {
+      if (done.cancelled()) outcome->cancelled.store(true, std::memory_order_release);
+    });
+    return result;
+  }
+
+  /// Makes `executor` the default one for run_in_executor(nullptr, ...) and for
+  /// the loop's name lookups (asyncio's set_default_executor). A pool the loop
+  /// made itself is shut down without waiting. Throws std::invalid_argument for null.
+  void set_default_executor(std::shared_ptr<Executor> executor);
+
+  /// Shuts the default executor down and waits, without blocking the loop,
+  /// for its threads to end (asyncio's shutdown_default_executor): a thread
+  /// of its own joins them. Completes when they have ended, or after `timeout`
+  /// seconds (then a warning is logged and they are let go; the Future still
+  /// completes normally). From then on run_in_executor(nullptr, ...) and the
+  /// loop's name lookups fail with RuntimeError.
+  Future<void> shutdown_default_executor(std::optional<double> timeout = std::nullopt);
+
   // ---- Watching file descriptors ---------------------------------------------
 
   /// Calls `callback` whenever `fd` is readable, until remove_reader(fd); it
@@ -545,6 +657,9 @@ class TULIP_API EventLoop {
   std::int64_t now_ns() const noexcept;
   TimerHandle call_at_ns(std::int64_t when_ns, Callback callback);
   TimerHandle call_later_ns(std::int64_t delay_ns, Callback callback);
+
+  // run_in_executor's untyped half: `work` on a worker, then `done` here.
+  void submit_job(std::shared_ptr<Executor> executor, Executor::Job work, Callback done);
 
   void run_once();
   static void run_batch(detail::CallbackNode* node, EventLoop& loop);

@@ -1,9 +1,17 @@
 // Transports: the library's side of a connection (asyncio.BaseTransport,
-// asyncio.Transport).
+// asyncio.ReadTransport, asyncio.WriteTransport, asyncio.Transport).
 //
-// A transport owns a socket and moves bytes between it and its protocol. You
-// never create one yourself: create_connection and create_server do, and hand
-// it to your protocol's connection_made.
+// A transport owns a socket (or a pipe) and moves bytes between it and its
+// protocol. You never create one yourself: create_connection, create_server,
+// connect_read_pipe and connect_write_pipe do, and hand it to your protocol's
+// connection_made.
+//
+// The hierarchy is asyncio's: a ReadTransport can pause and resume reading, a
+// WriteTransport can write, a Transport is both (a socket). The pipe
+// transports of connect_read_pipe / connect_write_pipe are handed out as a
+// ReadTransport / WriteTransport; their protocols still receive a Transport&
+// in connection_made, on which the half that does not apply refuses (see
+// pipes in event_loop.hpp).
 //
 // Lifetime. The loop keeps every transport alive from its creation until its
 // protocol's connection_lost has returned; the transport keeps its protocol
@@ -85,11 +93,9 @@ class TULIP_API BaseTransport : public std::enable_shared_from_this<BaseTranspor
   virtual EventLoop& get_loop() const noexcept = 0;
 };
 
-/// A bidirectional byte stream (TCP or a Unix stream socket).
-class TULIP_API Transport : public BaseTransport {
+/// The reading half of a stream (asyncio.ReadTransport).
+class TULIP_API ReadTransport : public virtual BaseTransport {
  public:
-  // ---- Reading ---------------------------------------------------------------
-
   /// Stops calling data_received until resume_reading(). Idempotent; no effect
   /// once closing.
   virtual void pause_reading() = 0;
@@ -97,9 +103,11 @@ class TULIP_API Transport : public BaseTransport {
   virtual void resume_reading() = 0;
   /// True unless paused or closing.
   virtual bool is_reading() const noexcept = 0;
+};
 
-  // ---- Writing ---------------------------------------------------------------
-
+/// The writing half of a stream (asyncio.WriteTransport).
+class TULIP_API WriteTransport : public virtual BaseTransport {
+ public:
   /// Sends `data`: tries the socket at once and buffers what the kernel did not
   /// take. Empty data is a no-op. After close()/abort()/loss the bytes are
   /// dropped and a warning is logged. Throws RuntimeError after write_eof().
@@ -123,9 +131,10 @@ class TULIP_API Transport : public BaseTransport {
   }
 
   /// Half-closes: the peer sees EOF once the buffered bytes are sent. Reading
-  /// goes on. Idempotent; no effect after close().
+  /// goes on. Idempotent; no effect after close(). (A write pipe has no other
+  /// half: there write_eof() is close().)
   virtual void write_eof() = 0;
-  /// True: TCP and Unix stream sockets can half-close.
+  /// True for TCP, Unix stream sockets and write pipes.
   virtual bool can_write_eof() const noexcept = 0;
 
   /// Closes now, dropping buffered bytes; connection_lost (no error) follows on
@@ -144,10 +153,15 @@ class TULIP_API Transport : public BaseTransport {
   virtual std::pair<std::size_t, std::size_t> get_write_buffer_limits() const noexcept = 0;
   /// Bytes accepted by write() and not yet handed to the kernel.
   virtual std::size_t get_write_buffer_size() const noexcept = 0;
+};
 
+/// A bidirectional byte stream (TCP or a Unix stream socket): both halves.
+class TULIP_API Transport : public ReadTransport, public WriteTransport {
+ public:
   /// Shorthand for this transport's shared_ptr.
   std::shared_ptr<Transport> shared() {
-    return std::static_pointer_cast<Transport>(shared_from_this());
+    // Aliasing: no cast from the virtual base is needed to get here.
+    return std::shared_ptr<Transport>(shared_from_this(), this);
   }
 };
 

@@ -43,6 +43,8 @@ class EpollBackend final : public IoBackend, private IoWatcher {
   }
   std::shared_ptr<Transport> start_stream_transport(StreamSocket socket,
                                                     InlineFunction<void()> on_made) override;
+  std::shared_ptr<Transport> start_pipe_transport(PipeEnd pipe,
+                                                  InlineFunction<void()> on_made) override;
   std::shared_ptr<DatagramTransport> start_datagram_transport(
       DatagramSocket socket, InlineFunction<void()> on_made) override;
   std::unique_ptr<Listener> make_listener(Server& server, int fd, int backlog) override;

@@ -52,7 +52,7 @@ bool connection_failure(int error) {
 
 bool EpollBackend::start_sendfile(Transport& transport, SendfileJob& job) {
   auto* native = dynamic_cast<SelectorSocketTransport*>(&transport);
-  if (native == nullptr || &native->get_loop() != &loop_) return false;
+  if (native == nullptr || !native->is_socket() || &native->get_loop() != &loop_) return false;
   native->start_sendfile(job);
   return true;
 }
@@ -114,7 +114,7 @@ void SelectorSocketTransport::send_file_chunk() {
   }
   if (connection_failure(error)) {
     finish_sendfile({0, errno_code(error), false, true});
-    socket_failed(errno_code(error), "Fatal error in sendfile on socket transport");
+    socket_failed(errno_code(error));
     return;
   }
   // A failure of the file (EIO, ...): the sendfile fails, the connection stays.
@@ -130,8 +130,7 @@ void SelectorSocketTransport::finish_sendfile(SendfileOutcome outcome) {
   update_interest();
   if (!closing_ && !lost_ && buffer_.empty() && eof_requested_ && !eof_sent_) {
     // write_eof() during the sendfile: the EOF follows the file.
-    ::shutdown(fd_, SHUT_WR);
-    eof_sent_ = true;
+    send_eof();
   }
   loop_.call_soon([done = std::move(job->done), outcome]() mutable {
     if (done) done(outcome);

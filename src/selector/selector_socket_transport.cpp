@@ -7,13 +7,11 @@
 #include <string>
 #include <vector>
 
-#include "loop_access.hpp"
-#include "loop_internals.hpp"
+#include "pipe_ops.hpp"
 #include "server_access.hpp"
 #include "socket_ops.hpp"
 #include "tulip/errors.hpp"
 #include "tulip/event_loop.hpp"
-#include "tulip/log.hpp"
 #include "tulip/peer_credentials.hpp"
 #include "tulip/server.hpp"
 
@@ -33,14 +31,32 @@ std::shared_ptr<Transport> EpollBackend::start_stream_transport(StreamSocket soc
   return transport;
 }
 
+std::shared_ptr<Transport> EpollBackend::start_pipe_transport(PipeEnd pipe,
+                                                              InlineFunction<void()> on_made) {
+  claim(pipe.fd);
+  auto transport = std::make_shared<SelectorSocketTransport>(*this, std::move(pipe));
+  transport->start(std::move(on_made));
+  return transport;
+}
+
 SelectorSocketTransport::SelectorSocketTransport(EpollBackend& backend, StreamSocket socket)
-    : loop_(backend.loop()),
+    : StreamTransportBase(backend.loop()),
       backend_(backend),
       fd_(socket.fd),
+      kind_(Kind::kSocket),
       server_(std::move(socket.server)),
       peername_(socket.peer.empty() ? SocketAddress::peer_of(socket.fd) : socket.peer),
       sockname_(SocketAddress::local_of(socket.fd)) {
   set_protocol(std::move(socket.protocol));
+}
+
+SelectorSocketTransport::SelectorSocketTransport(EpollBackend& backend, PipeEnd pipe)
+    : StreamTransportBase(backend.loop()),
+      backend_(backend),
+      fd_(pipe.fd),
+      kind_(pipe.direction == PipeEnd::Direction::kRead ? Kind::kReadPipe : Kind::kWritePipe),
+      watch_hang_up_(pipe.direction == PipeEnd::Direction::kWrite && pipe.watch_hang_up) {
+  set_protocol(std::move(pipe.protocol));
 }
 
 SelectorSocketTransport::~SelectorSocketTransport() {
@@ -53,7 +69,8 @@ void SelectorSocketTransport::start(Callback on_made) {
   // Watch for reads now (on_readable ignores them until connection_made has
   // run): a connector hands its registration over here, so that one
   // EPOLL_CTL_MOD replaces a DEL and an ADD. This is the step the kernel may
-  // refuse (ENOMEM, ENOSPC): then nothing else has been registered yet.
+  // refuse (ENOMEM, ENOSPC; EPERM for a descriptor epoll cannot watch): then
+  // nothing else has been registered yet.
   try {
     watch_as_needed();
   } catch (...) {
@@ -62,53 +79,18 @@ void SelectorSocketTransport::start(Callback on_made) {
     backend_.close_socket(std::exchange(fd_, -1));
     throw;
   }
-  LoopAccess::internals(loop_).registry.transports.emplace(
-      static_cast<LoopMember*>(this),
-      std::shared_ptr<LoopMember>(shared(), static_cast<LoopMember*>(this)));
+  begin(std::move(on_made));
   if (server_) ServerAccess::attach(*server_, this);
-  // connection_made runs from the ready queue, never inside the accept or
-  // connect handler; reading starts only after it, as in asyncio.
-  loop_.call_soon([self = shared(), on_made = std::move(on_made)]() mutable {
-    auto& transport = static_cast<SelectorSocketTransport&>(*self);
-    if (transport.protocol_ && !transport.released_) {
-      try {
-        transport.protocol_->connection_made(transport);
-      } catch (...) {
-        transport.protocol_failed("Exception in protocol.connection_made()");
-      }
-      transport.reading_started_ = true;
-      transport.update_interest();
-      // Bytes that arrived before connection_made are waiting: level-triggered
-      // readiness reports them on the next poll.
-    }
-    if (on_made) on_made();
-  });
 }
 
-// ---- Protocol and extra info ---------------------------------------------------
-
-void SelectorSocketTransport::set_protocol(std::shared_ptr<StreamProtocol> protocol) {
-  if (!protocol) throw std::invalid_argument("set_protocol() needs a protocol, not null");
-  if (dynamic_cast<Protocol*>(protocol.get()) == nullptr &&
-      dynamic_cast<BufferedProtocol*>(protocol.get()) == nullptr) {
-    throw std::invalid_argument(
-        "set_protocol() needs a tulip::Protocol or tulip::BufferedProtocol; a class derived "
-        "from StreamProtocol alone cannot receive data");
-  }
-  if (protocol_ && !released_) {
-    // The old protocol may be the one calling us, from inside one of its own
-    // callbacks (an upgrade in data_received is the usual place): it must
-    // outlive that call. It is released on the next iteration, on a fresh stack.
-    loop_.call_soon([retired = std::move(protocol_)] {});
-  }
-  protocol_ = std::move(protocol);
-  // Resolved once here so that every read dispatches without a dynamic_cast.
-  data_protocol_ = dynamic_cast<Protocol*>(protocol_.get());
-  buffered_protocol_ =
-      data_protocol_ != nullptr ? nullptr : dynamic_cast<BufferedProtocol*>(protocol_.get());
-}
+// ---- Extra info ------------------------------------------------------------------
 
 std::any SelectorSocketTransport::get_extra_info(std::string_view name) const {
+  if (kind_ != Kind::kSocket) {
+    // asyncio's pipe transports give the pipe; here, its descriptor.
+    if (name == "pipe") return std::any(fd_);
+    return {};
+  }
   if (name == "peername") return peername_.empty() ? std::any{} : std::any(peername_);
   if (name == "sockname") return sockname_.empty() ? std::any{} : std::any(sockname_);
   if (name == "socket") return std::any(fd_);
@@ -125,7 +107,15 @@ std::any SelectorSocketTransport::get_extra_info(std::string_view name) const {
 // ---- Events ------------------------------------------------------------------
 
 void SelectorSocketTransport::on_io_event(std::uint32_t events) {
-  if (events & kReadable) on_readable();
+  if (events & kReadable) {
+    if (kind_ == Kind::kWritePipe) {
+      // A write end is watched for reading only to see its reader go: the
+      // kernel reports that as an error or hang-up on the descriptor.
+      on_hang_up();
+      return;
+    }
+    on_readable();
+  }
   // The read handler may have closed or aborted the transport.
   if ((events & kWritable) && !lost_) on_writable();
 }
@@ -139,9 +129,15 @@ void SelectorSocketTransport::on_readable() {
   }
 }
 
+ssize_t SelectorSocketTransport::read_some(void* data, std::size_t size) noexcept {
+  if (kind_ == Kind::kSocket) [[likely]]
+    return receive(fd_, data, size);
+  return read_from_pipe(fd_, data, size);
+}
+
 void SelectorSocketTransport::read_into_protocol() {
   char* buffer = backend_.read_buffer();
-  ssize_t n = receive(fd_, buffer, EpollBackend::kReadBufferSize);
+  ssize_t n = read_some(buffer, EpollBackend::kReadBufferSize);
   if (n < 0) {
     read_failed(static_cast<int>(-n));
     return;
@@ -178,7 +174,7 @@ void SelectorSocketTransport::read_into_buffered_protocol() {
     force_close(make_error_code(Error::kEmptyBuffer));
     return;
   }
-  ssize_t n = receive(fd_, buffer.data(), buffer.size());
+  ssize_t n = read_some(buffer.data(), buffer.size());
   if (n < 0) {
     read_failed(static_cast<int>(-n));
     return;
@@ -195,7 +191,7 @@ void SelectorSocketTransport::read_into_buffered_protocol() {
 }
 
 void SelectorSocketTransport::read_failed(int error) {
-  if (!would_block(error)) socket_failed(errno_code(error), "Fatal read error on socket transport");
+  if (!would_block(error)) socket_failed(errno_code(error));
 }
 
 void SelectorSocketTransport::on_eof() {
@@ -208,7 +204,15 @@ void SelectorSocketTransport::on_eof() {
     protocol_failed("Fatal error: protocol.eof_received() call failed.");
     return;
   }
-  if (!keep_open) close();
+  // A read pipe has nothing left to do once its writer has finished: it
+  // closes whatever eof_received answered (asyncio's _UnixReadPipeTransport).
+  if (!keep_open || kind_ == Kind::kReadPipe) close();
+}
+
+void SelectorSocketTransport::on_hang_up() {
+  // asyncio's _UnixWritePipeTransport._read_ready: bytes still buffered can
+  // never be delivered now, which is a broken pipe; else a clean end.
+  force_close(buffer_.empty() ? std::error_code() : errno_code(EPIPE));
 }
 
 void SelectorSocketTransport::on_writable() {
@@ -230,34 +234,29 @@ void SelectorSocketTransport::on_writable() {
   if (closing_) {
     schedule_connection_lost({});
   } else if (eof_requested_ && !eof_sent_) {
-    ::shutdown(fd_, SHUT_WR);
-    eof_sent_ = true;
+    send_eof();
   }
 }
 
 // ---- Writing -----------------------------------------------------------------
 
-bool SelectorSocketTransport::refuse_write(std::size_t bytes) {
-  if (bytes == 0) return false;
-  if (eof_requested_) throw RuntimeError("Cannot call write() after write_eof()");
-  // As asyncio: bytes written now would land in the middle of the file.
-  if (sendfile_) throw RuntimeError("unable to write; sendfile is in progress");
-  if (closing_ || lost_) {
-    // asyncio counts silently and warns from the fifth write; one warning at the
-    // first dropped write tells the user sooner and does not spam.
-    if (dropped_writes_++ == 0) {
-      log(LogLevel::kWarning, "write() after the transport was closed: " + std::to_string(bytes) +
-                                  " bytes dropped (peer " + peername_.to_string() + ")");
-    }
+bool SelectorSocketTransport::refuse_pipe_write(std::size_t bytes) {
+  if (kind_ == Kind::kReadPipe && bytes != 0) {
+    throw RuntimeError("write() on a read pipe transport: it has no writing half");
   }
-  return false;
+  // As asyncio: bytes written now would land in the middle of the file.
+  if (sendfile_ && bytes != 0 && !eof_requested_) {
+    throw RuntimeError("unable to write; sendfile is in progress");
+  }
+  return refuse_write(bytes);
 }
 
 ssize_t SelectorSocketTransport::send_now(const iovec* buffers, std::size_t count) {
-  ssize_t n = send_buffers(fd_, buffers, count);
+  ssize_t n = kind_ == Kind::kSocket ? send_buffers(fd_, buffers, count)
+                                     : write_to_pipe(fd_, buffers, count);
   if (n >= 0) return n;
   if (would_block(static_cast<int>(-n))) return 0;
-  socket_failed(errno_code(static_cast<int>(-n)), "Fatal write error on socket transport");
+  socket_failed(errno_code(static_cast<int>(-n)));
   return -1;
 }
 
@@ -325,59 +324,37 @@ void SelectorSocketTransport::after_buffer_grew() {
 }
 
 void SelectorSocketTransport::write_eof() {
+  if (kind_ == Kind::kReadPipe) {
+    throw RuntimeError("write_eof() on a read pipe transport: it has no writing half");
+  }
+  // A write pipe's reader sees EOF when the pipe closes: there is no other
+  // half to keep open (asyncio's _UnixWritePipeTransport.write_eof).
+  if (kind_ == Kind::kWritePipe) {
+    close();
+    return;
+  }
   if (closing_ || eof_requested_) return;
   eof_requested_ = true;
   // During a sendfile the EOF follows the file (finish_sendfile sends it).
-  if (buffer_.empty() && !sendfile_) {
-    ::shutdown(fd_, SHUT_WR);
-    eof_sent_ = true;
-  }
+  if (buffer_.empty() && !sendfile_) send_eof();
 }
 
-// ---- Flow control --------------------------------------------------------------
-
-void SelectorSocketTransport::set_write_buffer_limits(std::optional<std::size_t> high,
-                                                      std::optional<std::size_t> low) {
-  flow_.set_limits(high, low);
-  maybe_pause_protocol();
+void SelectorSocketTransport::send_eof() {
+  ::shutdown(fd_, SHUT_WR);
+  eof_sent_ = true;
 }
 
-void SelectorSocketTransport::maybe_pause_protocol() {
-  if (!flow_.should_pause(buffer_.size()) || !protocol_) return;
-  try {
-    protocol_->pause_writing();
-  } catch (...) {
-    report_current_exception("protocol.pause_writing() failed");
-  }
-}
-
-void SelectorSocketTransport::maybe_resume_protocol() {
-  if (!flow_.should_resume(buffer_.size()) || !protocol_) return;
-  try {
-    protocol_->resume_writing();
-  } catch (...) {
-    report_current_exception("protocol.resume_writing() failed");
-  }
-}
-
-// ---- Reading control -------------------------------------------------------------
-
-void SelectorSocketTransport::pause_reading() {
-  if (closing_ || reading_paused_) return;
-  reading_paused_ = true;
-  update_interest();
-}
-
-void SelectorSocketTransport::resume_reading() {
-  if (closing_ || !reading_paused_) return;
-  reading_paused_ = false;
-  update_interest();
-}
+// ---- Watching the descriptor ------------------------------------------------------
 
 bool SelectorSocketTransport::watch_as_needed() {
   std::uint32_t wanted = 0;
   if (!lost_) {
-    if (!reading_paused_ && !closing_ && !eof_received_) wanted |= kReadable;
+    if (kind_ == Kind::kWritePipe) {
+      // Not for bytes (there are none) but for the reader going away.
+      if (watch_hang_up_) wanted |= kReadable;
+    } else if (!reading_paused_ && !closing_ && !eof_received_) {
+      wanted |= kReadable;
+    }
     if (!buffer_.empty() || sendfile_) wanted |= kWritable;
   }
   if (wanted == interest_) return false;
@@ -393,7 +370,7 @@ void SelectorSocketTransport::update_interest() noexcept {
     // The kernel refused to change the registration (ENOMEM, ENOSPC): this
     // connection cannot go on, the others can. Removing a registration never
     // fails, so the close below does not come back here.
-    report_current_exception("Fatal error: cannot watch the socket");
+    report_current_exception("Fatal error: cannot watch the descriptor");
     std::error_code error = std::make_error_code(std::errc::not_enough_memory);
     try {
       throw;
@@ -405,111 +382,41 @@ void SelectorSocketTransport::update_interest() noexcept {
   }
 }
 
-// ---- Closing -----------------------------------------------------------------------
+// ---- Closing and errors --------------------------------------------------------------
 
-void SelectorSocketTransport::close() {
-  if (closing_) return;
-  closing_ = true;
-  // As asyncio, closing ends a sendfile in progress; its caller learns how far it got.
-  if (sendfile_) finish_sendfile({0, errno_code(ECONNABORTED), false, true});
-  update_interest();  // reading stops now; writing goes on until the buffer is empty
-  if (buffer_.empty()) schedule_connection_lost({});
-}
-
-void SelectorSocketTransport::abort() { force_close({}); }
-
-void SelectorSocketTransport::force_close(std::error_code error) {
-  if (lost_) return;
-  buffer_.clear();
-  closing_ = true;
-  if (sendfile_) finish_sendfile({0, error ? error : errno_code(ECONNABORTED), false, true});
-  schedule_connection_lost(error);
-}
-
-void SelectorSocketTransport::schedule_connection_lost(std::error_code error) {
-  lost_ = true;
-  update_interest();  // leaves the poller now: no further event reaches this transport
-  // A fresh stack: connection_lost never runs inside the close()/abort() call or
-  // the event handler that caused it. The captured shared_ptr keeps the object
-  // alive until that call has returned, whatever the protocol drops meanwhile.
-  loop_.call_soon([self = shared(), error] {
-    static_cast<SelectorSocketTransport&>(*self).call_connection_lost(error);
-  });
-}
-
-void SelectorSocketTransport::call_connection_lost(std::error_code error) {
-  if (released_) return;
-  if (protocol_) {
-    try {
-      protocol_->connection_lost(error);
-    } catch (...) {
-      report_current_exception("Exception in protocol.connection_lost()");
-    }
-  }
-  release();
-}
-
-void SelectorSocketTransport::release() {
-  if (released_) return;
-  released_ = true;
-  interest_ = 0;
-  backend_.close_socket(std::exchange(fd_, -1));
-  data_protocol_ = nullptr;
-  buffered_protocol_ = nullptr;
-  // Dropping the protocol ends the transport/protocol cycle a protocol may have
-  // made by keeping transport.shared(); the server learns one client is gone.
-  std::shared_ptr<StreamProtocol> protocol = std::move(protocol_);
-  std::shared_ptr<Server> server = std::move(server_);
-  if (server) ServerAccess::detach(*server, this);
-  // Last: the registry's reference may be the one keeping this object alive;
-  // callers hold their own shared_ptr across this call.
-  LoopAccess::internals(loop_).registry.transports.erase(static_cast<LoopMember*>(this));
+void SelectorSocketTransport::on_closing(std::error_code reason) {
+  if (sendfile_) finish_sendfile({0, reason, false, true});
 }
 
 void SelectorSocketTransport::shutdown_with_loop() noexcept {
-  if (released_) return;
-  bool tell_protocol = reading_started_;
-  buffer_.clear();
   // The loop is going: a sendfile's Future stays pending, as every operation's does.
   sendfile_.reset();
-  closing_ = true;
-  lost_ = true;
-  if (tell_protocol && protocol_) {
-    try {
-      protocol_->connection_lost(errno_code(ECONNABORTED));
-    } catch (...) {
-      // The loop is closing: there is no handler left to tell.
-    }
+  StreamTransportBase::shutdown_with_loop();
+}
+
+void SelectorSocketTransport::release_resources() noexcept {
+  interest_ = 0;
+  backend_.close_socket(std::exchange(fd_, -1));
+  // The server learns that one client is gone.
+  std::shared_ptr<Server> server = std::move(server_);
+  if (server) ServerAccess::detach(*server, this);
+}
+
+std::string SelectorSocketTransport::describe_endpoint() const {
+  switch (kind_) {
+    case Kind::kSocket:
+      return "peer " + peername_.to_string();
+    case Kind::kReadPipe:
+      return "read pipe";
+    case Kind::kWritePipe:
+      return "write pipe";
   }
-  release();
+  return {};
 }
 
-// ---- Errors --------------------------------------------------------------------------
-
-ExceptionContext SelectorSocketTransport::context(const char* message) const {
-  ExceptionContext details;
-  details.message = message;
-  details.transport = const_cast<SelectorSocketTransport*>(this);
-  details.protocol = protocol_.get();
-  details.server = server_.get();
-  return details;
-}
-
-void SelectorSocketTransport::report_current_exception(const char* message) noexcept {
-  ExceptionContext details = context(message);
-  details.exception = std::current_exception();
-  loop_.call_exception_handler(details);
-}
-
-void SelectorSocketTransport::protocol_failed(const char* message) {
-  report_current_exception(message);
-  force_close(make_error_code(Error::kCallbackRaised));
-}
-
-void SelectorSocketTransport::socket_failed(std::error_code error, const char* message) {
+void SelectorSocketTransport::socket_failed(std::error_code error) {
   // As asyncio: an OS error ends this connection and reaches the protocol as
   // connection_lost(error); it is not a bug, so the exception handler is not told.
-  (void)message;
   force_close(error);
 }
 

@@ -1,38 +1,38 @@
-// SelectorSocketTransport: a stream transport (TCP or Unix) driven by readiness (epoll).
+// SelectorSocketTransport: a stream transport driven by readiness (epoll), on
+// a connected socket (TCP or Unix) or on one end of a pipe.
 //
-// State machine (asyncio's _SelectorSocketTransport):
-//
-//   open --close()--> closing (reading stopped, buffer draining)
-//        --buffer empty--> lost (connection_lost scheduled)
-//   open/closing --abort() or fatal error--> lost (buffer dropped)
-//   lost --connection_lost returned--> released (fd closed, protocol and
-//        registry entry dropped; the object dies with its last shared_ptr)
-//
-// Every event handler re-checks the state after each protocol callback, since
-// the callback may have closed or aborted the transport.
+// The life of the transport (protocol, buffer, flow control, closing,
+// connection_lost) is StreamTransportBase's; this class moves the bytes on
+// readiness: recv/send for a socket (MSG_NOSIGNAL), read/write for a pipe
+// (pipe_ops.hpp, with SIGPIPE held back). The pipes follow asyncio's
+// _UnixReadPipeTransport and _UnixWritePipeTransport:
+//  * a read pipe cannot write (write() throws RuntimeError); at EOF it calls
+//    eof_received and closes, whatever that returns;
+//  * a write pipe reads nothing: it watches a pipe or socket for the reader
+//    going away (hang-up) and then closes, with EPIPE if bytes were still
+//    buffered; write_eof() is close() (a pipe has no other half to keep).
 //
 // loop.sendfile (selector_sendfile.cpp): while a file is being sent with the
 // kernel's sendfile(2), reading is paused and write() refuses (asyncio's
 // _sendfile_native); buffered bytes go first, then one sendfile call per
 // writability event. close() or abort() in the middle ends the sendfile.
 //
+// Every event handler re-checks the state after each protocol callback, since
+// the callback may have closed or aborted the transport.
+//
 // Thread-safety: loop thread only.
 #pragma once
 
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <system_error>
 
-#include "flow_control.hpp"
 #include "io_backend.hpp"
 #include "selector/epoll_backend.hpp"
 #include "sendfile_support.hpp"
-#include "tulip/event_loop.hpp"
-#include "tulip/exception_context.hpp"
-#include "tulip/protocol.hpp"
+#include "stream_transport_base.hpp"
 #include "tulip/socket_address.hpp"
-#include "tulip/transport.hpp"
-#include "write_buffer.hpp"
 
 namespace tulip {
 class Server;
@@ -40,8 +40,7 @@ class Server;
 
 namespace tulip::detail {
 
-class SelectorSocketTransport final : public Transport,
-                                      public LoopMember,
+class SelectorSocketTransport final : public StreamTransportBase,
                                       public BufferedSendfileTarget,
                                       private IoWatcher {
  public:
@@ -49,43 +48,33 @@ class SelectorSocketTransport final : public Transport,
   /// `socket.peer`: the peer's address when the caller already knows it (from
   /// accept() or connect()), which saves a getpeername(); empty: ask the socket.
   SelectorSocketTransport(EpollBackend& backend, StreamSocket socket);
+  /// Takes ownership of the non-blocking pipe end `pipe.fd`. Call start() next.
+  SelectorSocketTransport(EpollBackend& backend, PipeEnd pipe);
   ~SelectorSocketTransport() override;
 
   /// Registers with the loop and schedules connection_made, then reading, then
   /// `on_made` (which create_connection uses to complete its Future). If the
-  /// kernel refuses to watch the socket, the transport is released (socket
-  /// closed, nothing registered) and the error propagates.
+  /// kernel refuses to watch the descriptor, the transport is released
+  /// (descriptor closed, nothing registered) and the error propagates.
   void start(Callback on_made);
 
-  // Transport
-  void close() override;
-  bool is_closing() const noexcept override { return closing_; }
+  // BaseTransport
   std::any get_extra_info(std::string_view name) const override;
-  void set_protocol(std::shared_ptr<StreamProtocol> protocol) override;
-  StreamProtocol* get_protocol() const noexcept override { return protocol_.get(); }
-  EventLoop& get_loop() const noexcept override { return loop_; }
 
-  void pause_reading() override;
-  void resume_reading() override;
-  bool is_reading() const noexcept override { return !closing_ && !reading_paused_; }
-
+  // WriteTransport
   void write(std::string_view data) override;
   void write(std::string&& data) override;
   void writelines(std::span<const std::string_view> buffers) override;
   void write_eof() override;
-  bool can_write_eof() const noexcept override { return true; }
-  void abort() override;
+  bool can_write_eof() const noexcept override { return kind_ != Kind::kReadPipe; }
 
-  void set_write_buffer_limits(std::optional<std::size_t> high,
-                               std::optional<std::size_t> low) override;
-  std::pair<std::size_t, std::size_t> get_write_buffer_limits() const noexcept override {
-    return flow_.limits();
-  }
-  std::size_t get_write_buffer_size() const noexcept override { return buffer_.size(); }
-
-  /// The loop is closing with this transport still open: tell the protocol
-  /// (connection_lost with ECONNABORTED) and release everything now.
+  /// The loop is closing: a sendfile's Future stays pending, as every
+  /// operation's does; then as for every stream transport.
   void shutdown_with_loop() noexcept override;
+
+  /// True on a socket: only those send files with sendfile(2); a pipe's
+  /// transport takes the buffered path.
+  bool is_socket() const noexcept { return kind_ == Kind::kSocket; }
 
   /// Starts sending `job`'s file (IoBackend::start_sendfile); takes `job`.
   void start_sendfile(SendfileJob& job);
@@ -95,6 +84,8 @@ class SelectorSocketTransport final : public Transport,
   bool protocol_writing_paused() const noexcept override { return flow_.paused(); }
 
  private:
+  enum class Kind : std::uint8_t { kSocket, kReadPipe, kWritePipe };
+
   // A file being sent with sendfile(2).
   struct NativeSendfile {
     int file_fd;
@@ -105,6 +96,14 @@ class SelectorSocketTransport final : public Transport,
     InlineFunction<void(SendfileOutcome)> done;
     InlineFunction<bool()> cancelled;
   };
+
+  // StreamTransportBase
+  void interest_changed() noexcept override { update_interest(); }
+  void release_resources() noexcept override;
+  std::string describe_endpoint() const override;
+  Server* accepting_server() const noexcept override { return server_.get(); }
+  // close() or a fatal end: a sendfile in progress ends, its caller learns how far it got.
+  void on_closing(std::error_code reason) override;
 
   void on_io_event(std::uint32_t events) override;
   void on_readable();
@@ -117,69 +116,49 @@ class SelectorSocketTransport final : public Transport,
   // Ends the sendfile in progress, restores reading, and queues `outcome` for
   // its caller. Does not close anything.
   void finish_sendfile(SendfileOutcome outcome);
+  // The reader of a write pipe went away.
+  void on_hang_up();
   // recv() failed with `error`: nothing to do for EAGAIN, else the connection ends.
   void read_failed(int error);
+
+  // recv() or read(): bytes read, 0 at EOF, or -errno.
+  ssize_t read_some(void* data, std::size_t size) noexcept;
 
   // Returns false if the transport must not send now (closed or lost), after
   // dealing with the dropped bytes. The common case is inline; every write
   // passes here.
   bool accept_write(std::size_t bytes) {
-    if (bytes != 0 && !closing_ && !lost_ && !eof_requested_ && !sendfile_) [[likely]]
+    if (bytes != 0 && !closing_ && !lost_ && !eof_requested_ && kind_ != Kind::kReadPipe) [[likely]]
       return true;
-    return refuse_write(bytes);
+    return refuse_pipe_write(bytes);
   }
-  bool refuse_write(std::size_t bytes);
+  bool refuse_pipe_write(std::size_t bytes);
   // Sends directly when nothing is queued; returns how many bytes the kernel
   // took, or -1 after a fatal error.
   ssize_t send_now(const iovec* buffers, std::size_t count);
   void after_buffer_grew();
+  // Sends the EOF once the buffer is empty: shutdown(SHUT_WR) on a socket.
+  void send_eof();
   // Brings the registration in line with the state; returns whether it changed.
   // Throws if the kernel refuses (start() then fails as a whole).
   bool watch_as_needed();
   // The same, for every later change: a refusal ends this connection only.
   void update_interest() noexcept;
 
-  void maybe_pause_protocol();
-  void maybe_resume_protocol();
+  // An OS error on the descriptor: the connection ends with it.
+  void socket_failed(std::error_code error);
 
-  // Tells the exception handler about the exception being handled, with this
-  // transport's context.
-  void report_current_exception(const char* message) noexcept;
-  // A protocol callback threw: report it and close this connection only.
-  void protocol_failed(const char* message);
-  // An OS error on the socket: report (unless it is an ordinary disconnect) and close.
-  void socket_failed(std::error_code error, const char* message);
-  // Drops the buffer, stops all I/O, schedules connection_lost(error).
-  void force_close(std::error_code error);
-  void schedule_connection_lost(std::error_code error);
-  void call_connection_lost(std::error_code error);
-  void release();
-  ExceptionContext context(const char* message) const;
-
-  EventLoop& loop_;
   EpollBackend& backend_;
   int fd_;
-  std::shared_ptr<StreamProtocol> protocol_;
-  Protocol* data_protocol_ = nullptr;              // protocol_ seen as a Protocol, if it is one
-  BufferedProtocol* buffered_protocol_ = nullptr;  // or as a BufferedProtocol
+  Kind kind_;
+  bool watch_hang_up_ = false;  // a write pipe that can tell when its reader goes
   std::shared_ptr<Server> server_;
   SocketAddress peername_;
   SocketAddress sockname_;
 
-  WriteBuffer buffer_;
-  WriteFlowControl flow_;
   std::unique_ptr<NativeSendfile> sendfile_;  // a loop.sendfile in progress
-
-  bool reading_started_ = false;  // connection_made has run
-  bool reading_paused_ = false;
-  bool eof_received_ = false;
-  bool closing_ = false;        // close(), abort() or loss
-  bool lost_ = false;           // connection_lost scheduled (or done)
-  bool eof_requested_ = false;  // write_eof() called
-  bool eof_sent_ = false;       // shutdown(SHUT_WR) done
-  bool released_ = false;
+  bool eof_sent_ = false;                     // shutdown(SHUT_WR) done
   std::uint32_t interest_ = 0;
-  std::size_t dropped_writes_ = 0;
 };
 
 }  // namespace tulip::detail

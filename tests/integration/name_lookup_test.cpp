@@ -1,4 +1,4 @@
-// loop.getaddrinfo and loop.getnameinfo: answers from the resolver threads.
+// loop.getaddrinfo and loop.getnameinfo: answers from jobs on the default executor.
 #include <gtest/gtest.h>
 #include <netdb.h>
 #include <sys/socket.h>

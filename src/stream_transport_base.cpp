@@ -1,0 +1,208 @@
+#include "stream_transport_base.hpp"
+
+#include <cerrno>
+#include <stdexcept>
+#include <string>
+
+#include "loop_access.hpp"
+#include "loop_internals.hpp"
+#include "socket_ops.hpp"
+#include "tulip/errors.hpp"
+#include "tulip/log.hpp"
+
+namespace tulip::detail {
+
+void StreamTransportBase::begin(Callback on_made) {
+  LoopAccess::internals(loop_).registry.transports.emplace(
+      static_cast<LoopMember*>(this),
+      std::shared_ptr<LoopMember>(shared(), static_cast<LoopMember*>(this)));
+  // connection_made runs from the ready queue, never inside the accept or
+  // connect handler; reading starts only after it, as in asyncio.
+  loop_.call_soon([self = shared(), on_made = std::move(on_made)]() mutable {
+    auto& transport = static_cast<StreamTransportBase&>(*self);
+    if (transport.protocol_ && !transport.released_) {
+      try {
+        transport.protocol_->connection_made(transport);
+      } catch (...) {
+        transport.protocol_failed("Exception in protocol.connection_made()");
+      }
+      transport.reading_started_ = true;
+      transport.interest_changed();
+      // Bytes that arrived before connection_made are waiting: level-triggered
+      // readiness reports them on the next poll.
+    }
+    if (on_made) on_made();
+  });
+}
+
+// ---- Protocol ---------------------------------------------------------------------
+
+void StreamTransportBase::set_protocol(std::shared_ptr<StreamProtocol> protocol) {
+  if (!protocol) throw std::invalid_argument("set_protocol() needs a protocol, not null");
+  if (dynamic_cast<Protocol*>(protocol.get()) == nullptr &&
+      dynamic_cast<BufferedProtocol*>(protocol.get()) == nullptr) {
+    throw std::invalid_argument(
+        "set_protocol() needs a tulip::Protocol or tulip::BufferedProtocol; a class derived "
+        "from StreamProtocol alone cannot receive data");
+  }
+  if (protocol_ && !released_) {
+    // The old protocol may be the one calling us, from inside one of its own
+    // callbacks (an upgrade in data_received is the usual place): it must
+    // outlive that call. It is released on the next iteration, on a fresh stack.
+    loop_.call_soon([retired = std::move(protocol_)] {});
+  }
+  protocol_ = std::move(protocol);
+  // Resolved once here so that every read dispatches without a dynamic_cast.
+  data_protocol_ = dynamic_cast<Protocol*>(protocol_.get());
+  buffered_protocol_ =
+      data_protocol_ != nullptr ? nullptr : dynamic_cast<BufferedProtocol*>(protocol_.get());
+}
+
+// ---- Writing and flow control ------------------------------------------------------
+
+bool StreamTransportBase::refuse_write(std::size_t bytes) {
+  if (bytes == 0) return false;
+  if (eof_requested_) throw RuntimeError("Cannot call write() after write_eof()");
+  if (closing_ || lost_) {
+    // asyncio counts silently and warns from the fifth write; one warning at the
+    // first dropped write tells the user sooner and does not spam.
+    if (dropped_writes_++ == 0) {
+      log(LogLevel::kWarning, "write() after the transport was closed: " + std::to_string(bytes) +
+                                  " bytes dropped (" + describe_endpoint() + ")");
+    }
+  }
+  return false;
+}
+
+void StreamTransportBase::set_write_buffer_limits(std::optional<std::size_t> high,
+                                                  std::optional<std::size_t> low) {
+  flow_.set_limits(high, low);
+  maybe_pause_protocol();
+}
+
+void StreamTransportBase::maybe_pause_protocol() {
+  if (!flow_.should_pause(buffer_.size()) || !protocol_) return;
+  try {
+    protocol_->pause_writing();
+  } catch (...) {
+    report_current_exception("protocol.pause_writing() failed");
+  }
+}
+
+void StreamTransportBase::maybe_resume_protocol() {
+  if (!flow_.should_resume(buffer_.size()) || !protocol_) return;
+  try {
+    protocol_->resume_writing();
+  } catch (...) {
+    report_current_exception("protocol.resume_writing() failed");
+  }
+}
+
+// ---- Reading control -----------------------------------------------------------------
+
+void StreamTransportBase::pause_reading() {
+  if (closing_ || reading_paused_) return;
+  reading_paused_ = true;
+  interest_changed();
+}
+
+void StreamTransportBase::resume_reading() {
+  if (closing_ || !reading_paused_) return;
+  reading_paused_ = false;
+  interest_changed();
+}
+
+// ---- Closing -----------------------------------------------------------------------
+
+void StreamTransportBase::close() {
+  if (closing_) return;
+  closing_ = true;
+  on_closing(errno_code(ECONNABORTED));
+  interest_changed();  // reading stops now; writing goes on until the buffer is empty
+  if (buffer_.empty()) schedule_connection_lost({});
+}
+
+void StreamTransportBase::force_close(std::error_code error) {
+  if (lost_) return;
+  buffer_.clear();
+  closing_ = true;
+  on_closing(error ? error : errno_code(ECONNABORTED));
+  schedule_connection_lost(error);
+}
+
+void StreamTransportBase::schedule_connection_lost(std::error_code error) {
+  lost_ = true;
+  interest_changed();  // leaves the poller now: no further event reaches this transport
+  // A fresh stack: connection_lost never runs inside the close()/abort() call or
+  // the event handler that caused it. The captured shared_ptr keeps the object
+  // alive until that call has returned, whatever the protocol drops meanwhile.
+  loop_.call_soon([self = shared(), error] {
+    static_cast<StreamTransportBase&>(*self).call_connection_lost(error);
+  });
+}
+
+void StreamTransportBase::call_connection_lost(std::error_code error) {
+  if (released_) return;
+  if (protocol_) {
+    try {
+      protocol_->connection_lost(error);
+    } catch (...) {
+      report_current_exception("Exception in protocol.connection_lost()");
+    }
+  }
+  release();
+}
+
+void StreamTransportBase::release() {
+  if (released_) return;
+  released_ = true;
+  release_resources();
+  data_protocol_ = nullptr;
+  buffered_protocol_ = nullptr;
+  // Dropping the protocol ends the transport/protocol cycle a protocol may have
+  // made by keeping transport.shared().
+  std::shared_ptr<StreamProtocol> protocol = std::move(protocol_);
+  // Last: the registry's reference may be the one keeping this object alive;
+  // callers hold their own shared_ptr across this call.
+  LoopAccess::internals(loop_).registry.transports.erase(static_cast<LoopMember*>(this));
+}
+
+void StreamTransportBase::shutdown_with_loop() noexcept {
+  if (released_) return;
+  bool tell_protocol = reading_started_;
+  buffer_.clear();
+  closing_ = true;
+  lost_ = true;
+  if (tell_protocol && protocol_) {
+    try {
+      protocol_->connection_lost(errno_code(ECONNABORTED));
+    } catch (...) {
+      // The loop is closing: there is no handler left to tell.
+    }
+  }
+  release();
+}
+
+// ---- Errors --------------------------------------------------------------------------
+
+ExceptionContext StreamTransportBase::context(const char* message) const {
+  ExceptionContext details;
+  details.message = message;
+  details.transport = const_cast<StreamTransportBase*>(this);
+  details.protocol = protocol_.get();
+  details.server = accepting_server();
+  return details;
+}
+
+void StreamTransportBase::report_current_exception(const char* message) noexcept {
+  ExceptionContext details = context(message);
+  details.exception = std::current_exception();
+  loop_.call_exception_handler(details);
+}
+
+void StreamTransportBase::protocol_failed(const char* message) {
+  report_current_exception(message);
+  force_close(make_error_code(Error::kCallbackRaised));
+}
+
+}  // namespace tulip::detail
