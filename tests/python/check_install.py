@@ -6,7 +6,6 @@ coroutine on its loop.
 Usage: python3 check_install.py <build directory>
 """
 
-import glob
 import os
 import subprocess
 import sys
@@ -19,7 +18,10 @@ def main(build: str) -> int:
         env.pop('PYTHONPATH', None)
         subprocess.run(['cmake', '--install', build, '--component', 'python'], env=env,
                        check=True, stdout=subprocess.DEVNULL)
-        found = glob.glob(os.path.join(stage, '**', 'tulip', '__init__.py'), recursive=True)
+        # os.walk, not glob('**'): glob skips hidden directories, and a
+        # site-packages may well live under one (a per-user interpreter).
+        found = [os.path.join(root, '__init__.py') for root, _, files in os.walk(stage)
+                 if os.path.basename(root) == 'tulip' and '__init__.py' in files]
         if len(found) != 1:
             print(f'check_install: expected one installed tulip package, found {found}')
             return 1
