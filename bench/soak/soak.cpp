@@ -131,6 +131,7 @@ bool Soak::start_server() {
   std::vector<std::string> args = {o_.server_path, "--port",    "0",   "--keep-open",
                                    "--quiet",      "--backlog", "4096"};
   if (tls_) args.insert(args.end(), tls_->server_arguments.begin(), tls_->server_arguments.end());
+  args.insert(args.end(), o_.server_arguments.begin(), o_.server_arguments.end());
   std::vector<char*> argv;
   for (std::string& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
@@ -363,7 +364,7 @@ void Soak::report() const {
   Thirds rss =
       samples_.size() >= 3 ? thirds(samples_, [](const Sample& s) { return s.rss_kib; }) : Thirds{};
   std::printf("connections:          %d%s (server: %s)\n", o_.connections, o_.tls ? " TLS" : "",
-              o_.in_process ? "in this process, on the same loop" : "child process");
+              o_.in_process ? "in this process, on the same loop" : o_.server_path.c_str());
   std::printf("steady phase:         %.1f s, %llu messages, %.1f MiB echoed and verified\n",
               last.at, static_cast<unsigned long long>(last.messages), verified_bytes_ / 1048576.0);
   if (o_.churn_per_second > 0) {

@@ -13,7 +13,7 @@ namespace {
                "usage: tulip-soak [--connections N] [--seconds S] [--message-size B]\n"
                "                  [--interval S] [--sample-interval S] [--connect-concurrency K]\n"
                "                  [--tls] [--churn R] [--churn-concurrency K]\n"
-               "                  [--in-process | --server PATH]\n",
+               "                  [--in-process | --server PATH [--server-arg ARG]...]\n",
                message.c_str());
   std::exit(2);
 }
@@ -57,6 +57,8 @@ Options parse_options(int argc, char** argv, std::string default_server_path) {
       o.in_process = true;
     } else if (name == "--server") {
       o.server_path = value();
+    } else if (name == "--server-arg") {
+      o.server_arguments.push_back(value());
     } else if (name == "--tls") {
       o.tls = true;
     } else if (name == "--churn") {

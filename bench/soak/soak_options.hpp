@@ -3,6 +3,7 @@
 
 #include <cstddef>
 #include <string>
+#include <vector>
 
 namespace tulip::soak {
 
@@ -16,6 +17,8 @@ struct Options {
   int connect_concurrency = 256;
   bool in_process = false;
   std::string server_path;
+  // --server-arg: more arguments for the server child, after the usual ones.
+  std::vector<std::string> server_arguments;
   // --tls: every connection, long-lived or churned, speaks TLS (the server
   // with a certificate of a CA made at start, the clients verifying it).
   bool tls = false;
