@@ -1,4 +1,4 @@
-// tulip-soak: holds many concurrent TCP connections on one event loop for a set
+// tulip-soak: holds many concurrent connections on one event loop for a set
 // time, echoes traffic on every one of them, verifies every byte, and checks
 // that nothing grows: resident memory, descriptors, timers. Not a unit test: it
 // runs for minutes and reports figures. See docs/soak.md.
@@ -7,7 +7,9 @@
 // is, by default, tulip-echo-server --keep-open started as a child process, so
 // that this process needs N descriptors rather than 2N and each side's memory
 // is measured on its own; --in-process puts an echo server on the same loop
-// instead (2N descriptors in one process).
+// instead (2N descriptors in one process). --tls makes every connection TLS,
+// and --churn adds a steady stream of short connections (with TLS, a full
+// handshake and close_notify each) beside the long-lived ones.
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
@@ -21,11 +23,18 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "churn.hpp"
 #include "process_stats.hpp"
+#include "soak_options.hpp"
+#include "soak_protocols.hpp"
+#include "soak_samples.hpp"
+#include "soak_tls.hpp"
 #include "tulip/tulip.hpp"
 
 extern char** environ;
@@ -39,145 +48,18 @@ constexpr double kTickSeconds = 0.01;           // how often messages are sent
 constexpr double kDrainLimitSeconds = 30.0;     // for the last echoes and the closes
 constexpr std::size_t kMaxReportedErrors = 10;  // the rest are only counted
 
-struct Options {
-  int connections = 10000;
-  double seconds = 60;
-  std::size_t message_size = 128;  // average; sizes vary from half to one and a half times
-  double interval = 1.0;           // seconds between messages on one connection
-  double sample_interval = 2.0;
-  int connect_concurrency = 256;
-  bool in_process = false;
-  std::string server_path = TULIP_SOAK_ECHO_SERVER;
-};
-
-[[noreturn]] void usage(const std::string& message) {
-  std::fprintf(stderr,
-               "tulip-soak: %s\n"
-               "usage: tulip-soak [--connections N] [--seconds S] [--message-size B]\n"
-               "                  [--interval S] [--sample-interval S] [--connect-concurrency K]\n"
-               "                  [--in-process | --server PATH]\n",
-               message.c_str());
-  std::exit(2);
-}
-
-Options parse_options(int argc, char** argv) {
-  Options o;
-  for (int i = 1; i < argc; ++i) {
-    std::string name = argv[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= argc) usage(name + " needs a value");
-      return argv[++i];
-    };
-    auto number = [&](double minimum) {
-      std::string text = value();
-      char* end = nullptr;
-      double parsed = std::strtod(text.c_str(), &end);
-      if (text.empty() || *end != '\0' || !(parsed >= minimum)) {
-        usage(name + " must be a number >= " + std::to_string(minimum) + ", not '" + text + "'");
-      }
-      return parsed;
-    };
-    if (name == "--connections") {
-      o.connections = static_cast<int>(number(1));
-    } else if (name == "--seconds") {
-      o.seconds = number(1);
-    } else if (name == "--message-size") {
-      o.message_size = static_cast<std::size_t>(number(2));
-    } else if (name == "--interval") {
-      o.interval = number(0.01);
-    } else if (name == "--sample-interval") {
-      o.sample_interval = number(0.1);
-    } else if (name == "--connect-concurrency") {
-      o.connect_concurrency = static_cast<int>(number(1));
-    } else if (name == "--in-process") {
-      o.in_process = true;
-    } else if (name == "--server") {
-      o.server_path = value();
-    } else if (name == "--help" || name == "-h") {
-      usage("holds N echo connections on one loop for S seconds");
-    } else {
-      usage("unknown option '" + name + "'");
-    }
-  }
-  return o;
-}
-
-// The byte at `offset` of connection `id`'s stream: differs between
-// connections and along the stream, so crossed or shifted bytes show.
-char stream_byte(std::uint32_t id, std::uint64_t offset) {
-  return static_cast<char>((offset * 31 + (offset >> 9) + id * 17) & 0xff);
-}
-
-class Soak;
-
-// One client connection: sends a message, verifies its echo, waits for the next tick.
-class SoakClient final : public Protocol {
- public:
-  SoakClient(Soak& soak, std::uint32_t id) : soak_(soak), id_(id) {}
-
-  void connection_made(Transport& transport) override { transport_ = &transport; }
-  void data_received(std::string_view data) override;
-  void connection_lost(std::error_code error) override;
-
-  bool alive() const { return transport_ != nullptr; }
-  bool busy() const { return received_ < sent_; }
-  void send(std::size_t size) {
-    std::string data(size, '\0');
-    for (std::size_t i = 0; i < size; ++i) data[i] = stream_byte(id_, sent_ + i);
-    sent_ += size;
-    ++messages_;
-    transport_->write(std::move(data));
-  }
-  void close() {
-    if (transport_ != nullptr) transport_->close();
-  }
-  std::uint64_t messages() const { return messages_; }
-
- private:
-  Soak& soak_;
-  std::uint32_t id_;
-  Transport* transport_ = nullptr;  // valid from connection_made until connection_lost
-  std::uint64_t sent_ = 0;
-  std::uint64_t received_ = 0;
-  std::uint64_t messages_ = 0;
-  bool corrupted_ = false;
-};
-
-// The in-process echo server's protocol: echoes everything, with backpressure.
-class EchoServer final : public Protocol {
- public:
-  void connection_made(Transport& transport) override { transport_ = &transport; }
-  void data_received(std::string_view data) override { transport_->write(data); }
-  void pause_writing() override { transport_->pause_reading(); }
-  void resume_writing() override { transport_->resume_reading(); }
-  void connection_lost(std::error_code) override { transport_ = nullptr; }
-
- private:
-  Transport* transport_ = nullptr;
-};
-
-struct Sample {
-  double at;  // seconds since the steady phase began
-  long rss_kib;
-  long fds;
-  long server_rss_kib;
-  long server_fds;
-  std::size_t timers;
-  std::uint64_t messages;
-};
-
-class Soak {
+class Soak final : public SoakEvents {
  public:
   Soak(EventLoop& loop, Options options) : loop_(loop), o_(std::move(options)) {}
 
   int run();
 
-  void error(const std::string& message) {
+  void error(const std::string& message) override {
     if (errors_++ < kMaxReportedErrors)
       std::fprintf(stderr, "tulip-soak: error: %s\n", message.c_str());
   }
-  void on_echoed(std::size_t bytes) { verified_bytes_ += bytes; }
-  void on_lost(std::error_code cause) {
+  void on_echoed(std::size_t bytes) override { verified_bytes_ += bytes; }
+  void on_lost(std::error_code cause) override {
     --alive_;
     if (!closing_) {
       error("a connection was lost before the end" + describe_error(cause));
@@ -199,15 +81,19 @@ class Soak {
   bool run_until(const std::function<bool()>& done, double limit_seconds);
   bool judge_growth() const;
   void report() const;
+  void report_slopes() const;
 
   EventLoop& loop_;
   Options o_;
+  std::optional<SoakTls> tls_;  // --tls
+  ConnectOptions connect_;      // of every client connection: TLS or not
   std::uint16_t port_ = 0;
   std::shared_ptr<Server> server_;  // --in-process only
   pid_t child_ = -1;
   int child_output_ = -1;
   std::string child_line_;
   std::vector<std::shared_ptr<SoakClient>> clients_;
+  std::unique_ptr<Churn> churn_;
   int launched_ = 0;
   int settled_ = 0;  // connection attempts that succeeded or failed
   int alive_ = 0;
@@ -220,34 +106,10 @@ class Soak {
   std::uint64_t verified_bytes_ = 0;
   std::uint64_t skipped_ = 0;  // ticks that found a connection still waiting for its echo
   double steady_start_ = 0;
-  long base_rss_kib_ = 0, base_fds_ = 0, base_server_rss_kib_ = 0;
-  long end_fds_ = 0;
+  long base_rss_kib_ = 0, base_fds_ = 0, base_server_rss_kib_ = 0, base_server_fds_ = 0;
+  long end_fds_ = 0, end_server_fds_ = 0;
   std::vector<Sample> samples_;
 };
-
-void SoakClient::data_received(std::string_view data) {
-  if (corrupted_) return;
-  if (received_ + data.size() > sent_) {
-    corrupted_ = true;
-    soak_.error("connection " + std::to_string(id_) + " received more bytes than it sent");
-    return;
-  }
-  for (std::size_t i = 0; i < data.size(); ++i) {
-    if (data[i] != stream_byte(id_, received_ + i)) {
-      corrupted_ = true;
-      soak_.error("connection " + std::to_string(id_) + ": echoed byte " +
-                  std::to_string(received_ + i) + " differs from the byte sent");
-      return;
-    }
-  }
-  received_ += data.size();
-  soak_.on_echoed(data.size());
-}
-
-void SoakClient::connection_lost(std::error_code error) {
-  transport_ = nullptr;
-  soak_.on_lost(error);
-}
 
 // ---- The echo server ---------------------------------------------------------------
 
@@ -255,6 +117,7 @@ bool Soak::start_server() {
   if (o_.in_process) {
     ServerOptions options;
     options.backlog = 4096;
+    if (tls_) options.ssl = tls_->server_context;
     server_ = loop_.run_until_complete(loop_.create_server(
         [] { return std::make_shared<EchoServer>(); }, "127.0.0.1", 0, options));
     port_ = server_->sockets().at(0).sockname.port();
@@ -267,6 +130,8 @@ bool Soak::start_server() {
   posix_spawn_file_actions_adddup2(&actions, pipe_fds[1], STDERR_FILENO);
   std::vector<std::string> args = {o_.server_path, "--port",    "0",   "--keep-open",
                                    "--quiet",      "--backlog", "4096"};
+  if (tls_) args.insert(args.end(), tls_->server_arguments.begin(), tls_->server_arguments.end());
+  args.insert(args.end(), o_.server_arguments.begin(), o_.server_arguments.end());
   std::vector<char*> argv;
   for (std::string& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
@@ -296,7 +161,6 @@ bool Soak::start_server() {
   loop_.add_reader(child_output_, [this] { forward_server_output(); });
   return port_ != 0;
 }
-
 void Soak::forward_server_output() {
   char buffer[4096];
   ssize_t n = ::read(child_output_, buffer, sizeof(buffer));
@@ -342,8 +206,9 @@ void Soak::stop_server() {
 void Soak::connect_more() {
   while (launched_ < o_.connections && launched_ - settled_ < o_.connect_concurrency) {
     auto id = static_cast<std::uint32_t>(launched_++);
-    auto future = loop_.create_connection(
-        [this, id] { return std::make_shared<SoakClient>(*this, id); }, "127.0.0.1", port_);
+    auto future =
+        loop_.create_connection([this, id] { return std::make_shared<SoakClient>(*this, id); },
+                                "127.0.0.1", port_, connect_);
     future.add_done_callback([this, id](Future<Connection<SoakClient>>& done) {
       ++settled_;
       try {
@@ -359,6 +224,7 @@ void Soak::connect_more() {
 
 // Every tick, the next slice of connections (round robin) sends a message, so
 // that each sends once per interval; one still waiting for its echo skips.
+// The churn starts its short connections on the same tick.
 void Soak::tick() {
   if (!sending_) return;
   // Credit by the time that really passed, so that late ticks do not lower the rate.
@@ -378,6 +244,7 @@ void Soak::tick() {
     std::uint64_t n = client->messages() + cursor_;
     client->send(o_.message_size / 2 + (n * 7919) % o_.message_size);
   }
+  churn_->tick(now);
   loop_.call_later(kTickSeconds, [this] { tick(); });
 }
 
@@ -394,6 +261,7 @@ void Soak::take_sample() {
     if (client) messages += client->messages();
   }
   s.messages = messages;
+  s.churned = churn_->completed();
   if (child_ > 0) {
     int status;
     if (::waitpid(child_, &status, WNOHANG) == child_) {
@@ -403,9 +271,10 @@ void Soak::take_sample() {
   }
   std::printf(
       "%7.1f s  rss %7.1f MiB  fds %6ld  server rss %7.1f MiB  server fds %6ld  "
-      "timers %3zu  messages %10llu  errors %llu\n",
+      "timers %3zu  messages %10llu  churned %8llu  errors %llu\n",
       s.at, s.rss_kib / 1024.0, s.fds, s.server_rss_kib / 1024.0, s.server_fds, s.timers,
-      static_cast<unsigned long long>(s.messages), static_cast<unsigned long long>(errors_));
+      static_cast<unsigned long long>(s.messages), static_cast<unsigned long long>(s.churned),
+      static_cast<unsigned long long>(errors_));
   std::fflush(stdout);
   samples_.push_back(s);
 }
@@ -424,24 +293,6 @@ bool Soak::run_until(const std::function<bool()>& done, double limit_seconds) {
 
 // ---- Judging and reporting ------------------------------------------------------------------
 
-struct Thirds {
-  double first = 0;
-  double last = 0;
-};
-
-template <class Field>
-Thirds thirds(const std::vector<Sample>& samples, Field field) {
-  std::size_t third = samples.size() / 3;
-  Thirds t;
-  for (std::size_t i = 0; i < third; ++i) t.first += static_cast<double>(field(samples[i]));
-  for (std::size_t i = samples.size() - third; i < samples.size(); ++i) {
-    t.last += static_cast<double>(field(samples[i]));
-  }
-  t.first /= static_cast<double>(third);
-  t.last /= static_cast<double>(third);
-  return t;
-}
-
 bool Soak::judge_growth() const {
   if (samples_.size() < 6) {
     std::printf("growth: too few samples (%zu) to compare thirds; run longer\n", samples_.size());
@@ -450,7 +301,8 @@ bool Soak::judge_growth() const {
   bool grew = false;
   // Memory may settle a little (allocator pools warming up): allow 5% plus 1 MiB
   // between the means of the first and the last third. Descriptors must not
-  // change at all.
+  // change at all, but for the churn's connections in flight at a sample (one
+  // descriptor each on each side).
   auto judge = [&](const char* what, Thirds t, double relative, double absolute, const char* unit,
                    double scale) {
     bool bad = t.last > t.first * (1 + relative) + absolute;
@@ -458,20 +310,52 @@ bool Soak::judge_growth() const {
                 unit, t.last / scale, unit, bad ? "GREW" : "ok");
     grew = grew || bad;
   };
+  double churn_fds =
+      o_.churn_per_second > 0 ? o_.churn_concurrency * (o_.in_process ? 2.0 : 1.0) : 0;
+  // The program's own timers (tick, sample, wake-ups) come and go: 3 to 5. A
+  // churned connection in flight adds its handshake or shutdown timeout, and
+  // the cancelled ones stay in the heap until the loop compacts it (once they
+  // are half of more than 100 entries).
+  double churn_timers = o_.churn_per_second > 0 ? 4.0 * o_.churn_concurrency + 100 : 0;
   std::printf("growth (mean of the first third -> mean of the last third of %zu samples):\n",
               samples_.size());
   judge("client RSS", thirds(samples_, [](const Sample& s) { return s.rss_kib; }), 0.05, 1024,
         "MiB", 1024);
-  judge("client fds", thirds(samples_, [](const Sample& s) { return s.fds; }), 0, 0, "", 1);
-  // The program's own timers (tick, sample, wake-ups) come and go: 3 to 5.
-  judge("loop timers", thirds(samples_, [](const Sample& s) { return s.timers; }), 0, 2, "", 1);
+  judge("client fds", thirds(samples_, [](const Sample& s) { return s.fds; }), 0, churn_fds, "", 1);
+  judge("loop timers", thirds(samples_, [](const Sample& s) { return s.timers; }), 0,
+        2 + churn_timers, "", 1);
   if (!o_.in_process) {
     judge("server RSS", thirds(samples_, [](const Sample& s) { return s.server_rss_kib; }), 0.05,
           1024, "MiB", 1024);
-    judge("server fds", thirds(samples_, [](const Sample& s) { return s.server_fds; }), 0, 0, "",
-          1);
+    judge("server fds", thirds(samples_, [](const Sample& s) { return s.server_fds; }), 0,
+          churn_fds, "", 1);
   }
   return !grew;
+}
+
+// How fast resident memory moved: least-squares slopes over the whole steady
+// phase and over its last two thirds (after the allocator has warmed up), in
+// bytes per minute, per message and per churned connection.
+void Soak::report_slopes() const {
+  if (samples_.size() < 6) return;
+  const Sample& last = samples_.back();
+  double messages_per_second = last.at > 0 ? last.messages / last.at : 0;
+  double churned_per_second = last.at > 0 ? last.churned / last.at : 0;
+  auto line = [&](const char* what, auto field) {
+    for (std::size_t from : {std::size_t{0}, samples_.size() / 3}) {
+      double bytes_per_second = slope(samples_, field, from) * 1024;
+      std::printf("%-11s %-13s %+10.0f bytes/min", what,
+                  from == 0 ? "(whole run):" : "(last 2/3):", bytes_per_second * 60);
+      if (messages_per_second > 0)
+        std::printf("  %+8.3f bytes/message", bytes_per_second / messages_per_second);
+      if (churned_per_second > 0)
+        std::printf("  %+8.2f bytes/churned connection", bytes_per_second / churned_per_second);
+      std::printf("\n");
+    }
+  };
+  std::printf("RSS slope (least squares over the samples):\n");
+  line("  client", [](const Sample& s) { return s.rss_kib; });
+  if (!o_.in_process) line("  server", [](const Sample& s) { return s.server_rss_kib; });
 }
 
 void Soak::report() const {
@@ -479,10 +363,19 @@ void Soak::report() const {
   double n = o_.connections;
   Thirds rss =
       samples_.size() >= 3 ? thirds(samples_, [](const Sample& s) { return s.rss_kib; }) : Thirds{};
-  std::printf("connections:          %d (server: %s)\n", o_.connections,
-              o_.in_process ? "in this process, on the same loop" : "tulip-echo-server child");
+  std::printf("connections:          %d%s (server: %s)\n", o_.connections, o_.tls ? " TLS" : "",
+              o_.in_process ? "in this process, on the same loop" : o_.server_path.c_str());
   std::printf("steady phase:         %.1f s, %llu messages, %.1f MiB echoed and verified\n",
               last.at, static_cast<unsigned long long>(last.messages), verified_bytes_ / 1048576.0);
+  if (o_.churn_per_second > 0) {
+    std::printf(
+        "churn:                %llu short connections completed (%.1f/s asked, %.1f/s done), "
+        "%llu failed, %llu not started (%d already in flight)\n",
+        static_cast<unsigned long long>(churn_->completed()), o_.churn_per_second,
+        last.at > 0 ? last.churned / last.at : 0.0,
+        static_cast<unsigned long long>(churn_->failed()),
+        static_cast<unsigned long long>(churn_->skipped()), o_.churn_concurrency);
+  }
   std::printf(
       "client RSS:           %.1f MiB before connecting, %.1f MiB loaded (last third)"
       " -> %.2f KiB per connection%s\n",
@@ -498,9 +391,13 @@ void Soak::report() const {
         base_server_rss_kib_ / 1024.0, server.last / 1024.0,
         (server.last - base_server_rss_kib_) / n);
   }
+  report_slopes();
   std::printf("fds:                  %ld before, %ld loaded, %ld at the end", base_fds_, last.fds,
               end_fds_);
-  if (!o_.in_process) std::printf("; server: %ld loaded", last.server_fds);
+  if (!o_.in_process) {
+    std::printf("; server: %ld before, %ld loaded, %ld at the end", base_server_fds_,
+                last.server_fds, end_server_fds_);
+  }
   std::printf("\n");
   std::printf("skipped sends:        %llu (a connection still waiting for its echo at its turn)\n",
               static_cast<unsigned long long>(skipped_));
@@ -509,7 +406,9 @@ void Soak::report() const {
 
 int Soak::run() {
   long limit = raise_fd_limit();
-  long needed = static_cast<long>(o_.connections) * (o_.in_process ? 2 : 1) + 64;
+  long per_end =
+      static_cast<long>(o_.connections) + (o_.churn_per_second > 0 ? o_.churn_concurrency : 0);
+  long needed = per_end * (o_.in_process ? 2 : 1) + 64;
   if (limit < needed) {
     std::fprintf(stderr,
                  "tulip-soak: RLIMIT_NOFILE hard limit is %ld, below the %ld descriptors %d "
@@ -517,6 +416,15 @@ int Soak::run() {
                  "fewer --connections\n",
                  limit, needed, o_.connections, o_.in_process ? " with --in-process" : "", needed);
     return 2;
+  }
+  if (o_.tls) {
+    try {
+      tls_ = make_soak_tls();
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "tulip-soak: %s\n", e.what());
+      return 2;
+    }
+    connect_ = tls_->connect;
   }
   loop_.set_exception_handler(
       [this](EventLoop&, const ExceptionContext& context) { error(describe(context)); });
@@ -526,10 +434,15 @@ int Soak::run() {
   // Let the child finish starting before its baseline is taken.
   run_until([] { return false; }, 0.2);
   base_server_rss_kib_ = child_ > 0 ? resident_kib(child_) : 0;
+  base_server_fds_ = child_ > 0 ? open_fds(child_) : 0;
+  churn_ = std::make_unique<Churn>(loop_, *this, connect_, port_, o_.churn_per_second,
+                                   o_.churn_concurrency, o_.message_size,
+                                   static_cast<std::uint32_t>(o_.connections));
   std::printf(
-      "tulip-soak: %d connections to 127.0.0.1:%u for %.0f s, a message of ~%zu bytes "
-      "per connection every %.2f s (fd limit %ld)\n",
-      o_.connections, port_, o_.seconds, o_.message_size, o_.interval, limit);
+      "tulip-soak: %d %sconnections to 127.0.0.1:%u for %.0f s, a message of ~%zu bytes "
+      "per connection every %.2f s, %.1f short connections per second (fd limit %ld)\n",
+      o_.connections, o_.tls ? "TLS " : "", port_, o_.seconds, o_.message_size, o_.interval,
+      o_.churn_per_second, limit);
 
   double started = loop_.time();
   clients_.resize(static_cast<std::size_t>(o_.connections));
@@ -555,11 +468,13 @@ int Soak::run() {
   sending_ = false;
   take_sample();
 
-  // The end: the last echoes, then every connection closed, then nothing left open.
+  // The end: the last echoes and short connections, then every connection
+  // closed, then nothing left open on either side.
   if (!run_until(
           [this] {
-            return std::none_of(clients_.begin(), clients_.end(),
-                                [](auto& c) { return c && c->alive() && c->busy(); });
+            return churn_->idle() && std::none_of(clients_.begin(), clients_.end(), [](auto& c) {
+                     return c && c->alive() && c->busy();
+                   });
           },
           kDrainLimitSeconds)) {
     error("some echoes never came back");
@@ -570,6 +485,15 @@ int Soak::run() {
   }
   if (!run_until([this] { return alive_ == 0; }, kDrainLimitSeconds)) {
     error(std::to_string(alive_) + " connections did not close");
+  }
+  if (child_ > 0) {
+    // The server closes its side of each connection a moment after the client.
+    run_until([this] { return open_fds(child_) == base_server_fds_; }, kDrainLimitSeconds);
+    end_server_fds_ = open_fds(child_);
+    if (end_server_fds_ != base_server_fds_) {
+      error("server descriptors: " + std::to_string(base_server_fds_) + " before the run, " +
+            std::to_string(end_server_fds_) + " after every connection closed");
+    }
   }
   stop_server();
   // Every connection, the server and its pipe are gone: back to the baseline.
@@ -589,7 +513,7 @@ int Soak::run() {
 }  // namespace
 
 int main(int argc, char** argv) {
-  Options options = parse_options(argc, argv);
+  Options options = parse_options(argc, argv, TULIP_SOAK_ECHO_SERVER);
   std::signal(SIGPIPE, SIG_IGN);
   EventLoop loop;
   Soak soak(loop, options);
