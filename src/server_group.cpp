@@ -173,7 +173,8 @@ void ServerGroup::run_loop(LoopSlot& slot, std::uint16_t port) {
   }
 
   // Serve until stop() asks otherwise. A protocol that stops the loop itself
-  // does not stop the group.
+  // does not stop the group (run_until_complete then throws RuntimeError, and
+  // the loop runs on).
   while (!stop_requested.done()) {
     try {
       loop->run_until_complete(stop_requested);
@@ -186,7 +187,13 @@ void ServerGroup::run_loop(LoopSlot& slot, std::uint16_t port) {
   if (slot.stop_mode == ShutdownMode::kCloseClients) server->close_clients();
   // Whatever has not ended by the deadline is cut off, so stop() always returns.
   TimerHandle deadline = loop->call_later(slot.stop_timeout, [server] { server->abort_clients(); });
-  loop->run_until_complete(server->wait_closed());
+  Future<void> closed = server->wait_closed();
+  while (!closed.done()) {
+    try {
+      loop->run_until_complete(closed);
+    } catch (const RuntimeError&) {
+    }
+  }
   deadline.cancel();
 
   {
@@ -198,9 +205,11 @@ void ServerGroup::run_loop(LoopSlot& slot, std::uint16_t port) {
   slot.stop_requested = nullptr;
   try {
     if (options_.on_loop_finish) options_.on_loop_finish(*loop);
-  } catch (const std::exception& e) {
+  } catch (...) {
+    // The loop's thread has nobody to throw to: the handler hears of it.
     ExceptionContext context;
-    context.message = std::string("ServerGroup: on_loop_finish failed: ") + e.what();
+    context.message = "ServerGroup: on_loop_finish failed";
+    context.exception = std::current_exception();
     loop->call_exception_handler(context);
   }
   slot.server.reset();

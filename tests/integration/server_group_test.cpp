@@ -216,6 +216,32 @@ TEST(ServerGroupTest, CloseClientsModeClosesIdleConnectionsCleanly) {
   EXPECT_EQ(record->losses, 1);
 }
 
+TEST(ServerGroupTest, ALoopStoppedByItsOwnCallbacksServesOn) {
+  auto record = std::make_shared<Record>();
+  ServerOptions options;
+  options.reuse_port = true;
+  // Every accepted connection stops its loop: only stop() ends the group.
+  ServerGroup group(
+      [record, options](EventLoop& loop, std::uint16_t port) {
+        auto factory = [record, &loop] {
+          loop.stop();
+          return std::make_shared<GroupEcho>(record);
+        };
+        return loop.run_until_complete(loop.create_server(factory, "127.0.0.1", port, options));
+      },
+      0, with_threads(2));
+  group.start();
+  for (int i = 0; i < 16; ++i) {
+    RawSocket client = echoed_connection(group, "again " + std::to_string(i));
+    client.shutdown_write();
+    EXPECT_EQ(client.read_to_eof(), "");
+  }
+  group.stop(30);
+  EXPECT_EQ(total(group.statistics()).accepted, 16u);
+  std::lock_guard lock(record->mutex);
+  EXPECT_EQ(record->eofs, 16);
+}
+
 TEST(ServerGroupTest, ABindErrorIsReportedByStart) {
   // A listener without SO_REUSEPORT holds the port: no loop can share it.
   RawSocket taken = RawSocket::listen_on("127.0.0.1");
