@@ -89,6 +89,7 @@ std::vector<ServerSocket> Server::sockets() const {
 }
 
 void Server::on_accepted(int fd, const SocketAddress& peer) {
+  ++accepted_;
   // Unix servers are made with nodelay off and no keep-alive: nothing to set.
   if (options_.nodelay || options_.keepalive) {
     detail::apply_stream_options(fd, options_.nodelay, options_.keepalive);

@@ -179,6 +179,12 @@ class Report:
             self.table("unix", "req_per_s", "case", mark_saturated=True)
             out += ["Server CPU time per request (user + sys, µs; lower is better):", ""]
             self.table("unix", "server_cpu_us_per_req", "case", show_spread=False, digits=2)
+        if self.heading("threads", "## 14. A loop per core: tulip --threads N against N epoll "
+                        "floors on one port (SO_REUSEPORT), N load generators",
+                        "Requests per second, summed over the load generators:"):
+            self.table("threads", "req_per_s", "case", mark_saturated=True)
+            out += ["Server CPU time per request (user + sys, µs; the floor's only at N = 1):", ""]
+            self.table("threads", "server_cpu_us_per_req", "case", show_spread=False, digits=2)
 
     def heading(self, workload, *lines):
         """Opens a section when `workload` was measured; false (and nothing written) if not."""

@@ -6,8 +6,11 @@
 // are sent (flow control). TCP_NODELAY on every accepted connection; a
 // connection stays open until the peer closes it. --unix PATH serves a Unix
 // stream socket instead (the same loop; a stale socket file is removed first).
+// --reuse-port sets SO_REUSEPORT, so that N of these processes share a port (the
+// "a process per core" floor of the threads benchmark).
 //
 // Usage: bench-epoll-echo-server [--host H] [--port P | --unix PATH] [--backlog N]
+//                                [--reuse-port]
 // SIGINT/SIGTERM end it cleanly (so callgrind writes its profile).
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -132,7 +135,7 @@ static void accept_all(int epfd, int listener, int tcp) {
   }
 }
 
-static int listen_tcp(const char* host, int port, int backlog) {
+static int listen_tcp(const char* host, int port, int backlog, int reuse_port) {
   struct sockaddr_in address = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
   if (inet_pton(AF_INET, host, &address.sin_addr) != 1) {
     fprintf(stderr, "bench-epoll-echo-server: bad IPv4 address '%s'\n", host);
@@ -142,6 +145,9 @@ static int listen_tcp(const char* host, int port, int backlog) {
   if (listener < 0) die("socket");
   int one = 1;
   setsockopt(listener, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (reuse_port && setsockopt(listener, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) {
+    die("SO_REUSEPORT");
+  }
   if (bind(listener, (struct sockaddr*)&address, sizeof address) != 0) die("bind");
   if (listen(listener, backlog) != 0) die("listen");
   return listener;
@@ -167,6 +173,7 @@ int main(int argc, char** argv) {
   const char* unix_path = NULL;
   int port = 8888;
   int backlog = 1024;
+  int reuse_port = 0;
   for (int i = 1; i < argc; ++i) {
     if (i + 1 < argc && strcmp(argv[i], "--host") == 0) {
       host = argv[++i];
@@ -176,9 +183,12 @@ int main(int argc, char** argv) {
       unix_path = argv[++i];
     } else if (i + 1 < argc && strcmp(argv[i], "--backlog") == 0) {
       backlog = atoi(argv[++i]);
+    } else if (strcmp(argv[i], "--reuse-port") == 0) {
+      reuse_port = 1;
     } else {
       fprintf(stderr,
-              "usage: bench-epoll-echo-server [--host H] [--port P | --unix PATH] [--backlog N]\n");
+              "usage: bench-epoll-echo-server [--host H] [--port P | --unix PATH] [--backlog N]"
+              " [--reuse-port]\n");
       return 2;
     }
   }
@@ -192,7 +202,8 @@ int main(int argc, char** argv) {
   if (signal_fd < 0) die("signalfd");
   signal(SIGPIPE, SIG_IGN);
 
-  int listener = unix_path ? listen_unix(unix_path, backlog) : listen_tcp(host, port, backlog);
+  int listener =
+      unix_path ? listen_unix(unix_path, backlog) : listen_tcp(host, port, backlog, reuse_port);
   int epfd = epoll_create1(EPOLL_CLOEXEC);
   if (epfd < 0) die("epoll_create1");
   watch(epfd, listener, EPOLL_CTL_ADD, EPOLLIN);

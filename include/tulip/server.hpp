@@ -84,6 +84,8 @@ class TULIP_API Server : public std::enable_shared_from_this<Server> {
   std::vector<ServerSocket> sockets() const;
   /// Accepted connections whose connection_lost has not returned yet.
   std::size_t connection_count() const noexcept { return clients_.size(); }
+  /// Connections accepted since the server was made (handed to the factory).
+  std::uint64_t accepted_count() const noexcept { return accepted_; }
 
  private:
   /// @cond INTERNAL
@@ -115,6 +117,7 @@ class TULIP_API Server : public std::enable_shared_from_this<Server> {
   std::string socket_file_;
   std::uint64_t socket_file_device_ = 0;
   std::uint64_t socket_file_inode_ = 0;
+  std::uint64_t accepted_ = 0;
   bool serving_ = false;
   bool closed_ = false;
   /// @endcond

@@ -24,6 +24,7 @@
 #include "tulip/queues.hpp"
 #include "tulip/runners.hpp"
 #include "tulip/server.hpp"
+#include "tulip/server_group.hpp"
 #include "tulip/sleep.hpp"
 #include "tulip/socket_address.hpp"
 #include "tulip/ssl_context.hpp"

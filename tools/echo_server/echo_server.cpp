@@ -5,7 +5,8 @@
 // until the peer half-closes, with backpressure. --unix PATH serves on a Unix
 // socket instead of TCP; --udp echoes each datagram to its sender. This file
 // holds the Protocol implementation; --streams serves the same way with the
-// streams API (streams_server.cpp). See docs/tools.md.
+// streams API (streams_server.cpp); --threads N serves TCP from N loops on N
+// threads (a ServerGroup, serving.cpp). See docs/tools.md.
 #include <csignal>
 #include <cstdio>
 #include <string>
@@ -82,6 +83,14 @@ int run_udp(const Options& options) {
 }
 
 int run(const Options& options) {
+  if (options.threads != 1) {
+    // The factory runs on every loop's thread at once: it reads only `options`.
+    auto factory = [&options] {
+      return std::make_shared<EchoServerProtocol>(options.keep_open, options.quiet);
+    };
+    return serve_group_until_signalled(
+        options, tcp_server_opener(factory, options.host, options.server), nullptr);
+  }
   EventLoop loop;
   report_server_errors(loop);
   std::shared_ptr<Server> server;

@@ -2,6 +2,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <string>
 
 #include "tool_support.hpp"
 #include "tulip/ssl_context.hpp"
@@ -14,8 +15,11 @@ constexpr const char* kUsage =
     "                         [--quiet] [--backlog N] [--reuse-port] [--nodelay | --no-nodelay]\n"
     "                         [--keepalive-idle S] [--keepalive-count N] [--keepalive-interval "
     "S]\n"
-    "                         [--streams] [--tls --cert FILE [--key FILE]\n"
+    "                         [--streams] [--threads N] [--tls --cert FILE [--key FILE]\n"
     "                         [--handshake-timeout SEC]]\n";
+
+// More loops than this is a typing mistake, not a machine.
+constexpr long kMaxThreads = 1024;
 
 [[noreturn]] void usage_error(const std::string& message) {
   error_line(kServerProgram, "error: " + message);
@@ -32,6 +36,12 @@ void check_combinations(const ServerToolOptions& options) {
   }
   if ((options.unix_path || options.udp) && options.tcp_tuning_given) {
     usage_error("--nodelay, --no-nodelay and --keepalive-* are TCP options");
+  }
+  // Several Unix listeners cannot bind one path, and a UDP group would need a
+  // datagram endpoint per loop: --threads is for TCP (docs/tools.md).
+  if (options.threads != 1) {
+    if (options.unix_path) usage_error("--threads cannot be combined with --unix (TCP only)");
+    if (options.udp) usage_error("--threads cannot be combined with --udp (TCP only)");
   }
   if (options.udp && options.backlog_given) usage_error("--backlog has no meaning with --udp");
   // asyncio has no streams API for datagrams: --udp has one implementation.
@@ -124,6 +134,14 @@ ServerToolOptions parse_server_arguments(int argc, char** argv) {
     } else if (name == "--streams") {
       flag();
       options.streams = true;
+    } else if (name == "--threads") {
+      std::string value = required();
+      auto count = parse_count(value);
+      if (!count || *count < 0 || *count > kMaxThreads) {
+        usage_error("--threads must be a number from 0 to " + std::to_string(kMaxThreads) +
+                    " (0: one per CPU), not '" + value + "'");
+      }
+      options.threads = static_cast<unsigned>(*count);
     } else if (name == "--tls") {
       flag();
       options.tls = true;

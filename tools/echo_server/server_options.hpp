@@ -23,6 +23,8 @@ struct ServerToolOptions {
   std::optional<std::string> unix_path;  // --unix: a Unix socket instead of TCP
   bool udp = false;
   bool streams = false;  // --streams: the implementation written on the streams API
+  // --threads: loops serving the port together (a ServerGroup); 0: one per CPU.
+  unsigned threads = 1;
   bool host_given = false;
   bool port_given = false;
   bool tcp_tuning_given = false;  // --nodelay, --no-nodelay, --keepalive-*

@@ -1,7 +1,9 @@
 #include "serving.hpp"
 
 #include <csignal>
+#include <exception>
 #include <string>
+#include <utility>
 
 #include "tool_support.hpp"
 #include "tulip/errors.hpp"
@@ -49,6 +51,41 @@ int serve_until_signalled(EventLoop& loop, const ServerToolOptions& options,
     // What serve_forever() ends with when the server is closed, as in asyncio.
   }
   loop.run_until_complete(server->wait_closed());
+  return kExitOk;
+}
+
+int serve_group_until_signalled(const ServerToolOptions& options, ServerGroup::ServerOpener opener,
+                                std::function<void(EventLoop&)> on_loop_finish) {
+  ServerGroupOptions group_options;
+  group_options.threads = options.threads;
+  group_options.on_loop_start = report_server_errors;
+  group_options.on_loop_finish = std::move(on_loop_finish);
+  ServerGroup group(std::move(opener), options.port, std::move(group_options));
+  try {
+    group.start();
+  } catch (const std::exception& e) {
+    error_line(kServerProgram, e.what());
+    return kExitConnectionError;
+  }
+  // The group's threads block every signal: SIGINT and SIGTERM come here.
+  EventLoop signals;
+  Future<void> signalled = signals.create_future();
+  auto shut_down = [&signalled] {
+    if (!signalled.done()) signalled.set_result();
+  };
+  signals.add_signal_handler(SIGINT, shut_down);
+  signals.add_signal_handler(SIGTERM, shut_down);
+  std::string addresses;
+  for (const SocketAddress& address : group.addresses()) {
+    if (!addresses.empty()) addresses += ", ";
+    addresses += address.to_string();
+  }
+  log_line("Serving on " + addresses);
+  signals.run_until_complete(signalled);
+  if (!options.quiet) log_line("shutting down");
+  // As with one loop: each connection flushes and closes, and those that
+  // cannot flush within the grace period are aborted.
+  group.stop(kShutdownGraceSeconds, ShutdownMode::kCloseClients);
   return kExitOk;
 }
 

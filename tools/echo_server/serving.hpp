@@ -2,14 +2,18 @@
 // the connections: report errors in one line, announce the addresses, and
 // shut down cleanly on SIGINT or SIGTERM.
 //
-// Thread-safety: the loop's thread only.
+// Thread-safety: the loop's thread only; serve_group_until_signalled runs
+// the group's loops on threads of their own and handles the signals on the
+// calling thread.
 #pragma once
 
+#include <functional>
 #include <memory>
 
 #include "server_options.hpp"
 #include "tulip/event_loop.hpp"
 #include "tulip/server.hpp"
+#include "tulip/server_group.hpp"
 
 namespace tulip::tools {
 
@@ -23,5 +27,15 @@ void report_server_errors(EventLoop& loop);
 /// not flush, and returns once they are all gone. Returns the exit status.
 int serve_until_signalled(EventLoop& loop, const ServerToolOptions& options,
                           const std::shared_ptr<Server>& server);
+
+/// --threads N: serves with a ServerGroup of options.threads loops, each
+/// opening its server with `opener` (on its own thread), until SIGINT or
+/// SIGTERM, which the calling thread handles. Every loop reports errors as
+/// report_server_errors does; `on_loop_finish` (may be empty) runs on each
+/// loop once its connections are gone. Logs and shuts down as
+/// serve_until_signalled does. Returns the exit status (1 when a loop cannot
+/// listen, after one error line).
+int serve_group_until_signalled(const ServerToolOptions& options, ServerGroup::ServerOpener opener,
+                                std::function<void(EventLoop&)> on_loop_finish);
 
 }  // namespace tulip::tools

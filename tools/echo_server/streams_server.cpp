@@ -3,6 +3,7 @@
 // signals and shutdown are the Protocol server's (serving.hpp).
 #include "streams_server.hpp"
 
+#include <cstdint>
 #include <exception>
 #include <memory>
 #include <vector>
@@ -31,13 +32,25 @@ void finish_client_tasks(EventLoop& loop) {
 }  // namespace
 
 int run_streams_server(const ServerToolOptions& options) {
-  EventLoop loop;
-  report_server_errors(loop);
   auto client_connected = [&options](std::shared_ptr<StreamReader> reader,
                                      std::shared_ptr<StreamWriter> writer) {
     return echo_over_streams(std::move(reader), std::move(writer), options.keep_open,
                              options.quiet);
   };
+  if (options.threads != 1) {
+    // Each loop of the group starts its own server; the callback is shared
+    // by all of them and reads only `options`.
+    ServerOptions server_options = options.server;
+    server_options.reuse_port = true;
+    auto opener = [&options, client_connected, server_options](EventLoop& group_loop,
+                                                               std::uint16_t port) {
+      return run_until_complete(group_loop, start_server(group_loop, client_connected, options.host,
+                                                         port, server_options));
+    };
+    return serve_group_until_signalled(options, opener, finish_client_tasks);
+  }
+  EventLoop loop;
+  report_server_errors(loop);
   std::shared_ptr<Server> server;
   try {
     if (options.unix_path) {
