@@ -17,15 +17,10 @@ import threading
 from asyncio import base_events, events, sslproto, unix_events
 
 from . import _core
+from ._handles import Handle, TimerHandle
 from ._signals import SignalMixin
 from ._sock import SockMixin
 from ._transport import SocketTransport
-
-
-class _TimerHandle(events.TimerHandle):
-    """asyncio's TimerHandle, plus the C++ timer it is queued as."""
-
-    __slots__ = ('_tulip_timer',)
 
 
 class EventLoop(SignalMixin, SockMixin, base_events.BaseEventLoop):
@@ -65,7 +60,7 @@ class EventLoop(SignalMixin, SockMixin, base_events.BaseEventLoop):
         if self._debug:
             self._check_thread()
             self._check_callback(callback, 'call_soon')
-        handle = events.Handle(callback, args, self, context)
+        handle = Handle(callback, args, self, context)
         if handle._source_traceback:
             del handle._source_traceback[-1]
         self._core.call_soon(handle)
@@ -86,7 +81,7 @@ class EventLoop(SignalMixin, SockMixin, base_events.BaseEventLoop):
         if self._debug:
             self._check_thread()
             self._check_callback(callback, 'call_at')
-        timer = _TimerHandle(when, callback, args, self, context)
+        timer = TimerHandle(when, callback, args, self, context)
         if timer._source_traceback:
             del timer._source_traceback[-1]
         timer._tulip_timer = self._core.call_at(when, timer)
@@ -104,7 +99,7 @@ class EventLoop(SignalMixin, SockMixin, base_events.BaseEventLoop):
         self._check_closed()
         if self._debug:
             self._check_callback(callback, 'call_soon_threadsafe')
-        handle = events.Handle(callback, args, self, context)
+        handle = Handle(callback, args, self, context)
         if handle._source_traceback:
             del handle._source_traceback[-1]
         self._core.call_soon_threadsafe(handle)
@@ -173,7 +168,7 @@ class EventLoop(SignalMixin, SockMixin, base_events.BaseEventLoop):
     def _watch(self, fd, callback, args, handles, add):
         self._check_closed()
         fileno = _fileobj_to_fd(fd)
-        handle = events.Handle(callback, args, self, None)
+        handle = Handle(callback, args, self, None)
         add(fileno, handle)
         # A new callback for the same descriptor replaces the old one, whose
         # Handle is cancelled (as asyncio's): sock_* waiters rely on it.

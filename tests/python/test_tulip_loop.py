@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import os
+import re
 import resource
 import signal
 import socket
@@ -76,6 +77,35 @@ class LoopCases:
         self.assertIsNotNone(handle._source_traceback)
         timer.cancel()
         self.loop.set_debug(False)
+
+    def test_debug_mode_reports_slow_callbacks(self):
+        # slow_callback_duration 0: every callback counts as slow, so the
+        # warning is certain without a callback that sleeps.
+        self.loop.set_debug(True)
+        self.loop.slow_callback_duration = 0.0
+
+        async def step():
+            pass
+
+        with self.assertLogs('asyncio', level='WARNING') as logs:
+            self.loop.call_soon(lambda: None)
+            self.loop.call_later(0, lambda: None)
+            self.loop.run_until_complete(step())
+        slow = re.compile(r'WARNING:asyncio:Executing <(\w+) .*> took \d+\.\d{3} seconds')
+        kinds = {match.group(1) for match in map(slow.match, logs.output) if match}
+        self.assertLessEqual({'Handle', 'TimerHandle', 'Task'}, kinds, logs.output)
+
+    def test_slow_callback_warning_only_in_debug_mode_and_over_the_limit(self):
+        self.loop.set_debug(True)
+        self.loop.slow_callback_duration = 3600.0
+        with self.assertNoLogs('asyncio', level='WARNING'):
+            self.loop.call_soon(self.loop.stop)
+            self.loop.run_forever()
+        self.loop.set_debug(False)
+        self.loop.slow_callback_duration = 0.0
+        with self.assertNoLogs('asyncio', level='WARNING'):
+            self.loop.call_soon(self.loop.stop)
+            self.loop.run_forever()
 
     def test_exception_context_names_the_handle(self):
         def fail():
