@@ -17,13 +17,14 @@ import threading
 from asyncio import base_events, events, sslproto, unix_events
 
 from . import _core
+from ._asyncio_transports import AsyncioTransportsMixin
 from ._handles import Handle, TimerHandle
 from ._signals import SignalMixin
 from ._sock import SockMixin
 from ._transport import SocketTransport
 
 
-class EventLoop(SignalMixin, SockMixin, base_events.BaseEventLoop):
+class EventLoop(SignalMixin, SockMixin, AsyncioTransportsMixin, base_events.BaseEventLoop):
     """An asyncio event loop whose core is tulip's C++ EventLoop."""
 
     def __init__(self):
@@ -34,6 +35,7 @@ class EventLoop(SignalMixin, SockMixin, base_events.BaseEventLoop):
         # The clock is the C++ loop's (CLOCK_MONOTONIC, as time.monotonic()).
         self.time = self._core.time
         self._init_signals()
+        self._init_asyncio_transports()
         self._select_scheduling()
 
     def set_debug(self, enabled):
@@ -281,21 +283,6 @@ class EventLoop(SignalMixin, SockMixin, base_events.BaseEventLoop):
                 if transport is not None:
                     context['transport'] = transport
                 self.call_exception_handler(context)
-
-    def _make_datagram_transport(self, sock, protocol, address=None, waiter=None, extra=None):
-        sock.close()
-        raise NotImplementedError(
-            'tulip.EventLoop.create_datagram_endpoint is not implemented yet')
-
-    def _make_read_pipe_transport(self, pipe, protocol, waiter=None, extra=None):
-        raise NotImplementedError('tulip.EventLoop.connect_read_pipe is not implemented yet')
-
-    def _make_write_pipe_transport(self, pipe, protocol, waiter=None, extra=None):
-        raise NotImplementedError('tulip.EventLoop.connect_write_pipe is not implemented yet')
-
-    async def _make_subprocess_transport(self, *args, **kwargs):
-        raise NotImplementedError(
-            'tulip.EventLoop.subprocess_exec/subprocess_shell are not implemented yet')
 
     # Unix stream sockets: asyncio's own address handling over this loop's
     # sock_connect, _start_serving and transports.
