@@ -1,13 +1,14 @@
 """asyncio's Handle and TimerHandle as tulip's loop queues them in debug mode.
 
 Outside debug mode call_soon/call_later/call_at make tulip._core's C handles.
-In debug mode, and for descriptor watches and signal handlers, the loop queues
-asyncio's own classes; these subclasses add what asyncio's loop does around a
+In debug mode (and for signal handlers) the loop queues these subclasses of
+asyncio's own classes instead, which add what asyncio's loop does around a
 callback in debug mode (BaseEventLoop._run_once): the handle being run is
 loop._current_handle (the exception handler prints where it was created), and a
 callback that takes slow_callback_duration or longer is logged as
-"Executing <Handle ...> took 0.123 seconds". The check is made when the
-callback runs, as asyncio's, so set_debug() after scheduling still counts.
+"Executing <Handle ...> took 0.123 seconds". Descriptor watches and
+call_soon_threadsafe callbacks are made of these only when made in debug mode:
+outside it a readiness event must not pay for the extra frame.
 """
 
 from asyncio import base_events, events

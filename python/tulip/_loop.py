@@ -101,7 +101,7 @@ class EventLoop(SignalMixin, SockMixin, AsyncioTransportsMixin, base_events.Base
         self._check_closed()
         if self._debug:
             self._check_callback(callback, 'call_soon_threadsafe')
-        handle = Handle(callback, args, self, context)
+        handle = (Handle if self._debug else events.Handle)(callback, args, self, context)
         if handle._source_traceback:
             del handle._source_traceback[-1]
         self._core.call_soon_threadsafe(handle)
@@ -170,7 +170,9 @@ class EventLoop(SignalMixin, SockMixin, AsyncioTransportsMixin, base_events.Base
     def _watch(self, fd, callback, args, handles, add):
         self._check_closed()
         fileno = _fileobj_to_fd(fd)
-        handle = Handle(callback, args, self, None)
+        # Timed (the slow-callback warning) when made in debug mode; outside it
+        # asyncio's plain Handle, so a readiness event costs no extra frame.
+        handle = (Handle if self._debug else events.Handle)(callback, args, self, None)
         add(fileno, handle)
         # A new callback for the same descriptor replaces the old one, whose
         # Handle is cancelled (as asyncio's): sock_* waiters rely on it.
