@@ -95,47 +95,23 @@ struct Bridge {
   }
 };
 
-// An asyncio.Protocol. To C++ it is a BufferedProtocol: each read lands in a
-// fresh bytes object, shrunk in place to the bytes read and handed to
-// data_received, so a read is copied once (by the kernel), not a second time
-// from the loop's read buffer into the bytes. (Shrinking is a realloc that
-// glibc does in place; the object is not resized once Python has seen it.)
-class PyProtocol final : public BufferedProtocol {
+class PyProtocol final : public Protocol {
  public:
   explicit PyProtocol(Bridge bridge) : bridge_(std::move(bridge)) {}
   void connection_made(Transport&) override { bridge_.connection_made(); }
-  std::span<std::byte> get_buffer(std::size_t size_hint) override {
-    pending_.reset();
-    if (!bridge_.protocol) return {};
-    PyObject* bytes = PyBytes_FromStringAndSize(nullptr, static_cast<Py_ssize_t>(size_hint));
-    if (bytes == nullptr) {
-      bridge_.report("Fatal error: protocol.data_received() call failed.");
-      return {};
-    }
-    pending_ = PyRef::steal(bytes);
-    return {reinterpret_cast<std::byte*>(PyBytes_AS_STRING(bytes)), size_hint};
-  }
-  void buffer_updated(std::size_t bytes) override {
-    PyObject* data = pending_.release();
-    if (data == nullptr || !bridge_.protocol) {
-      Py_XDECREF(data);
-      return;
-    }
-    // Our own reference, never shared yet: _PyBytes_Resize may move it (and
-    // frees it, setting data to null, when it fails).
-    if (_PyBytes_Resize(&data, static_cast<Py_ssize_t>(bytes)) != 0)
-      return bridge_.report("Fatal error: protocol.data_received() call failed.");
-    PyObject* result = PyObject_CallMethodOneArg(bridge_.protocol.get(), names.data_received, data);
-    Py_DECREF(data);
+  void data_received(std::string_view data) override {
+    if (!bridge_.protocol) return;
+    PyObject* bytes = PyBytes_FromStringAndSize(data.data(), static_cast<Py_ssize_t>(data.size()));
+    PyObject* result = bytes == nullptr ? nullptr
+                                        : PyObject_CallMethodOneArg(bridge_.protocol.get(),
+                                                                    names.data_received, bytes);
+    Py_XDECREF(bytes);
     if (result == nullptr)
       return bridge_.report("Fatal error: protocol.data_received() call failed.");
     Py_DECREF(result);
   }
   bool eof_received() override { return bridge_.eof_received(); }
-  void connection_lost(std::error_code error) override {
-    pending_.reset();
-    bridge_.connection_lost(error);
-  }
+  void connection_lost(std::error_code error) override { bridge_.connection_lost(error); }
   void pause_writing() override {
     bridge_.call(names.pause_writing, "protocol.pause_writing() failed");
   }
@@ -145,7 +121,6 @@ class PyProtocol final : public BufferedProtocol {
 
  private:
   Bridge bridge_;
-  PyRef pending_;  // the bytes object the read in progress fills
 };
 
 // A BufferedProtocol: reads land in the buffer get_buffer() returns. The
