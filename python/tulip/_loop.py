@@ -45,15 +45,27 @@ class EventLoop(SignalMixin, SockMixin, AsyncioTransportsMixin, base_events.Base
 
     def _select_scheduling(self):
         # Outside debug mode call_soon/call_later/call_at are the C functions
-        # making tulip._core Handles; in debug mode the methods below, with
-        # asyncio's Handles (source tracebacks) and its thread and callback checks.
+        # making tulip._core Handles (and create_task, with no task factory, a
+        # C function making asyncio's Task); in debug mode the methods below and
+        # BaseEventLoop's, with asyncio's Handles (source tracebacks) and its
+        # thread and callback checks.
         if self._debug:
-            for name in ('call_soon', 'call_later', 'call_at'):
+            for name in ('call_soon', 'call_later', 'call_at', 'create_task'):
                 self.__dict__.pop(name, None)
         else:
             self.call_soon = self._core.fast_call_soon
             self.call_later = self._core.fast_call_later
             self.call_at = self._core.fast_call_at
+            # create_task without a task factory: asyncio.Task made in C.
+            if self._task_factory is None:
+                self.create_task = self._core.fast_create_task
+            else:
+                self.__dict__.pop('create_task', None)
+
+    def set_task_factory(self, factory):
+        super().set_task_factory(factory)
+        if hasattr(self, '_core'):
+            self._select_scheduling()
 
     # ---- Scheduling ---------------------------------------------------------
 

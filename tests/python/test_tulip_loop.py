@@ -172,6 +172,38 @@ class LoopCases:
         self.assertIs(result, made[-1])
         self.assertIsInstance(result, asyncio.Task)
 
+    def test_create_task_name_context_factory_and_closed_loop(self):
+        import contextvars
+        var = contextvars.ContextVar('var', default='unset')
+        context = contextvars.copy_context()
+        context.run(var.set, 'in context')
+
+        async def read_var():
+            return var.get()
+
+        task = self.loop.create_task(read_var(), name='named', context=context)
+        self.assertIsInstance(task, asyncio.Task)
+        self.assertEqual(task.get_name(), 'named')
+        self.assertEqual(self.loop.run_until_complete(task), 'in context')
+        coro = read_var()
+        with self.assertRaises(TypeError):
+            self.loop.create_task(coro, nonsense=1)
+        coro.close()
+        # A factory set later is used; removed again, the default comes back.
+        made = []
+        self.loop.set_task_factory(
+            lambda loop, coro, **kwargs: made.append(coro) or asyncio.Task(coro, loop=loop, **kwargs))
+        self.loop.run_until_complete(self.loop.create_task(read_var()))
+        self.assertEqual(len(made), 1)
+        self.loop.set_task_factory(None)
+        self.loop.run_until_complete(self.loop.create_task(read_var()))
+        self.assertEqual(len(made), 1)
+        self.loop.close()
+        coro = read_var()
+        with self.assertRaisesRegex(RuntimeError, 'closed'):
+            self.loop.create_task(coro)
+        coro.close()
+
     def test_echo_with_protocol_and_buffered_protocol(self):
         received = bytearray()
 
