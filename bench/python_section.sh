@@ -88,6 +88,12 @@ run_python_section() {
     echo "run-peers.sh: $source_dir has no Python package; the python section is skipped" >&2
     return 0
   fi
+  if ! grep -q '^TULIP_BUILD_PYTHON:BOOL=ON' "$build/CMakeCache.txt"; then
+    # No Python headers (Debian: python3-dev): nothing of tulip's to measure.
+    echo "run-peers.sh: $build is configured without tulip's Python package (python3-dev missing?); the python section is skipped" >&2
+    echo "skipped: python section (no tulip Python package in $build)" >>"$out/machine.txt"
+    return 0
+  fi
   cmake --build "$build" -j 2 --target tulip_python_core bench-loadgen bench-epoll-echo-server \
     >>"$out/raw/build.log" 2>&1 || {
     echo "run-peers.sh: building tulip's Python package failed (needs python3-dev), see $out/raw/build.log" >&2
