@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2154 # sourced by run-peers.sh, whose settings it uses
 # The "python" section of bench/run-peers.sh: tulip's Python loop (the `tulip`
 # package, `tulip._core`) beside uvloop and asyncio's own loop, in one run.
 # Sourced by run-peers.sh after its settings and helpers; self-contained so that
@@ -49,6 +50,7 @@ start_python_server() { # key peer port: starts it pinned, sets server_pid[key]
     >>"$out/raw/server-python-$peer.log" 2>&1 &
   local pid=$!
   started+=("$pid")
+  # shellcheck disable=SC2004 # server_pid is run-peers.sh's associative array
   server_pid[$key]=$pid
   wait_for_server "$port" "$pid" || {
     echo "run-peers.sh: the $peer server did not start, see $out/raw/server-python-$peer.log" >&2
