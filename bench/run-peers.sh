@@ -15,12 +15,15 @@
 #                 sendfile), process (bench/run-process-peers.sh: child processes,
 #                 pipes and executors; not with --smoke unless named), threads
 #                 (a loop per core: tulip-echo-server --threads N against N
-#                 epoll floors sharing the port; not with --smoke unless named)
+#                 epoll floors sharing the port; not with --smoke unless named),
+#                 python (tulip's Python loop beside uvloop and asyncio: echo
+#                 servers, loop and coroutine microbenchmarks, client churn; see
+#                 bench/python_section.sh)
 #   --threads N   the threads section's N: N server loops on N cores and N load
 #                 generators on N others (default: half the cores, at least 1)
 #   --commit REV  measure tulip as committed at REV (built from `git archive` into
 #                 build-bench-commit/), not the working tree
-#   TULIP_BENCH_PORT=N  the first of the TCP ports it uses (default 29300; up to N+40)
+#   TULIP_BENCH_PORT=N  the first of the TCP ports it uses (default 29300; up to N+60)
 #
 # Builds everything in Release into build-bench/, installs the Debian packages it
 # needs, pins the servers and the load generator to different cores, runs the
@@ -43,7 +46,7 @@ for argument in "$@"; do
     exec bench/run-tls.sh "${rest[@]}"
   fi
 done
-all_sections=(echo churn idle loop callgrind coro streams unix udp process threads)
+all_sections=(echo churn idle loop callgrind coro streams unix udp process threads python)
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) mode=quick ;;
@@ -71,7 +74,7 @@ while [ $# -gt 0 ]; do
       only=$2
       shift
       ;;
-    -h | --help) sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,31p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *)
       echo "run-peers.sh: unknown argument '$1' (--quick, --smoke, --only LIST, --out DIR, --commit REV, --threads N)" >&2
       exit 2
@@ -90,7 +93,7 @@ if [ -n "$only" ]; then
     }
   done
 elif [ "$mode" = smoke ]; then
-  sections=(echo churn idle coro streams unix udp)
+  sections=(echo churn idle coro streams unix udp python)
 else
   sections=("${all_sections[@]}")
 fi
@@ -162,7 +165,8 @@ want unix && targets+=(tulip-echo-server bench-epoll-echo-server bench-uv-echo-s
 want threads && targets+=(tulip-echo-server bench-epoll-echo-server)
 mapfile -t targets < <(printf '%s\n' "${targets[@]}" | sort -u)
 {
-  cmake -S "$source_dir" -B "$build" -DCMAKE_BUILD_TYPE=Release -DTULIP_BUILD_TESTS=OFF -DTULIP_BENCH_PEERS=ON &&
+  cmake -S "$source_dir" -B "$build" -DCMAKE_BUILD_TYPE=Release -DTULIP_BUILD_TESTS=OFF -DTULIP_BENCH_PEERS=ON \
+    -DPython3_EXECUTABLE="$python" &&
     cmake --build "$build" -j 2 --target "${targets[@]}"
 } >"$out/raw/build.log" 2>&1 || {
   echo "run-peers.sh: the build failed, see $out/raw/build.log" >&2
@@ -493,6 +497,9 @@ want coro && total_steps=$((total_steps + reps))
 want streams && total_steps=$((total_steps + reps * ${#streams_peers[@]} * n_echo))
 want unix && total_steps=$((total_steps + reps * ${#unix_peers[@]} * n_echo))
 want threads && total_steps=$((total_steps + reps * 2 * ${#threads_concurrencies[@]}))
+# shellcheck source=bench/python_section.sh
+source bench/python_section.sh
+want python && total_steps=$((total_steps + $(python_section_steps)))
 started_at=$(date +%s)
 
 # ==== 10-11: UDP echo and sendfile: settings and functions ===============================
@@ -838,6 +845,9 @@ fi
 
 want udp && run_datagram_and_sendfile_sections
 want threads && run_threads_section
+
+# ---- 14-17: tulip's Python loop against uvloop and asyncio (bench/python_section.sh) ----
+want python && run_python_section
 
 # ---- 13: processes, pipes and executors: a runner of its own --------------------------
 # bench/run-process-peers.sh measures child processes (spawn+wait), 1 GiB

@@ -32,6 +32,13 @@ expect streams tulip tulip-streams asio-coro uvloop-streams asyncio-streams
 expect unix epoll tulip libuv
 expect udp epoll tulip libuv asio uvloop asyncio
 expect sendfile floor tulip tulip-buffered
+# tulip's Python loop, where the build has its package (python3-dev installed).
+if ! grep -q "^skipped: python section" "$out/machine.txt"; then
+  expect py-echo epoll tulip-py uvloop asyncio
+  expect py-streams epoll tulip-py-streams uvloop-streams asyncio-streams
+  expect py-loop tulip-py uvloop asyncio
+  expect py-churn tulip-py uvloop asyncio
+fi
 [ -s "$out/summary.md" ] || { echo "smoke.sh: no summary.md" >&2; exit 1; }
 
 # The TLS runner, where OpenSSL's headers are installed (scripts/install-deps.sh

@@ -15,6 +15,8 @@ import subprocess
 import sys
 from collections import defaultdict
 
+from python_report import PYTHON_COLORS, PYTHON_TITLES, python_sections
+
 PEERS = ["epoll", "tulip", "tulip-streams", "libuv", "libuv-plain", "asio", "asio-coro",
          "uvloop", "uvloop-streams", "asyncio", "asyncio-streams"]
 TITLES = {"epoll": "epoll (floor)", "tulip": "tulip", "tulip-streams": "tulip streams",
@@ -294,6 +296,7 @@ class Report:
             self.table("callgrind", "instructions_per_round_trip", "case", show_spread=False)
         self.new_sections()
         self.datagram_and_sendfile_sections()
+        self.python_sections()
 
         self.evaluate()
         if self.checks:
@@ -525,6 +528,12 @@ def datagram_and_sendfile_sections(self):
 
 
 Report.datagram_and_sendfile_sections = datagram_and_sendfile_sections
+
+# tulip's Python loop beside uvloop and asyncio (bench/charts/python_report.py).
+PEERS[1:1] = ["tulip-py", "tulip-py-streams"]
+TITLES.update(PYTHON_TITLES)
+COLORS.update(PYTHON_COLORS)
+Report.python_sections = lambda self: python_sections(self, TITLES, SATURATED)
 
 
 def main():

@@ -1,4 +1,4 @@
-"""Coroutine microbenchmarks for asyncio and uvloop, the peers of bench/coro_bench.cpp.
+"""Coroutine microbenchmarks for asyncio, uvloop and tulip's Python loop, the peers of bench/coro_bench.cpp.
 
 Task created and run to completion (batches of 1000), await of a done future,
 an `await asyncio.sleep(0)` chain with the call_soon chain beside it (the
@@ -7,7 +7,7 @@ tasks, and await of a coroutine that returns at once. Prints
 "bench=<name> items_per_s=<rate>" per case, rates per second of CPU time (as
 Google Benchmark reports them for tulip).
 
-Usage: python3 py_coro_bench.py [--loop asyncio|uvloop] [--scale F]
+Usage: python3 py_coro_bench.py [--loop asyncio|uvloop|tulip] [--scale F]
 """
 import argparse
 import asyncio
@@ -108,11 +108,15 @@ async def main(scale):
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
-    parser.add_argument("--loop", choices=["asyncio", "uvloop"], default="asyncio")
+    parser.add_argument("--loop", choices=["asyncio", "uvloop", "tulip"], default="asyncio")
     parser.add_argument("--scale", type=float, default=1.0)
     args = parser.parse_args()
     if args.loop == "uvloop":
         import uvloop
 
         uvloop.install()
+    elif args.loop == "tulip":
+        import tulip  # PYTHONPATH=<build>/python, or the installed package
+
+        tulip.install()
     asyncio.run(main(args.scale))

@@ -191,6 +191,50 @@ PyObject* core_fast_call_soon(PyObject* self, PyObject* const* args, Py_ssize_t 
   return reinterpret_cast<PyObject*>(handle);
 }
 
+// create_task(coro, *, name=None, context=None) with no task factory:
+// asyncio.Task(coro, loop=..., name=name, context=context), as
+// BaseEventLoop.create_task does, without its Python frame. (In debug mode and
+// with a task factory the loop uses BaseEventLoop's.)
+PyObject* core_fast_create_task(PyObject* self, PyObject* const* args, Py_ssize_t nargs,
+                                PyObject* kwnames) {
+  LoopCoreObject* core = as_core(self);
+  // asyncio.Task and the keyword names, looked up once (kept for the process).
+  static PyObject* task_type = nullptr;
+  static PyObject* task_kwnames = nullptr;
+  if (task_type == nullptr) {
+    PyObject* tasks = PyImport_ImportModule("asyncio.tasks");
+    if (tasks == nullptr) return nullptr;
+    task_type = PyObject_GetAttrString(tasks, "Task");
+    Py_DECREF(tasks);
+    if (task_type == nullptr) return nullptr;
+  }
+  if (task_kwnames == nullptr) {
+    task_kwnames = Py_BuildValue("(sss)", "loop", "name", "context");
+    if (task_kwnames == nullptr) return nullptr;
+  }
+  if (nargs != 1) {
+    PyErr_Format(PyExc_TypeError, "create_task() takes 1 positional argument (%zd given)", nargs);
+    return nullptr;
+  }
+  PyObject* name = Py_None;
+  PyObject* context = Py_None;
+  Py_ssize_t keywords = kwnames == nullptr ? 0 : PyTuple_GET_SIZE(kwnames);
+  for (Py_ssize_t i = 0; i < keywords; ++i) {
+    PyObject* key = PyTuple_GET_ITEM(kwnames, i);
+    if (PyUnicode_Check(key) && PyUnicode_CompareWithASCIIString(key, "name") == 0) {
+      name = args[nargs + i];
+    } else if (PyUnicode_Check(key) && PyUnicode_CompareWithASCIIString(key, "context") == 0) {
+      context = args[nargs + i];
+    } else {
+      PyErr_Format(PyExc_TypeError, "create_task() got an unexpected keyword argument '%S'", key);
+      return nullptr;
+    }
+  }
+  if (!check_open(core)) return nullptr;
+  PyObject* call[] = {args[0], core->owner, name, context};
+  return PyObject_Vectorcall(task_type, call, 1, task_kwnames);
+}
+
 PyObject* schedule_timer(LoopCoreObject* core, double when, PyObject* const* args, Py_ssize_t nargs,
                          PyObject* kwnames, const char* method) {
   PyObject* callback;
@@ -414,6 +458,9 @@ PyMethodDef core_methods[] = {
     {"fast_call_soon",
      reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(core_fast_call_soon)),
      METH_FASTCALL | METH_KEYWORDS, "call_soon(callback, *args, context=None) -> Handle."},
+    {"fast_create_task",
+     reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(core_fast_create_task)),
+     METH_FASTCALL | METH_KEYWORDS, "create_task(coro, *, name=None, context=None) -> Task."},
     {"fast_call_at", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(core_fast_call_at)),
      METH_FASTCALL | METH_KEYWORDS, "call_at(when, callback, *args, context=None)."},
     {"fast_call_later",

@@ -17,18 +17,14 @@ import threading
 from asyncio import base_events, events, sslproto, unix_events
 
 from . import _core
+from ._asyncio_transports import AsyncioTransportsMixin
+from ._handles import Handle, TimerHandle
 from ._signals import SignalMixin
 from ._sock import SockMixin
 from ._transport import SocketTransport
 
 
-class _TimerHandle(events.TimerHandle):
-    """asyncio's TimerHandle, plus the C++ timer it is queued as."""
-
-    __slots__ = ('_tulip_timer',)
-
-
-class EventLoop(SignalMixin, SockMixin, base_events.BaseEventLoop):
+class EventLoop(SignalMixin, SockMixin, AsyncioTransportsMixin, base_events.BaseEventLoop):
     """An asyncio event loop whose core is tulip's C++ EventLoop."""
 
     def __init__(self):
@@ -39,6 +35,7 @@ class EventLoop(SignalMixin, SockMixin, base_events.BaseEventLoop):
         # The clock is the C++ loop's (CLOCK_MONOTONIC, as time.monotonic()).
         self.time = self._core.time
         self._init_signals()
+        self._init_asyncio_transports()
         self._select_scheduling()
 
     def set_debug(self, enabled):
@@ -48,15 +45,27 @@ class EventLoop(SignalMixin, SockMixin, base_events.BaseEventLoop):
 
     def _select_scheduling(self):
         # Outside debug mode call_soon/call_later/call_at are the C functions
-        # making tulip._core Handles; in debug mode the methods below, with
-        # asyncio's Handles (source tracebacks) and its thread and callback checks.
+        # making tulip._core Handles (and create_task, with no task factory, a
+        # C function making asyncio's Task); in debug mode the methods below and
+        # BaseEventLoop's, with asyncio's Handles (source tracebacks) and its
+        # thread and callback checks.
         if self._debug:
-            for name in ('call_soon', 'call_later', 'call_at'):
+            for name in ('call_soon', 'call_later', 'call_at', 'create_task'):
                 self.__dict__.pop(name, None)
         else:
             self.call_soon = self._core.fast_call_soon
             self.call_later = self._core.fast_call_later
             self.call_at = self._core.fast_call_at
+            # create_task without a task factory: asyncio.Task made in C.
+            if self._task_factory is None:
+                self.create_task = self._core.fast_create_task
+            else:
+                self.__dict__.pop('create_task', None)
+
+    def set_task_factory(self, factory):
+        super().set_task_factory(factory)
+        if hasattr(self, '_core'):
+            self._select_scheduling()
 
     # ---- Scheduling ---------------------------------------------------------
 
@@ -65,7 +74,7 @@ class EventLoop(SignalMixin, SockMixin, base_events.BaseEventLoop):
         if self._debug:
             self._check_thread()
             self._check_callback(callback, 'call_soon')
-        handle = events.Handle(callback, args, self, context)
+        handle = Handle(callback, args, self, context)
         if handle._source_traceback:
             del handle._source_traceback[-1]
         self._core.call_soon(handle)
@@ -86,7 +95,7 @@ class EventLoop(SignalMixin, SockMixin, base_events.BaseEventLoop):
         if self._debug:
             self._check_thread()
             self._check_callback(callback, 'call_at')
-        timer = _TimerHandle(when, callback, args, self, context)
+        timer = TimerHandle(when, callback, args, self, context)
         if timer._source_traceback:
             del timer._source_traceback[-1]
         timer._tulip_timer = self._core.call_at(when, timer)
@@ -104,7 +113,7 @@ class EventLoop(SignalMixin, SockMixin, base_events.BaseEventLoop):
         self._check_closed()
         if self._debug:
             self._check_callback(callback, 'call_soon_threadsafe')
-        handle = events.Handle(callback, args, self, context)
+        handle = (Handle if self._debug else events.Handle)(callback, args, self, context)
         if handle._source_traceback:
             del handle._source_traceback[-1]
         self._core.call_soon_threadsafe(handle)
@@ -173,7 +182,9 @@ class EventLoop(SignalMixin, SockMixin, base_events.BaseEventLoop):
     def _watch(self, fd, callback, args, handles, add):
         self._check_closed()
         fileno = _fileobj_to_fd(fd)
-        handle = events.Handle(callback, args, self, None)
+        # Timed (the slow-callback warning) when made in debug mode; outside it
+        # asyncio's plain Handle, so a readiness event costs no extra frame.
+        handle = (Handle if self._debug else events.Handle)(callback, args, self, None)
         add(fileno, handle)
         # A new callback for the same descriptor replaces the old one, whose
         # Handle is cancelled (as asyncio's): sock_* waiters rely on it.
@@ -286,21 +297,6 @@ class EventLoop(SignalMixin, SockMixin, base_events.BaseEventLoop):
                 if transport is not None:
                     context['transport'] = transport
                 self.call_exception_handler(context)
-
-    def _make_datagram_transport(self, sock, protocol, address=None, waiter=None, extra=None):
-        sock.close()
-        raise NotImplementedError(
-            'tulip.EventLoop.create_datagram_endpoint is not implemented yet')
-
-    def _make_read_pipe_transport(self, pipe, protocol, waiter=None, extra=None):
-        raise NotImplementedError('tulip.EventLoop.connect_read_pipe is not implemented yet')
-
-    def _make_write_pipe_transport(self, pipe, protocol, waiter=None, extra=None):
-        raise NotImplementedError('tulip.EventLoop.connect_write_pipe is not implemented yet')
-
-    async def _make_subprocess_transport(self, *args, **kwargs):
-        raise NotImplementedError(
-            'tulip.EventLoop.subprocess_exec/subprocess_shell are not implemented yet')
 
     # Unix stream sockets: asyncio's own address handling over this loop's
     # sock_connect, _start_serving and transports.

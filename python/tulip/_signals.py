@@ -11,7 +11,9 @@ wait (KeyboardInterrupt comes out of run_forever, as with asyncio).
 import signal
 import socket
 import threading
-from asyncio import coroutines, events
+from asyncio import coroutines
+
+from ._handles import Handle
 
 
 def _noop_handler(signum, frame):
@@ -94,7 +96,7 @@ class SignalMixin:
             signal.set_wakeup_fd(self._self_writer.fileno())
         except (ValueError, OSError) as exc:
             raise RuntimeError(str(exc))
-        self._signal_handlers[sig] = events.Handle(callback, args, self, None)
+        self._signal_handlers[sig] = Handle(callback, args, self, None)
         try:
             signal.signal(sig, _noop_handler)
             signal.siginterrupt(sig, False)

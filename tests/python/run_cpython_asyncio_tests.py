@@ -26,34 +26,21 @@ try:
     from test.test_asyncio import test_sock_lowlevel
     from test.test_asyncio import test_sslproto
     from test.test_asyncio import test_streams
+    from test.test_asyncio import test_subprocess
     from test.test_asyncio import utils as test_utils
 except ImportError as error:
     sys.exit(f'CPython\'s test suite is missing ({error}); Debian: apt-get install '
              'libpython3.11-testsuite')
 
 # Reasons, named once.
-DATAGRAM = 'UDP: create_datagram_endpoint not implemented yet'
-PIPES = 'pipes: connect_read_pipe/connect_write_pipe not implemented yet'
-SUBPROCESS = 'subprocesses not implemented yet'
 NATIVE_SENDFILE = ('loop.sendfile on a transport: os.sendfile not wired up yet '
                    '(asyncio\'s read-and-write fallback is used)')
 SELECTOR = 'inspects the selector loop\'s internals (selector, _ready, self-pipe)'
 
 # test id suffix -> reason
 SKIPS = {
-    'test_create_datagram_endpoint': DATAGRAM,
-    'test_create_datagram_endpoint_ipv6': DATAGRAM,
-    'test_create_datagram_endpoint_sock': DATAGRAM,
     'test_internal_fds': SELECTOR,
     'test_timeout_rounding': SELECTOR,
-    'test_read_pipe': PIPES,
-    'test_unclosed_pipe_transport': PIPES,
-    'test_write_pipe': PIPES,
-    'test_write_pipe_disconnect_on_close': PIPES,
-    'test_read_pty_output': PIPES,
-    'test_write_pty': PIPES,
-    'test_bidirectional_pty': PIPES,
-    'test_read_all_from_pipe_reader': PIPES,
     'test_sendfile_force_unsupported_native': NATIVE_SENDFILE,
     'test_sendfile_not_supported': NATIVE_SENDFILE,
     'test_sendfile_prevents_bare_write': NATIVE_SENDFILE,
@@ -64,7 +51,8 @@ def tulip_loop():
     return tulip.new_event_loop()
 
 
-class TulipEventLoopTests(test_events.EventLoopTestsMixin, test_utils.TestCase):
+class TulipEventLoopTests(test_events.EventLoopTestsMixin, test_events.SubprocessTestsMixin,
+                          test_utils.TestCase):
     def create_event_loop(self):
         return tulip_loop()
 
@@ -94,6 +82,15 @@ class TulipStartTLSTests(test_sslproto.BaseStartTLS, unittest.TestCase):
         return tulip_loop()
 
 
+class TulipSubprocessTests(test_subprocess.SubprocessMixin, test_utils.TestCase):
+    """tulip's loop watches its children itself (a pidfd): no child watcher."""
+
+    def setUp(self):
+        super().setUp()
+        self.loop = tulip_loop()
+        self.set_event_loop(self.loop)
+
+
 class TulipStreamTests(test_streams.StreamTests):
     """StreamTests makes its loops with asyncio.new_event_loop(): under tulip's
     policy those are tulip loops."""
@@ -110,7 +107,8 @@ class TulipStreamTests(test_streams.StreamTests):
 
 
 CLASSES = (TulipEventLoopTests, TulipStartServerTests, TulipBufferedProtocolTests,
-           TulipSockTests, TulipSendfileTests, TulipStartTLSTests, TulipStreamTests)
+           TulipSockTests, TulipSendfileTests, TulipStartTLSTests, TulipStreamTests,
+           TulipSubprocessTests)
 
 
 def apply_skips(suite: unittest.TestSuite, reasons: collections.Counter) -> None:
