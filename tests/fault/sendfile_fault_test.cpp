@@ -253,7 +253,8 @@ TEST(SendfileFault, BufferedPathEndsWhenThePeerResets) {
 }
 
 TEST(SendfileFault, AReadErrorOfTheFileFailsTheSendfileAndLeavesTheConnection) {
-  EventLoop loop;
+  // Injects failures into the epoll backend's system calls.
+  EventLoop loop(EventLoopOptions{BackendKind::kEpoll});
   TempFile file(pattern(100000, 29));
   auto protocol = std::make_shared<RecordingProtocol>();
   auto [connection, peer] = connect_to_raw_peer(loop, protocol);
@@ -342,7 +343,8 @@ TEST(SendfileFault, ASecondSendfileAtOnceIsRefusedAndACancelledOneStops) {
 }
 
 TEST(SendfileFault, ASecondSendfileDuringTheBufferedPathIsRefused) {
-  EventLoop loop;
+  // Injects failures into the epoll backend's system calls.
+  EventLoop loop(EventLoopOptions{BackendKind::kEpoll});
   TempFile file(pattern(16 * 1024 * 1024, 30));
   auto protocol = std::make_shared<RecordingProtocol>();
   auto [connection, peer] = connect_to_raw_peer(loop, protocol, "127.0.0.1", kSmallReceiveBuffer);

@@ -159,7 +159,8 @@ TEST(SendfileTest, UnixStreamTransportsSendFilesToo) {
 }
 
 TEST(SendfileTest, WhenTheKernelRefusesTheBufferedPathTakesOver) {
-  EventLoop loop;
+  // Injects failures into the epoll backend's system calls.
+  EventLoop loop(EventLoopOptions{BackendKind::kEpoll});
   std::string contents = pattern(3 * 1024 * 1024 + 17, 9);
   TempFile file(contents);
   auto protocol = std::make_shared<RecordingProtocol>();
@@ -179,7 +180,8 @@ TEST(SendfileTest, WhenTheKernelRefusesTheBufferedPathTakesOver) {
 }
 
 TEST(SendfileTest, WithoutFallbackTheKernelsRefusalIsSendfileNotAvailable) {
-  EventLoop loop;
+  // Injects failures into the epoll backend's system calls.
+  EventLoop loop(EventLoopOptions{BackendKind::kEpoll});
   TempFile file(pattern(1000));
   auto protocol = std::make_shared<RecordingProtocol>();
   auto [connection, peer] = connect_to_raw_peer(loop, protocol);
