@@ -3,6 +3,7 @@
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -116,7 +117,10 @@ UringBackend::UringBackend(EventLoop& loop) : loop_(loop) {
     io_uring_queue_exit(&ring_);
     throw;
   }
-  claim(wakeup_fd_);
+  // The wakeup descriptor is the loop's own: add_reader must not take it.
+  // (Not claim(): the loop's internals do not exist yet.)
+  owned_.resize(static_cast<std::size_t>(wakeup_fd_) + 1);
+  owned_[static_cast<std::size_t>(wakeup_fd_)] = true;
   arm_wakeup_read();
   arm_readiness_poll();
 }
@@ -206,7 +210,11 @@ void UringBackend::wakeup() noexcept {
 void UringBackend::wait(int timeout_ms) {
   if ((ring_.flags & IORING_SETUP_R_DISABLED) != 0) {
     // The first wait: this thread becomes the ring's one submitter.
-    if (int error = io_uring_enable_rings(&ring_)) throw_os_error(-error, "io_uring_enable_rings");
+    // (liburing 2.3 declares io_uring_enable_rings but does not export it.)
+    if (::syscall(__NR_io_uring_register, ring_.ring_fd, IORING_REGISTER_ENABLE_RINGS, nullptr, 0) <
+        0) {
+      throw_os_error(errno, "io_uring_register(IORING_REGISTER_ENABLE_RINGS)");
+    }
     ring_.flags &= ~IORING_SETUP_R_DISABLED;
   }
   if (readiness_pending_) timeout_ms = 0;  // events of the readiness backend wait
