@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <vector>
 
 #include "server_access.hpp"
 #include "socket_ops.hpp"
@@ -20,6 +21,9 @@ namespace {
 // One send takes at most this much of the write buffer (the rest follows).
 constexpr std::size_t kMaxSendBytes = 256 * 1024;
 constexpr std::size_t kMaxIovecs = 64;
+// The size a BufferedProtocol's get_buffer() is asked for (asyncio's max_size,
+// as on the epoll backend), whatever one completion carries.
+constexpr std::size_t kBufferHint = 256 * 1024;
 
 }  // namespace
 
@@ -176,7 +180,7 @@ void UringSocketTransport::deliver_to_buffered_protocol(std::string_view data) {
   while (!data.empty()) {
     std::span<std::byte> buffer;
     try {
-      buffer = target->get_buffer(data.size());
+      buffer = target->get_buffer(kBufferHint);
     } catch (...) {
       protocol_failed("Fatal error: protocol.get_buffer() call failed.");
       return;
@@ -295,10 +299,22 @@ void UringSocketTransport::on_sent(const io_uring_cqe& cqe) {
   request_finished();
 }
 
+ssize_t UringSocketTransport::send_now(const iovec* buffers, std::size_t count) {
+  ssize_t n = send_buffers(fd_, buffers, count);
+  if (n >= 0) return n;
+  if (would_block(static_cast<int>(-n))) return 0;
+  socket_failed(errno_code(static_cast<int>(-n)));
+  return -1;
+}
+
 void UringSocketTransport::write(std::string_view data) {
   if (!accept_write(data.size())) return;
   if (!sending_ && buffer_.empty()) {
-    sent_.assign(data);
+    iovec buffer{const_cast<char*>(data.data()), data.size()};
+    ssize_t sent = send_now(&buffer, 1);
+    if (sent < 0 || static_cast<std::size_t>(sent) == data.size()) return;
+    // The rest goes to a send request, which owns its bytes.
+    sent_.assign(data.substr(static_cast<std::size_t>(sent)));
     sent_offset_ = 0;
     start_send();
     pause_protocol_if_needed();
@@ -311,8 +327,11 @@ void UringSocketTransport::write(std::string_view data) {
 void UringSocketTransport::write(std::string&& data) {
   if (!accept_write(data.size())) return;
   if (!sending_ && buffer_.empty()) {
+    iovec buffer{data.data(), data.size()};
+    ssize_t sent = send_now(&buffer, 1);
+    if (sent < 0 || static_cast<std::size_t>(sent) == data.size()) return;
     sent_ = std::move(data);
-    sent_offset_ = 0;
+    sent_offset_ = static_cast<std::size_t>(sent);
     start_send();
     pause_protocol_if_needed();
     return;
@@ -325,8 +344,26 @@ void UringSocketTransport::writelines(std::span<const std::string_view> buffers)
   std::size_t total = 0;
   for (std::string_view piece : buffers) total += piece.size();
   if (!accept_write(total)) return;
+  std::size_t skip = 0;  // bytes of `buffers` the kernel already took
+  if (!sending_ && buffer_.empty()) {
+    std::vector<iovec> vectors;
+    vectors.reserve(std::min<std::size_t>(buffers.size(), IOV_MAX));
+    for (std::string_view piece : buffers) {
+      if (piece.empty()) continue;
+      if (vectors.size() == IOV_MAX) break;
+      vectors.push_back({const_cast<char*>(piece.data()), piece.size()});
+    }
+    ssize_t sent = send_now(vectors.data(), vectors.size());
+    if (sent < 0 || static_cast<std::size_t>(sent) == total) return;
+    skip = static_cast<std::size_t>(sent);
+  }
   for (std::string_view piece : buffers) {
-    if (!piece.empty()) buffer_.append(piece);
+    if (skip >= piece.size()) {
+      skip -= piece.size();
+      continue;
+    }
+    buffer_.append(piece.substr(skip));
+    skip = 0;
   }
   after_buffer_grew();
 }

@@ -10,12 +10,14 @@
 //    memory) and the buffer goes back to the ring at once. Pausing cancels
 //    the receive; bytes that were already on their way are kept and handed
 //    over, from the ready queue, when reading resumes.
-//  * Writing: one send in flight at a time, which keeps the bytes in order.
-//    The bytes of that send are moved out of the write buffer into a string
-//    this object owns, so that an abort, which drops the write buffer, never
-//    frees memory the kernel is still reading. The write buffer size that
-//    flow control and get_write_buffer_size() see counts the bytes in flight.
-//    close() waits for them as for buffered bytes.
+//  * Writing: write() tries send() at once, as asyncio (and the epoll
+//    backend) do, so that the bytes are on their way when write() returns;
+//    what the kernel did not take goes to a send request, one in flight at a
+//    time, which keeps the bytes in order. The bytes of that send are moved
+//    out of the write buffer into a string this object owns, so that an abort, which drops the
+//    write buffer, never frees memory the kernel is still reading. The write buffer size that flow
+//    control and get_write_buffer_size() see counts the bytes in flight. close() waits for them as
+//    for buffered bytes.
 //
 // Lifetime: while any request is in flight the transport keeps a reference
 // to itself (self_), dropped by the last completion; releasing the transport
@@ -55,13 +57,20 @@ class UringSocketTransport final : public StreamTransportBase, public BufferedSe
   void close() override;
 
   // WriteTransport
+  void set_write_buffer_limits(std::optional<std::size_t> high,
+                               std::optional<std::size_t> low) override {
+    flow_.set_limits(high, low);
+    pause_protocol_if_needed();  // counting the bytes in flight
+  }
   void write(std::string_view data) override;
   void write(std::string&& data) override;
   void writelines(std::span<const std::string_view> buffers) override;
   void write_eof() override;
   bool can_write_eof() const noexcept override { return true; }
   std::size_t get_write_buffer_size() const noexcept override {
-    return buffer_.size() + (sent_.size() - sent_offset_);
+    // Bytes of a send still in flight count until the kernel took them, unless
+    // the connection is lost (they are dropped then, as the buffer is).
+    return buffer_.size() + (lost_ ? 0 : sent_.size() - sent_offset_);
   }
 
   // BufferedSendfileTarget
@@ -108,6 +117,9 @@ class UringSocketTransport final : public StreamTransportBase, public BufferedSe
   void on_eof();
   void on_sent(const io_uring_cqe& cqe);
   void send_eof();
+  // send() at once (as asyncio's write does); returns how many bytes the
+  // kernel took, or -1 after a fatal error.
+  ssize_t send_now(const iovec* buffers, std::size_t count);
   // Called after the buffer grew: sends if nothing is in flight, pauses the
   // protocol past the high-water mark (counting the bytes in flight).
   void after_buffer_grew();
