@@ -131,6 +131,8 @@ UringBackend::~UringBackend() {
   cancel(this);
   if (readiness_poll_->armed_) cancel(readiness_poll_.get());
   int waited_ms = 0;
+  // A loop that never waited has a ring still disabled: enable it to drain it.
+  if (in_flight_ > 0 && enable_ring() != 0) waited_ms = kDrainTimeoutMs;
   while (in_flight_ > 0 && waited_ms < kDrainTimeoutMs) {
     __kernel_timespec timeout{0, 10'000'000};
     io_uring_cqe* cqe = nullptr;
@@ -138,7 +140,7 @@ UringBackend::~UringBackend() {
     // EEXIST: another thread than the loop's is destroying it, and a
     // single-issuer ring takes no requests from it; the kernel cancels what
     // is left when the ring goes.
-    if (result == -EEXIST || result == -EBADR) break;
+    if (result == -EEXIST || result == -EBADFD) break;
     drain_completions();
     waited_ms += 10;
   }
@@ -207,16 +209,21 @@ void UringBackend::wakeup() noexcept {
 
 // ---- Waiting and delivering ---------------------------------------------------------
 
-void UringBackend::wait(int timeout_ms) {
-  if ((ring_.flags & IORING_SETUP_R_DISABLED) != 0) {
-    // The first wait: this thread becomes the ring's one submitter.
-    // (liburing 2.3 declares io_uring_enable_rings but does not export it.)
-    if (::syscall(__NR_io_uring_register, ring_.ring_fd, IORING_REGISTER_ENABLE_RINGS, nullptr, 0) <
-        0) {
-      throw_os_error(errno, "io_uring_register(IORING_REGISTER_ENABLE_RINGS)");
-    }
-    ring_.flags &= ~IORING_SETUP_R_DISABLED;
+int UringBackend::enable_ring() noexcept {
+  if ((ring_.flags & IORING_SETUP_R_DISABLED) == 0) return 0;
+  // The first wait: this thread becomes the ring's one submitter. (liburing
+  // 2.3 declares io_uring_enable_rings but does not export it.)
+  if (::syscall(__NR_io_uring_register, ring_.ring_fd, IORING_REGISTER_ENABLE_RINGS, nullptr, 0) <
+      0) {
+    return errno;
   }
+  ring_.flags &= ~IORING_SETUP_R_DISABLED;
+  return 0;
+}
+
+void UringBackend::wait(int timeout_ms) {
+  if (int error = enable_ring())
+    throw_os_error(error, "io_uring_register(IORING_REGISTER_ENABLE_RINGS)");
   if (readiness_pending_) timeout_ms = 0;  // events of the readiness backend wait
   int result;
   if (timeout_ms == 0) {

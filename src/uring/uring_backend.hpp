@@ -109,6 +109,8 @@ class UringBackend final : public IoBackend, private Completion {
   void arm_wakeup_read();
   void arm_readiness_poll();
   void wait(int timeout_ms);
+  // Enables the ring if it is still disabled (see setup_ring); 0 or an errno.
+  int enable_ring() noexcept;
   void drain_completions();
 
   class ReadinessPoll;
