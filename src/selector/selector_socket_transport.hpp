@@ -128,7 +128,8 @@ class SelectorSocketTransport final : public StreamTransportBase,
   // dealing with the dropped bytes. The common case is inline; every write
   // passes here.
   bool accept_write(std::size_t bytes) {
-    if (bytes != 0 && !closing_ && !lost_ && !eof_requested_ && kind_ != Kind::kReadPipe) [[likely]]
+    if (bytes != 0 && !closing_ && !lost_ && !eof_requested_ && !sendfile_ &&
+        kind_ != Kind::kReadPipe) [[likely]]
       return true;
     return refuse_pipe_write(bytes);
   }

@@ -35,6 +35,9 @@ class UringListener final : public Listener {
     if (request_ != nullptr) {
       request_->owner = nullptr;
       backend_.cancel(request_);
+      // The accept request holds the socket open until its cancellation
+      // completes: stop listening now, so that new clients are refused.
+      ::shutdown(fd_, SHUT_RDWR);
     }
     backend_.close_socket(fd_);
   }

@@ -423,6 +423,10 @@ void UringSocketTransport::release_resources() noexcept {
   }
   if (sending_) backend_.cancel(&send_);
   stash_.clear();
+  // A request in flight holds the socket open past close() until its
+  // cancellation completes: end the connection now, so that the peer sees the
+  // end when close() or abort() says (as on epoll), not an iteration later.
+  if (requests_ > 0) ::shutdown(fd_, SHUT_RDWR);
   backend_.close_socket(std::exchange(fd_, -1));
   std::shared_ptr<Server> server = std::move(server_);
   if (server) ServerAccess::detach(*server, this);
