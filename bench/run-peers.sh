@@ -156,6 +156,12 @@ echo "building into $build/ (Release)" >&2
 echo_servers=(tulip-echo-server bench-epoll-echo-server bench-uv-echo-server bench-asio-echo-server)
 targets=(bench-loadgen)
 want echo || want idle || want callgrind && targets+=("${echo_servers[@]}")
+# The io_uring floor, in a tree that has it (and a build with liburing).
+with_uring=0
+if want echo && [ -f "$source_dir/bench/peers/uring_echo_server.c" ] && [ -f /usr/include/liburing.h ]; then
+  with_uring=1
+  targets+=(bench-uring-echo-server)
+fi
 want churn && targets+=(bench-epoll-echo-server tulip-bench-churn-client bench-epoll-churn-client
   bench-uv-churn-client bench-asio-churn-client)
 want loop && targets+=(tulip-bench-loop bench-uv-loop bench-asio-loop)
@@ -238,7 +244,9 @@ server_command() { # peer address -> the command line of its echo server
   at=$(listen_args "$2")
   case "$1" in
     epoll) echo "$bin/bench-epoll-echo-server $at --backlog 1024" ;;
-    tulip) echo "$build/tulip-echo-server --keep-open --quiet $at --backlog 1024" ;;
+    tulip) echo "$build/tulip-echo-server --keep-open --quiet $at --backlog 1024 $tulip_epoll" ;;
+    tulip-uring) echo "$build/tulip-echo-server --keep-open --quiet $at --backlog 1024 --backend io_uring" ;;
+    uring) echo "$bin/bench-uring-echo-server $at --backlog 1024" ;;
     tulip-streams) echo "$build/tulip-echo-server --streams --keep-open --quiet $at --backlog 1024" ;;
     libuv) echo "$bin/bench-uv-echo-server $at --backlog 1024" ;;
     libuv-plain) echo "$bin/bench-uv-echo-server $at --backlog 1024 --plain-write" ;;
@@ -457,7 +465,7 @@ run_threads_section() {
     fi
   done
   "${server_pin[@]}" "$build/tulip-echo-server" --threads "$n" --keep-open --quiet \
-    --port "$threads_port" --backlog 1024 >>"$out/raw/server-threads-tulip.log" 2>&1 &
+    --port "$threads_port" --backlog 1024 $tulip_epoll >>"$out/raw/server-threads-tulip.log" 2>&1 &
   tulip_pid=$!
   started+=("$tulip_pid")
   for i in $(seq 0 $((n - 1))); do
@@ -485,10 +493,27 @@ run_threads_section() {
   done
   stop_pids "$tulip_pid" "${floor_pids[@]}"
 }
+# tulip-echo-server gains --backend with the io_uring backend: `tulip` is then
+# pinned to epoll (auto would take io_uring), and the echo section measures
+# tulip on io_uring (tulip-uring) beside the io_uring floor (uring).
+tulip_epoll=""
+echo_peers=("${peers[@]}")
+if "$build/tulip-echo-server" --help 2>&1 | grep -q -- --backend; then
+  tulip_epoll="--backend epoll"
+  if [ $with_uring -eq 1 ] && "$build/tulip-echo-server" --backend io_uring --help >/dev/null 2>&1; then
+    echo_peers=(epoll uring tulip tulip-uring libuv asio uvloop asyncio)
+  else
+    echo "skipped: tulip-uring and the io_uring floor (io_uring unavailable here)" >>"$out/machine.txt"
+  fi
+  # Every other tulip program of the run (the streams, UDP and threads servers,
+  # the churn client, the Python loop) on epoll too, so that "tulip" means one
+  # backend throughout; --backend io_uring (tulip-uring) still overrides it.
+  export TULIP_BACKEND=epoll
+fi
 
 n_peers=${#peers[@]}
 n_echo=$((${#sizes[@]} * ${#concurrencies[@]}))
-want echo && total_steps=$((total_steps + reps * n_peers * (n_echo + 1)))
+want echo && total_steps=$((total_steps + reps * ${#echo_peers[@]} * (n_echo + 1)))
 want churn && total_steps=$((total_steps + reps * n_peers))
 want idle && total_steps=$((total_steps + idle_reps * n_peers))
 want loop && total_steps=$((total_steps + reps))
@@ -677,11 +702,11 @@ run_datagram_and_sendfile_sections() {
 
 # ---- 1 and 3: echo throughput and bulk stream, every server running at once ----------
 if want echo; then
-  for i in "${!peers[@]}"; do address[${peers[$i]}]=$((base_port + i)); done
-  for peer in "${peers[@]}"; do start_server "$peer" "${address[$peer]}" "${pin_server[@]}"; done
+  for i in "${!echo_peers[@]}"; do address[${echo_peers[$i]}]=$((base_port + i)); done
+  for peer in "${echo_peers[@]}"; do start_server "$peer" "${address[$peer]}" "${pin_server[@]}"; done
   for rep in $(seq "$reps"); do
-    pingpong_rep echo "$rep" "${peers[@]}"
-    for peer in "${peers[@]}"; do
+    pingpong_rep echo "$rep" "${echo_peers[@]}"
+    for peer in "${echo_peers[@]}"; do
       line=$(loadgen --mode bulk --port "${address[$peer]}" --server-pid "${server_pid[$peer]}" \
         --bytes "$bulk_bytes") || {
         echo "run-peers.sh: the load generator failed against $peer (bulk)" >&2
@@ -691,7 +716,7 @@ if want echo; then
       progress "bulk $((bulk_bytes >> 20)) MiB each way $peer rep $rep/$reps: $(value_of gb_per_s "$line") GB/s"
     done
   done
-  for peer in "${peers[@]}"; do stop_server "$peer"; done
+  for peer in "${echo_peers[@]}"; do stop_server "$peer"; done
 fi
 
 # ---- 2: client churn against the epoll server ------------------------------------------

@@ -42,6 +42,10 @@ if(TULIP_WITH_TLS)
   # still names it in the exported target, so the package always finds it.
   string(APPEND TULIP_COMPONENT_DEPENDENCIES "find_dependency(OpenSSL)\n")
 endif()
+if(TULIP_WITH_URING)
+  # liburing is linked by name (-luring): no CMake package to find.
+  list(APPEND TULIP_BUILT_COMPONENTS io_uring)
+endif()
 
 # ---- The library, its headers and the exported target --------------------------
 
@@ -116,6 +120,14 @@ if(TULIP_WITH_TLS)
     set(TULIP_PC_REQUIRES "openssl")
   else()
     set(TULIP_PC_REQUIRES_PRIVATE "openssl")
+  endif()
+endif()
+# liburing's own liburing.pc (liburing-dev) gives -luring, likewise.
+if(TULIP_WITH_URING)
+  if(tulip_type STREQUAL "STATIC_LIBRARY")
+    string(JOIN " " TULIP_PC_REQUIRES ${TULIP_PC_REQUIRES} "liburing")
+  else()
+    string(JOIN " " TULIP_PC_REQUIRES_PRIVATE ${TULIP_PC_REQUIRES_PRIVATE} "liburing")
   endif()
 endif()
 configure_file("${CMAKE_CURRENT_LIST_DIR}/tulip.pc.in" "${PROJECT_BINARY_DIR}/tulip.pc" @ONLY)

@@ -76,6 +76,10 @@ endif()
 if(TULIP_WITH_TLS)
   list(APPEND tulip_dev_depends "libssl-dev")
 endif()
+# Likewise liburing-dev with the io_uring backend.
+if(TULIP_WITH_URING)
+  list(APPEND tulip_dev_depends "liburing-dev")
+endif()
 list(JOIN tulip_dev_depends ", " CPACK_DEBIAN_DEVELOPMENT_PACKAGE_DEPENDS)
 
 # Debian wants a copyright file and a changelog in /usr/share/doc/<package>/ of

@@ -9,11 +9,12 @@ set -euo pipefail
 # python3-dev: the Python package's extension; libpython3.11-testsuite: CPython's
 # own asyncio tests, run against tulip's loop; libssl-dev: TLS (optional for the
 # library, wanted for the tests); openssl: the TLS tests' certificates and their
-# interoperability peer (s_server, s_client).
+# interoperability peer (s_server, s_client); liburing-dev: the io_uring backend
+# (optional for the library, wanted for the tests and the liburing benchmark floor).
 packages=(cmake g++ make libgtest-dev libbenchmark-dev python3 valgrind
           pkg-config help2man dpkg-dev file lintian doxygen
           redis-server redis-tools nginx-light curl wrk python3-dev
-          libpython3.11-testsuite libssl-dev openssl "$@")
+          libpython3.11-testsuite libssl-dev openssl liburing-dev "$@")
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

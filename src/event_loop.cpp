@@ -40,9 +40,15 @@ std::int64_t seconds_to_ns(double seconds) {
 
 }  // namespace
 
-EventLoop::EventLoop()
+EventLoop::EventLoop() : EventLoop(EventLoopOptions{}) {}
+
+EventLoop::EventLoop(const EventLoopOptions& options)
+    : EventLoop(detail::resolve_backend_kind(options.backend), 0) {}
+
+// The backend is chosen first, so that a bad choice throws before anything is allocated.
+EventLoop::EventLoop(BackendKind resolved, int)
     : pool_(new detail::NodePool(this)),
-      backend_(detail::make_epoll_backend(*this)),
+      backend_(detail::make_backend(*this, resolved)),
       internals_(std::make_unique<detail::LoopInternals>(*this, *backend_)),
       token_(std::make_shared<detail::LoopToken>(this)) {}
 
@@ -57,6 +63,8 @@ EventLoop::~EventLoop() {
   token_->gone.store(true, std::memory_order_release);
   pool_->orphan();
 }
+
+const char* EventLoop::backend_name() const noexcept { return backend_->name(); }
 
 std::int64_t EventLoop::now_ns() const noexcept {
   timespec ts;

@@ -25,6 +25,7 @@
 #include <system_error>
 
 #include "tulip/detail/inline_function.hpp"
+#include "tulip/loop_options.hpp"
 #include "tulip/socket_address.hpp"
 
 namespace tulip {
@@ -208,9 +209,22 @@ class IoBackend {
 
   /// Forgets everything about `fd` and closes it.
   virtual void close_socket(int fd) noexcept = 0;
+
+  /// A descriptor that polls readable while this backend has events to
+  /// deliver (epoll's own descriptor), so that another backend can nest this
+  /// one; -1 if there is none.
+  virtual int event_fd() const noexcept { return -1; }
 };
 
 /// The readiness backend: epoll, level-triggered, with an eventfd for wakeups.
 std::unique_ptr<IoBackend> make_epoll_backend(EventLoop& loop);
+
+/// The concrete backend `kind` asks for (src/backend_selection.cpp): auto
+/// reads TULIP_BACKEND, then takes io_uring when the kernel allows it (and
+/// says which at debug level). Throws std::invalid_argument for an unknown
+/// TULIP_BACKEND, RuntimeError when io_uring is asked for and unavailable.
+BackendKind resolve_backend_kind(BackendKind kind);
+/// Makes the backend of a resolved kind (epoll or io_uring).
+std::unique_ptr<IoBackend> make_backend(EventLoop& loop, BackendKind kind);
 
 }  // namespace tulip::detail

@@ -17,9 +17,10 @@ from collections import defaultdict
 
 from python_report import PYTHON_COLORS, PYTHON_TITLES, python_sections
 
-PEERS = ["epoll", "tulip", "tulip-streams", "libuv", "libuv-plain", "asio", "asio-coro",
+PEERS = ["epoll", "uring", "tulip", "tulip-uring", "tulip-streams", "libuv", "libuv-plain", "asio", "asio-coro",
          "uvloop", "uvloop-streams", "asyncio", "asyncio-streams"]
-TITLES = {"epoll": "epoll (floor)", "tulip": "tulip", "tulip-streams": "tulip streams",
+TITLES = {"epoll": "epoll (floor)", "uring": "io_uring (floor)", "tulip": "tulip",
+          "tulip-uring": "tulip on io_uring", "tulip-streams": "tulip streams",
           "libuv": "libuv", "libuv-plain": "libuv (plain uv_write)", "asio": "Boost.Asio",
           "asio-coro": "Boost.Asio coroutines", "uvloop": "uvloop",
           "uvloop-streams": "uvloop streams", "asyncio": "asyncio",
@@ -43,7 +44,7 @@ CORO_TITLES = {"task_create_and_run": "task created and run to completion (Asio:
                "call_soon_chain": "the call_soon chain beside it (Asio: post chain)",
                "queue_ping_pong": "Queue put/get ping-pong, round trips (Asio: channel)",
                "await_inline": "co_await of a coroutine that returns at once"}
-COLORS = {"epoll": "#7f7f7f", "tulip": "#d62728", "tulip-streams": "#e377c2", "libuv": "#1f77b4",
+COLORS = {"epoll": "#7f7f7f", "uring": "#3f3f3f", "tulip": "#d62728", "tulip-uring": "#8c564b", "tulip-streams": "#e377c2", "libuv": "#1f77b4",
           "libuv-plain": "#17becf", "asio": "#ff7f0e", "asio-coro": "#bcbd22",
           "uvloop": "#2ca02c", "uvloop-streams": "#98df8a", "asyncio": "#9467bd",
           "asyncio-streams": "#c5b0d5"}
@@ -317,6 +318,16 @@ class Report:
             if tc and ec:
                 self.check(f"echo {case}: CPU/request ≤ 1.05× epoll", tc / ec <= 1.05,
                            f"{tc / ec:.2f}×")
+            # tulip on io_uring (issue 15): ≤ 0.85× the epoll floor's CPU per request
+            # at 1 KiB × 10 and 64, and within 1.05× the io_uring floor's.
+            uc, fc = (m("echo", case, "tulip-uring", "server_cpu_us_per_req"),
+                      m("echo", case, "uring", "server_cpu_us_per_req"))
+            if uc and ec and case in ("S=1024 C=10", "S=1024 C=64"):
+                self.check(f"echo {case}: io_uring CPU/request ≤ 0.85× epoll floor",
+                           uc / ec <= 0.85, f"{uc / ec:.2f}×")
+            if uc and fc and case in ("S=1024 C=10", "S=1024 C=64"):
+                self.check(f"echo {case}: io_uring CPU/request ≤ 1.05× io_uring floor",
+                           uc / fc <= 1.05, f"{uc / fc:.2f}×")
             others = [p for p in ("libuv", "asio", "uvloop", "asyncio")
                       if m("echo", case, p, "req_per_s")]
             if t and others:

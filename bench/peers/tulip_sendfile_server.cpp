@@ -83,7 +83,8 @@ int main(int argc, char** argv) {
     std::perror("tulip-bench-sendfile-server: open");
     return 1;
   }
-  tulip::EventLoop loop;
+  // The buffered mode injects a failure into the epoll backend's sendfile(2).
+  tulip::EventLoop loop(tulip::EventLoopOptions{tulip::BackendKind::kEpoll});
   try {
     auto server = loop.run_until_complete(loop.create_server(
         [file_fd, buffered] { return std::make_shared<FileSender>(file_fd, buffered); }, host,

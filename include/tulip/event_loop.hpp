@@ -58,6 +58,7 @@
 #include "tulip/export.hpp"
 #include "tulip/future.hpp"
 #include "tulip/handle.hpp"
+#include "tulip/loop_options.hpp"
 #include "tulip/pipes.hpp"
 #include "tulip/socket_address.hpp"
 #include "tulip/subprocess.hpp"
@@ -86,9 +87,14 @@ class TULIP_API EventLoop {
   /// Zero-timeout polls happen at most this many iterations apart while callbacks are ready.
   static constexpr unsigned kPollIntervalWhenBusy = 32;
 
-  /// Creates a loop with the default I/O backend (epoll). Throws OSError if the
-  /// kernel refuses the resources (epoll or eventfd descriptors).
+  /// Creates a loop on the automatically chosen I/O backend (see
+  /// EventLoopOptions: TULIP_BACKEND, else io_uring when available, else
+  /// epoll). Throws OSError if the kernel refuses the resources (epoll or
+  /// eventfd descriptors), std::invalid_argument if TULIP_BACKEND names no backend.
   EventLoop();
+  /// Creates a loop as `options` say. Throws as EventLoop() does, and
+  /// RuntimeError if options.backend is io_uring and io_uring is unavailable.
+  explicit EventLoop(const EventLoopOptions& options);
   /// Closes the loop if it is not closed yet. Destroying a running loop is undefined.
   ~EventLoop();
 
@@ -190,6 +196,9 @@ class TULIP_API EventLoop {
   bool is_running() const noexcept { return running_.load(std::memory_order_relaxed); }
   /// True once close() was called.
   bool is_closed() const noexcept { return closed_; }
+
+  /// The I/O backend this loop runs on: "epoll" or "io_uring".
+  const char* backend_name() const noexcept;
 
   /// A new pending Future bound to this loop (asyncio's loop.create_future()).
   /// Throws RuntimeError if the loop is closed.
@@ -645,6 +654,9 @@ class TULIP_API EventLoop {
   friend class Handle;
   // tulip's own sources reach the loop's internals through this (src/loop_access.hpp).
   friend struct detail::LoopAccess;
+
+  // Makes the loop on an already chosen backend (EventLoop(options) chooses).
+  EventLoop(BackendKind resolved, int);
 
   detail::CallbackNode* new_node() {
     if (closed_) throw_closed();

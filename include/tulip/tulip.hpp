@@ -17,6 +17,7 @@
 #include "tulip/handle.hpp"
 #include "tulip/locks.hpp"
 #include "tulip/log.hpp"
+#include "tulip/loop_options.hpp"
 #include "tulip/peer_credentials.hpp"
 #include "tulip/pipes.hpp"
 #include "tulip/process.hpp"

@@ -52,6 +52,7 @@ class EpollBackend final : public IoBackend, private IoWatcher {
       int fd, const SocketAddress& address, InlineFunction<void(std::error_code)> done) override;
   bool start_sendfile(Transport& transport, SendfileJob& job) override;
   void close_socket(int fd) noexcept override;
+  int event_fd() const noexcept override { return epoll_fd_; }
 
   // ---- For this backend's own transports, listeners and connects ----------------
 

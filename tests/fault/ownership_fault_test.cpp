@@ -97,7 +97,8 @@ TEST(DescriptorOwnership, AWatcherLeftOnAClosedNumberCannotRemoveTheNextOwnersRe
 // ---- The kernel refusing a registration --------------------------------------------------
 
 TEST(RegistrationRefused, StartingAnAcceptedConnectionFailsThatConnectionOnly) {
-  EventLoop loop;
+  // Injects failures into the epoll backend's system calls.
+  EventLoop loop(EventLoopOptions{BackendKind::kEpoll});
   ExceptionLog exceptions(loop);
   RecordingServer server(loop);
   epoll_of(loop).inject_ctl_failures(ENOMEM, 1);
@@ -121,7 +122,8 @@ TEST(RegistrationRefused, StartingAnAcceptedConnectionFailsThatConnectionOnly) {
 }
 
 TEST(RegistrationRefused, WatchingForWritabilityFailsThatConnectionWithTheKernelsError) {
-  EventLoop loop;
+  // Injects failures into the epoll backend's system calls.
+  EventLoop loop(EventLoopOptions{BackendKind::kEpoll});
   ExceptionLog exceptions(loop);
   auto victim = std::make_shared<RecordingProtocol>();
   auto bystander = std::make_shared<RecordingProtocol>();

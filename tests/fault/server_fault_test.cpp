@@ -364,6 +364,12 @@ class DescriptorLimit {
 
 TEST(DescriptorExhaustion, TheServerBacksOffWithoutSpinningAndServesEveryoneOnceFdsFree) {
   EventLoop loop;
+  if (std::string(loop.backend_name()) == "io_uring") {
+    // The kernel reads RLIMIT_NOFILE when an accept request is submitted: a
+    // multishot accept armed before the limit is lowered never sees it
+    // (docs/backends.md).
+    GTEST_SKIP() << "io_uring's multishot accept keeps the descriptor limit of its submission";
+  }
   ExceptionLog exceptions(loop);
   ServerStats stats;
   auto server = start_counting_echo(loop, stats);

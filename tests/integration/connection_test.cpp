@@ -496,6 +496,12 @@ TEST(Server, HundredsOfConcurrentClientsAreEchoedByteExact) {
 
 TEST(Server, AcceptBacksOffWhenDescriptorsRunOut) {
   EventLoop loop;
+  if (std::string(loop.backend_name()) == "io_uring") {
+    // The kernel reads RLIMIT_NOFILE when an accept request is submitted: a
+    // multishot accept armed before the limit is lowered never sees it
+    // (docs/backends.md). The back-off itself is the server's, shared.
+    GTEST_SKIP() << "io_uring's multishot accept keeps the descriptor limit of its submission";
+  }
   std::vector<std::string> reports;
   loop.set_exception_handler(
       [&](EventLoop&, const ExceptionContext& context) { reports.push_back(context.message); });
@@ -517,13 +523,17 @@ TEST(Server, AcceptBacksOffWhenDescriptorsRunOut) {
   rlimit saved;
   ::getrlimit(RLIMIT_NOFILE, &saved);
   // Leave no room for the accepted socket: the next accept() fails with EMFILE.
-  RawSocket client = RawSocket::connect_to(address);
+  // The client's socket is made first and connects only once the limit is
+  // down: a completion backend accepts as soon as the connection arrives.
+  RawSocket client(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  ASSERT_GE(client.fd(), 0);
   // The limit applies to descriptor numbers: set it to the lowest free one.
   int lowest_free = ::dup(0);
   ::close(lowest_free);
   rlimit tight = saved;
   tight.rlim_cur = static_cast<rlim_t>(lowest_free);
   ::setrlimit(RLIMIT_NOFILE, &tight);
+  ASSERT_EQ(::connect(client.fd(), address.data(), address.size()), 0) << errno;
   bool reported = run_until(
       loop, [&] { return !reports.empty(); }, 5.0);
   // The server must not spin: within its back-off the loop sleeps. Free room.

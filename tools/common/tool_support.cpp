@@ -1,5 +1,6 @@
 #include "tool_support.hpp"
 
+#include "tulip/loop_options.hpp"
 #include "tulip/tls.hpp"
 #include "tulip/transport.hpp"
 
@@ -9,6 +10,7 @@
 #include <cctype>
 #include <cmath>
 #include <cstdlib>
+#include <stdexcept>
 #include <utility>
 
 namespace tulip::tools {
@@ -146,6 +148,22 @@ std::optional<std::string> tls_summary(const Transport& transport) {
     summary += " ALPN " + *alpn;
   }
   return summary;
+}
+
+std::optional<std::string> select_backend(std::string_view name) {
+  BackendKind kind;
+  try {
+    kind = parse_backend_kind(name);
+  } catch (const std::invalid_argument&) {
+    return "--backend must be auto, epoll or io_uring, not '" + std::string(name) + "'";
+  }
+  if (kind == BackendKind::kIoUring && !io_uring_available()) {
+    return std::string(
+        "--backend io_uring: io_uring is unavailable here (this build lacks it, or the kernel "
+        "refuses it: the io_uring_disabled sysctl, seccomp or a container)");
+  }
+  ::setenv("TULIP_BACKEND", std::string(name).c_str(), 1);
+  return std::nullopt;
 }
 
 }  // namespace tulip::tools

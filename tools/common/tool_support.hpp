@@ -44,6 +44,12 @@ std::optional<double> parse_seconds(std::string_view text);
 /// A non-negative integer; nullopt otherwise.
 std::optional<long> parse_count(std::string_view text);
 
+// --backend NAME (auto, epoll, io_uring): every loop the tool makes afterwards
+// runs on it (through TULIP_BACKEND, which loops made with `auto` read).
+// Returns an error message for an unknown name, or io_uring where it is
+// unavailable; nothing on success.
+std::optional<std::string> select_backend(std::string_view name);
+
 /// What a TLS transport negotiated, for the log: "TLSv1.3 TLS_AES_256_GCM_SHA384"
 /// (with " ALPN h2" when ALPN chose a protocol); nullopt for a plain transport.
 std::optional<std::string> tls_summary(const Transport& transport);

@@ -12,6 +12,7 @@ constexpr const char* kUsage =
     "usage: tulip-echo-client [--host H] [--port P | --unix PATH] [--udp] [--message TEXT]\n"
     "                         [--size N] [--eof] [--verify] [--timeout SEC]\n"
     "                         [--happy-eyeballs-delay SEC] [--quiet] [--streams]\n"
+    "                         [--backend auto|epoll|io_uring]\n"
     "                         [--tls [--cafile FILE] [--server-hostname NAME] [--insecure]\n"
     "                          [--handshake-timeout SEC]]\n";
 
@@ -137,6 +138,8 @@ ClientOptions parse_client_arguments(int argc, char** argv) {
     } else if (name == "--quiet" || name == "-q") {
       flag();
       options.quiet = true;
+    } else if (name == "--backend") {
+      if (auto error = select_backend(required())) usage_error(*error);
     } else if (name == "--streams") {
       flag();
       options.streams = true;

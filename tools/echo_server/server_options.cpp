@@ -15,7 +15,8 @@ constexpr const char* kUsage =
     "                         [--quiet] [--backlog N] [--reuse-port] [--nodelay | --no-nodelay]\n"
     "                         [--keepalive-idle S] [--keepalive-count N] [--keepalive-interval "
     "S]\n"
-    "                         [--streams] [--threads N] [--tls --cert FILE [--key FILE]\n"
+    "                         [--streams] [--threads N] [--backend auto|epoll|io_uring]\n"
+    "                         [--tls --cert FILE [--key FILE]\n"
     "                         [--handshake-timeout SEC]]\n";
 
 // More loops than this is a typing mistake, not a machine.
@@ -131,6 +132,8 @@ ServerToolOptions parse_server_arguments(int argc, char** argv) {
       keepalive().probe_count = positive("number");
     } else if (name == "--keepalive-interval") {
       keepalive().interval_seconds = positive("number of seconds");
+    } else if (name == "--backend") {
+      if (auto error = select_backend(required())) usage_error(*error);
     } else if (name == "--streams") {
       flag();
       options.streams = true;

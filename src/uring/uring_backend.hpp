@@ -1,0 +1,137 @@
+// UringBackend: the completion backend, on io_uring (liburing). Not API.
+//
+// What runs natively on the ring:
+//  * waiting: io_uring_submit_and_wait_timeout with the loop's poll timeout,
+//    so that the operations handlers queued during an iteration are submitted
+//    in the same system call that waits for the next completions;
+//  * cross-thread wakeups: a read request on an eventfd, re-armed after each;
+//  * stream transports on sockets (TCP and Unix, uring_socket_transport.cpp):
+//    multishot receive into the provided buffer ring below, one send in
+//    flight per socket;
+//  * listeners (multishot accept) and connects (IORING_OP_CONNECT).
+// What is delegated to a readiness backend kept inside this one (the epoll
+// backend, reached only through the IoBackend seam): pipes, datagram
+// transports, the kernel sendfile path (a transport of this backend takes
+// sendfile's buffered path), and set_interest (add_reader, add_writer, the
+// sock_* operations, a child's pidfd). The ring watches that backend's epoll
+// descriptor with a poll request, so its events arrive through the same wait.
+//
+// Lifetime: every request in flight carries a Completion* as its user_data.
+// What it points to stays alive until its last completion has arrived: a
+// transport holds a reference to itself while it has requests in flight, a
+// listener's or connect's request is a heap object that outlives its owner
+// and frees itself when its final completion arrives. Closing an owner
+// cancels its requests (by user_data: the descriptor number may already be
+// reused). The destructor waits for every request to complete.
+//
+// The completion queue is twice the submission queue and the kernel keeps
+// what does not fit (IORING_FEAT_NODROP, required): completions are never lost.
+//
+// Thread-safety: wakeup() from any thread; everything else on the loop's thread.
+#pragma once
+
+#include <liburing.h>
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "io_backend.hpp"
+
+namespace tulip::detail {
+
+/// What a request's user_data points to: told of each of its completions.
+class Completion {
+ public:
+  /// `cqe` is one completion of this request; IORING_CQE_F_MORE in its flags
+  /// says more follow. The object may destroy itself inside this call.
+  virtual void complete(const io_uring_cqe& cqe) = 0;
+
+ protected:
+  ~Completion() = default;
+};
+
+class UringBackend final : public IoBackend, private Completion {
+ public:
+  /// Each provided receive buffer holds this much; one completion carries at most one.
+  static constexpr unsigned kReceiveBufferSize = 16 * 1024;
+  /// Buffers in the provided buffer ring (a power of two).
+  static constexpr unsigned kReceiveBufferCount = 256;
+  /// The provided buffer ring's group id.
+  static constexpr unsigned kBufferGroup = 0;
+
+  /// Sets the ring up (SINGLE_ISSUER|DEFER_TASKRUN, else COOP_TASKRUN, else
+  /// plain). Throws OSError if the kernel refuses io_uring altogether.
+  explicit UringBackend(EventLoop& loop);
+  ~UringBackend() override;
+
+  const char* name() const noexcept override { return "io_uring"; }
+  void poll(int timeout_ms) override;
+  void poll_and_dispatch(int timeout_ms) override;
+  void dispatch() override;
+  void wakeup() noexcept override;
+  void set_interest(int fd, IoWatcher* watcher, std::uint32_t interest) override;
+  bool owns(int fd) const noexcept override;
+  std::shared_ptr<Transport> start_stream_transport(StreamSocket socket,
+                                                    InlineFunction<void()> on_made) override;
+  std::shared_ptr<Transport> start_pipe_transport(PipeEnd pipe,
+                                                  InlineFunction<void()> on_made) override;
+  std::shared_ptr<DatagramTransport> start_datagram_transport(
+      DatagramSocket socket, InlineFunction<void()> on_made) override;
+  std::unique_ptr<Listener> make_listener(Server& server, int fd, int backlog) override;
+  std::unique_ptr<PendingConnect> start_connect(
+      int fd, const SocketAddress& address, InlineFunction<void(std::error_code)> done) override;
+  bool start_sendfile(Transport& transport, SendfileJob& job) override;
+  void close_socket(int fd) noexcept override;
+
+  // ---- For this backend's transports, listeners and connects ---------------------
+
+  EventLoop& loop() const noexcept { return loop_; }
+  /// A submission queue entry whose user_data is `completion`; submits what is
+  /// queued first if the queue is full. Counts the request as in flight until
+  /// its final completion (see finished()).
+  io_uring_sqe* prepare(Completion* completion);
+  /// Asks the kernel to cancel the request of `completion` (its completion
+  /// then arrives with -ECANCELED, or as it was already going to).
+  void cancel(Completion* completion);
+  /// Marks `fd` as owned by one of this backend's objects (see owns()).
+  void claim(int fd);
+  /// The data of provided buffer `id`, which a receive completion names.
+  char* receive_buffer(unsigned id) noexcept {
+    return buffers_.get() + static_cast<std::size_t>(id) * kReceiveBufferSize;
+  }
+  /// Gives provided buffer `id` back to the kernel once its data was consumed.
+  void recycle_buffer(unsigned id) noexcept;
+
+ private:
+  // The wakeup eventfd's read request, and the readiness backend's poll request.
+  void complete(const io_uring_cqe& cqe) override;
+  void arm_wakeup_read();
+  void arm_readiness_poll();
+  void wait(int timeout_ms);
+  // Enables the ring if it is still disabled (see setup_ring); 0 or an errno.
+  int enable_ring() noexcept;
+  void drain_completions();
+
+  class ReadinessPoll;
+
+  EventLoop& loop_;
+  io_uring ring_{};
+  bool ring_ready_ = false;
+  int wakeup_fd_ = -1;
+  std::uint64_t wakeup_value_ = 0;  // the eventfd read's target
+  std::unique_ptr<IoBackend> readiness_;
+  std::unique_ptr<ReadinessPoll> readiness_poll_;
+  io_uring_buf_ring* buffer_ring_ = nullptr;
+  std::unique_ptr<char[]> buffers_;
+  std::vector<bool> owned_;  // indexed by fd
+  std::size_t in_flight_ = 0;
+  bool readiness_pending_ = false;  // the epoll descriptor reported events
+  bool dispatching_ = false;
+};
+
+/// Makes an io_uring backend; throws OSError if the kernel refuses io_uring
+/// (too old, disabled by sysctl, seccomp or a container).
+std::unique_ptr<IoBackend> make_uring_backend(EventLoop& loop);
+
+}  // namespace tulip::detail

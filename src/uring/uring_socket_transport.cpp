@@ -1,0 +1,439 @@
+#include "uring/uring_socket_transport.hpp"
+
+#include <limits.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <vector>
+
+#include "server_access.hpp"
+#include "socket_ops.hpp"
+#include "tulip/errors.hpp"
+#include "tulip/event_loop.hpp"
+#include "tulip/peer_credentials.hpp"
+#include "tulip/server.hpp"
+
+namespace tulip::detail {
+namespace {
+
+// One send takes at most this much of the write buffer (the rest follows).
+constexpr std::size_t kMaxSendBytes = 256 * 1024;
+constexpr std::size_t kMaxIovecs = 64;
+// The size a BufferedProtocol's get_buffer() is asked for (asyncio's max_size,
+// as on the epoll backend), whatever one completion carries.
+constexpr std::size_t kBufferHint = 256 * 1024;
+
+}  // namespace
+
+std::shared_ptr<Transport> UringBackend::start_stream_transport(StreamSocket socket,
+                                                                InlineFunction<void()> on_made) {
+  claim(socket.fd);
+  auto transport = std::make_shared<UringSocketTransport>(*this, std::move(socket));
+  transport->start(std::move(on_made));
+  return transport;
+}
+
+UringSocketTransport::UringSocketTransport(UringBackend& backend, StreamSocket socket)
+    : StreamTransportBase(backend.loop()),
+      backend_(backend),
+      fd_(socket.fd),
+      server_(std::move(socket.server)),
+      peername_(socket.peer.empty() ? SocketAddress::peer_of(socket.fd) : socket.peer),
+      sockname_(SocketAddress::local_of(socket.fd)) {
+  set_protocol(std::move(socket.protocol));
+}
+
+UringSocketTransport::~UringSocketTransport() {
+  if (!released_) backend_.close_socket(fd_);
+}
+
+void UringSocketTransport::start(Callback on_made) {
+  // Nothing is submitted before connection_made has run: reading starts from
+  // interest_changed after it, as on every backend.
+  begin(std::move(on_made));
+  if (server_) ServerAccess::attach(*server_, this);
+}
+
+std::any UringSocketTransport::get_extra_info(std::string_view name) const {
+  if (name == "peername") return peername_.empty() ? std::any{} : std::any(peername_);
+  if (name == "sockname") return sockname_.empty() ? std::any{} : std::any(sockname_);
+  if (name == "socket") return std::any(fd_);
+  if (name == "peercred" && fd_ >= 0 && sockname_.family() == AF_UNIX) {
+    ucred credentials{};
+    socklen_t length = sizeof(credentials);
+    if (::getsockopt(fd_, SOL_SOCKET, SO_PEERCRED, &credentials, &length) < 0) return {};
+    return std::any(PeerCredentials{credentials.pid, credentials.uid, credentials.gid});
+  }
+  return {};
+}
+
+// ---- Requests ----------------------------------------------------------------------
+
+void UringSocketTransport::request_started() {
+  if (requests_++ == 0) self_ = shared();
+}
+
+void UringSocketTransport::request_finished() noexcept {
+  if (--requests_ == 0) {
+    // May destroy this object: the last thing done here.
+    std::shared_ptr<Transport> last = std::move(self_);
+  }
+}
+
+void UringSocketTransport::update_requests() noexcept {
+  try {
+    if (wants_to_read()) {
+      if (!stash_.empty() || stash_eof_) {
+        // Bytes that arrived while paused go first, from the ready queue
+        // (resume_reading never calls the protocol itself).
+        if (!stash_scheduled_) {
+          stash_scheduled_ = true;
+          loop_.call_soon(
+              [self = shared()] { static_cast<UringSocketTransport&>(*self).deliver_stash(); });
+        }
+      } else if (!receiving_) {
+        arm_receive();
+      }
+    } else if (receiving_ && !receive_cancelled_) {
+      backend_.cancel(&receive_);
+      receive_cancelled_ = true;
+    }
+    if (lost_) {
+      if (sending_) backend_.cancel(&send_);
+    } else if (!sending_ && !buffer_.empty()) {
+      start_send();
+    }
+  } catch (const std::exception&) {
+    report_current_exception("Fatal error: cannot submit an io_uring request");
+    force_close(std::make_error_code(std::errc::not_enough_memory));
+  }
+}
+
+void UringSocketTransport::arm_receive() {
+  io_uring_sqe* sqe = backend_.prepare(&receive_);
+  io_uring_prep_recv_multishot(sqe, fd_, nullptr, 0, 0);
+  sqe->flags |= IOSQE_BUFFER_SELECT;
+  sqe->buf_group = UringBackend::kBufferGroup;
+  receiving_ = true;
+  receive_cancelled_ = false;
+  request_started();
+}
+
+// ---- Reading ----------------------------------------------------------------------
+
+void UringSocketTransport::on_received(const io_uring_cqe& cqe) {
+  bool final = (cqe.flags & IORING_CQE_F_MORE) == 0;
+  if (final) receiving_ = false;
+  if (cqe.res > 0 && (cqe.flags & IORING_CQE_F_BUFFER) != 0) {
+    unsigned id = cqe.flags >> IORING_CQE_BUFFER_SHIFT;
+    std::string_view data(backend_.receive_buffer(id), static_cast<std::size_t>(cqe.res));
+    if (lost_ || closing_) {
+      // Nobody reads any more: the bytes are dropped, as the kernel would.
+    } else if (!wants_to_read() || !stash_.empty()) {
+      stash_.append(data);
+    } else {
+      try {
+        deliver(data);
+      } catch (...) {
+        backend_.recycle_buffer(id);
+        if (final) request_finished();
+        throw;
+      }
+    }
+    backend_.recycle_buffer(id);
+  } else if (cqe.res == 0) {
+    if (!lost_ && !closing_) {
+      if (wants_to_read() && stash_.empty()) {
+        on_eof();
+      } else {
+        stash_eof_ = true;
+      }
+    }
+  } else if (cqe.res < 0 && cqe.res != -ENOBUFS && cqe.res != -ECANCELED) {
+    if (!lost_) socket_failed(errno_code(-cqe.res));
+  }
+  if (final) {
+    // Ended by the kernel (out of buffers, or it stopped for its own reasons)
+    // or by a cancellation: go on if reading is still wanted.
+    if (cqe.res != 0) update_requests();
+    request_finished();
+  }
+}
+
+void UringSocketTransport::deliver(std::string_view data) {
+  if (buffered_protocol_ != nullptr) {
+    deliver_to_buffered_protocol(data);
+    return;
+  }
+  if (data_protocol_ == nullptr) return;
+  try {
+    data_protocol_->data_received(data);
+  } catch (...) {
+    protocol_failed("Fatal error: protocol.data_received() call failed.");
+  }
+}
+
+void UringSocketTransport::deliver_to_buffered_protocol(std::string_view data) {
+  BufferedProtocol* target = buffered_protocol_;
+  while (!data.empty()) {
+    std::span<std::byte> buffer;
+    try {
+      buffer = target->get_buffer(kBufferHint);
+    } catch (...) {
+      protocol_failed("Fatal error: protocol.get_buffer() call failed.");
+      return;
+    }
+    if (closing_) return;
+    if (reading_paused_ || target != buffered_protocol_) {
+      // Paused, or a new protocol: it gets the rest when reading goes on.
+      stash_.insert(0, data);
+      if (!reading_paused_) update_requests();
+      return;
+    }
+    if (buffer.empty()) {
+      loop_.call_exception_handler(context("Fatal error: get_buffer() returned an empty buffer"));
+      force_close(make_error_code(Error::kEmptyBuffer));
+      return;
+    }
+    std::size_t n = std::min(buffer.size(), data.size());
+    std::memcpy(buffer.data(), data.data(), n);
+    data.remove_prefix(n);
+    try {
+      target->buffer_updated(n);
+    } catch (...) {
+      protocol_failed("Fatal error: protocol.buffer_updated() call failed.");
+      return;
+    }
+    if (closing_ || target != buffered_protocol_ || reading_paused_) {
+      if (!closing_ && !data.empty()) {
+        stash_.insert(0, data);
+        update_requests();
+      }
+      return;
+    }
+  }
+}
+
+void UringSocketTransport::deliver_stash() {
+  stash_scheduled_ = false;
+  if (!wants_to_read()) return;
+  if (!stash_.empty()) {
+    std::string data = std::move(stash_);
+    stash_.clear();
+    if (data_protocol_ != nullptr) {
+      deliver(data);
+    } else {
+      deliver_to_buffered_protocol(data);
+    }
+  }
+  if (stash_.empty() && stash_eof_ && wants_to_read()) {
+    stash_eof_ = false;
+    on_eof();
+    return;
+  }
+  update_requests();
+}
+
+void UringSocketTransport::on_eof() {
+  eof_received_ = true;
+  update_requests();
+  bool keep_open = false;
+  try {
+    keep_open = protocol_ && protocol_->eof_received();
+  } catch (...) {
+    protocol_failed("Fatal error: protocol.eof_received() call failed.");
+    return;
+  }
+  if (!keep_open) close();
+}
+
+// ---- Writing -----------------------------------------------------------------------
+
+void UringSocketTransport::start_send() {
+  if (sent_offset_ == sent_.size()) {
+    // Take the front of the write buffer: the send owns its bytes.
+    sent_.clear();
+    sent_offset_ = 0;
+    iovec pieces[kMaxIovecs];
+    std::size_t count = buffer_.gather(pieces, kMaxIovecs);
+    for (std::size_t i = 0; i < count && sent_.size() < kMaxSendBytes; ++i) {
+      std::size_t take = std::min(pieces[i].iov_len, kMaxSendBytes - sent_.size());
+      sent_.append(static_cast<const char*>(pieces[i].iov_base), take);
+    }
+    buffer_.consume(sent_.size());
+  }
+  io_uring_sqe* sqe = backend_.prepare(&send_);
+  io_uring_prep_send(sqe, fd_, sent_.data() + sent_offset_, sent_.size() - sent_offset_,
+                     MSG_NOSIGNAL);
+  sending_ = true;
+  request_started();
+}
+
+void UringSocketTransport::on_sent(const io_uring_cqe& cqe) {
+  sending_ = false;
+  if (cqe.res >= 0) {
+    sent_offset_ += static_cast<std::size_t>(cqe.res);
+  } else if (cqe.res != -ECANCELED && !lost_) {
+    sent_.clear();
+    sent_offset_ = 0;
+    socket_failed(errno_code(-cqe.res));
+  }
+  if (!lost_) {
+    if (sent_offset_ < sent_.size() || !buffer_.empty()) {
+      start_send();
+    } else {
+      sent_.clear();
+      sent_offset_ = 0;
+    }
+    resume_protocol_if_needed();
+    if (!lost_ && !sending_) {
+      if (closing_) {
+        schedule_connection_lost({});
+      } else if (eof_requested_ && !eof_sent_) {
+        send_eof();
+      }
+    }
+  }
+  request_finished();
+}
+
+ssize_t UringSocketTransport::send_now(const iovec* buffers, std::size_t count) {
+  ssize_t n = send_buffers(fd_, buffers, count);
+  if (n >= 0) return n;
+  if (would_block(static_cast<int>(-n))) return 0;
+  socket_failed(errno_code(static_cast<int>(-n)));
+  return -1;
+}
+
+void UringSocketTransport::write(std::string_view data) {
+  if (!accept_write(data.size())) return;
+  if (!sending_ && buffer_.empty()) {
+    iovec buffer{const_cast<char*>(data.data()), data.size()};
+    ssize_t sent = send_now(&buffer, 1);
+    if (sent < 0 || static_cast<std::size_t>(sent) == data.size()) return;
+    // The rest goes to a send request, which owns its bytes.
+    sent_.assign(data.substr(static_cast<std::size_t>(sent)));
+    sent_offset_ = 0;
+    start_send();
+    pause_protocol_if_needed();
+    return;
+  }
+  buffer_.append(data);
+  after_buffer_grew();
+}
+
+void UringSocketTransport::write(std::string&& data) {
+  if (!accept_write(data.size())) return;
+  if (!sending_ && buffer_.empty()) {
+    iovec buffer{data.data(), data.size()};
+    ssize_t sent = send_now(&buffer, 1);
+    if (sent < 0 || static_cast<std::size_t>(sent) == data.size()) return;
+    sent_ = std::move(data);
+    sent_offset_ = static_cast<std::size_t>(sent);
+    start_send();
+    pause_protocol_if_needed();
+    return;
+  }
+  buffer_.append(std::move(data));
+  after_buffer_grew();
+}
+
+void UringSocketTransport::writelines(std::span<const std::string_view> buffers) {
+  std::size_t total = 0;
+  for (std::string_view piece : buffers) total += piece.size();
+  if (!accept_write(total)) return;
+  std::size_t skip = 0;  // bytes of `buffers` the kernel already took
+  if (!sending_ && buffer_.empty()) {
+    std::vector<iovec> vectors;
+    vectors.reserve(std::min<std::size_t>(buffers.size(), IOV_MAX));
+    for (std::string_view piece : buffers) {
+      if (piece.empty()) continue;
+      if (vectors.size() == IOV_MAX) break;
+      vectors.push_back({const_cast<char*>(piece.data()), piece.size()});
+    }
+    ssize_t sent = send_now(vectors.data(), vectors.size());
+    if (sent < 0 || static_cast<std::size_t>(sent) == total) return;
+    skip = static_cast<std::size_t>(sent);
+  }
+  for (std::string_view piece : buffers) {
+    if (skip >= piece.size()) {
+      skip -= piece.size();
+      continue;
+    }
+    buffer_.append(piece.substr(skip));
+    skip = 0;
+  }
+  after_buffer_grew();
+}
+
+void UringSocketTransport::after_buffer_grew() {
+  if (!sending_) update_requests();
+  pause_protocol_if_needed();
+}
+
+void UringSocketTransport::pause_protocol_if_needed() {
+  if (!flow_.should_pause(get_write_buffer_size()) || !protocol_) return;
+  try {
+    protocol_->pause_writing();
+  } catch (...) {
+    report_current_exception("protocol.pause_writing() failed");
+  }
+}
+
+void UringSocketTransport::resume_protocol_if_needed() {
+  if (!flow_.should_resume(get_write_buffer_size()) || !protocol_) return;
+  try {
+    protocol_->resume_writing();
+  } catch (...) {
+    report_current_exception("protocol.resume_writing() failed");
+  }
+}
+
+void UringSocketTransport::write_eof() {
+  if (closing_ || eof_requested_) return;
+  eof_requested_ = true;
+  if (buffer_.empty() && !sending_) send_eof();
+}
+
+void UringSocketTransport::send_eof() {
+  ::shutdown(fd_, SHUT_WR);
+  eof_sent_ = true;
+}
+
+// ---- Closing -----------------------------------------------------------------------
+
+void UringSocketTransport::close() {
+  if (closing_ || !sending_) {
+    StreamTransportBase::close();
+    return;
+  }
+  // A send is in flight: connection_lost waits for it (on_sent), as it waits
+  // for buffered bytes.
+  closing_ = true;
+  on_closing(errno_code(ECONNABORTED));
+  update_requests();
+}
+
+void UringSocketTransport::release_resources() noexcept {
+  if (receiving_ && !receive_cancelled_) {
+    backend_.cancel(&receive_);
+    receive_cancelled_ = true;
+  }
+  if (sending_) backend_.cancel(&send_);
+  stash_.clear();
+  // A request in flight holds the socket open past close() until its
+  // cancellation completes: end the connection now, so that the peer sees the
+  // end when close() or abort() says (as on epoll), not an iteration later.
+  if (requests_ > 0) ::shutdown(fd_, SHUT_RDWR);
+  backend_.close_socket(std::exchange(fd_, -1));
+  std::shared_ptr<Server> server = std::move(server_);
+  if (server) ServerAccess::detach(*server, this);
+}
+
+std::string UringSocketTransport::describe_endpoint() const {
+  return "peer " + peername_.to_string();
+}
+
+}  // namespace tulip::detail

@@ -1,0 +1,155 @@
+// UringSocketTransport: a stream transport on a connected socket (TCP or
+// Unix), driven by io_uring completions.
+//
+// The life of the transport (protocol, buffer, flow control, closing,
+// connection_lost) is StreamTransportBase's; this class moves the bytes:
+//  * Reading: one multishot receive into the backend's provided buffer ring,
+//    re-armed when the kernel ends it (no IORING_CQE_F_MORE: -ENOBUFS, or
+//    any other reason) while reading is wanted. Each completion's bytes go to
+//    data_received (a BufferedProtocol gets them copied into its get_buffer
+//    memory) and the buffer goes back to the ring at once. Pausing cancels
+//    the receive; bytes that were already on their way are kept and handed
+//    over, from the ready queue, when reading resumes.
+//  * Writing: write() tries send() at once, as asyncio (and the epoll
+//    backend) do, so that the bytes are on their way when write() returns;
+//    what the kernel did not take goes to a send request, one in flight at a
+//    time, which keeps the bytes in order. The bytes of that send are moved
+//    out of the write buffer into a string this object owns, so that an abort, which drops the
+//    write buffer, never frees memory the kernel is still reading. The write buffer size that flow
+//    control and get_write_buffer_size() see counts the bytes in flight. close() waits for them as
+//    for buffered bytes.
+//
+// Lifetime: while any request is in flight the transport keeps a reference
+// to itself (self_), dropped by the last completion; releasing the transport
+// cancels its requests, so that reference does not last.
+//
+// Thread-safety: loop thread only.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <system_error>
+
+#include "sendfile_support.hpp"
+#include "stream_transport_base.hpp"
+#include "tulip/socket_address.hpp"
+#include "uring/uring_backend.hpp"
+
+namespace tulip {
+class Server;
+}
+
+namespace tulip::detail {
+
+class UringSocketTransport final : public StreamTransportBase, public BufferedSendfileTarget {
+ public:
+  /// Takes ownership of the connected socket `socket.fd` (claimed by the
+  /// backend already). Call start() next.
+  UringSocketTransport(UringBackend& backend, StreamSocket socket);
+  ~UringSocketTransport() override;
+
+  /// Registers with the loop and schedules connection_made, then reading, then `on_made`.
+  void start(Callback on_made);
+
+  // BaseTransport
+  std::any get_extra_info(std::string_view name) const override;
+  void close() override;
+
+  // WriteTransport
+  void set_write_buffer_limits(std::optional<std::size_t> high,
+                               std::optional<std::size_t> low) override {
+    flow_.set_limits(high, low);
+    pause_protocol_if_needed();  // counting the bytes in flight
+  }
+  void write(std::string_view data) override;
+  void write(std::string&& data) override;
+  void writelines(std::span<const std::string_view> buffers) override;
+  void write_eof() override;
+  bool can_write_eof() const noexcept override { return true; }
+  std::size_t get_write_buffer_size() const noexcept override {
+    // Bytes of a send still in flight count until the kernel took them, unless
+    // the connection is lost (they are dropped then, as the buffer is).
+    return buffer_.size() + (lost_ ? 0 : sent_.size() - sent_offset_);
+  }
+
+  // BufferedSendfileTarget
+  std::shared_ptr<StreamProtocol> owned_protocol() const noexcept override { return protocol_; }
+  bool protocol_writing_paused() const noexcept override { return flow_.paused(); }
+
+ private:
+  // The two kinds of request a transport has in flight, at most one of each.
+  struct ReceiveRequest final : Completion {
+    explicit ReceiveRequest(UringSocketTransport& transport) : owner(transport) {}
+    void complete(const io_uring_cqe& cqe) override { owner.on_received(cqe); }
+    UringSocketTransport& owner;
+  };
+  struct SendRequest final : Completion {
+    explicit SendRequest(UringSocketTransport& transport) : owner(transport) {}
+    void complete(const io_uring_cqe& cqe) override { owner.on_sent(cqe); }
+    UringSocketTransport& owner;
+  };
+
+  // StreamTransportBase
+  void interest_changed() noexcept override { update_requests(); }
+  void release_resources() noexcept override;
+  std::string describe_endpoint() const override;
+  Server* accepting_server() const noexcept override { return server_.get(); }
+
+  bool wants_to_read() const noexcept {
+    return reading_started_ && !reading_paused_ && !closing_ && !eof_received_ && !lost_;
+  }
+  // Brings the requests in flight in line with the state; a refusal of the
+  // kernel ends this connection.
+  void update_requests() noexcept;
+  void arm_receive();
+  void start_send();
+  // The transport keeps itself alive while a request is in flight.
+  void request_started();
+  void request_finished() noexcept;
+
+  void on_received(const io_uring_cqe& cqe);
+  // Hands `data` to the protocol; what is left when reading was paused
+  // meanwhile is kept in stash_.
+  void deliver(std::string_view data);
+  void deliver_to_buffered_protocol(std::string_view data);
+  void deliver_stash();
+  void on_eof();
+  void on_sent(const io_uring_cqe& cqe);
+  void send_eof();
+  // send() at once (as asyncio's write does); returns how many bytes the
+  // kernel took, or -1 after a fatal error.
+  ssize_t send_now(const iovec* buffers, std::size_t count);
+  // Called after the buffer grew: sends if nothing is in flight, pauses the
+  // protocol past the high-water mark (counting the bytes in flight).
+  void after_buffer_grew();
+  void pause_protocol_if_needed();
+  void resume_protocol_if_needed();
+  bool accept_write(std::size_t bytes) {
+    if (bytes != 0 && !closing_ && !lost_ && !eof_requested_) [[likely]]
+      return true;
+    return refuse_write(bytes);
+  }
+  void socket_failed(std::error_code error) { force_close(error); }
+
+  UringBackend& backend_;
+  int fd_;
+  std::shared_ptr<Server> server_;
+  SocketAddress peername_;
+  SocketAddress sockname_;
+  ReceiveRequest receive_{*this};
+  SendRequest send_{*this};
+  std::shared_ptr<Transport> self_;  // while requests_ > 0
+  int requests_ = 0;
+  bool receiving_ = false;          // the multishot receive is in flight
+  bool receive_cancelled_ = false;  // and its cancellation was asked for
+  bool sending_ = false;            // the send is in flight
+  bool eof_sent_ = false;           // shutdown(SHUT_WR) done
+  bool stash_scheduled_ = false;    // deliver_stash is in the ready queue
+  bool stash_eof_ = false;          // the peer's EOF arrived while reading was paused
+  std::string sent_;                // the bytes of the send in flight
+  std::size_t sent_offset_ = 0;     // how many of them the kernel took
+  std::string stash_;               // bytes received while reading was paused
+};
+
+}  // namespace tulip::detail
