@@ -20,7 +20,6 @@ std::exception_ptr pipe_error(std::error_code error) {
 
 SubprocessStreamProtocol::SubprocessStreamProtocol(EventLoop& loop, std::size_t limit)
     : finished(loop.create_future<void>()),
-      loop_(loop),
       limit_(limit),
       // The partner of stdin's StreamWriter needs a reader of its own; nobody reads it.
       stdin_flow_(

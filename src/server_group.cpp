@@ -99,7 +99,7 @@ void ServerGroup::start() {
   for (unsigned i = 0; i < count; ++i) loops_.push_back(std::make_unique<LoopSlot>(i));
 
   // The first loop alone, so that for port 0 the others learn the port it got.
-  auto failure = [this](LoopSlot& slot) {
+  auto failure = [](LoopSlot& slot) {
     std::lock_guard lock(slot.mutex);
     return slot.phase == LoopSlot::Phase::kFailed ? slot.error : nullptr;
   };

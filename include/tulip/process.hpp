@@ -101,7 +101,6 @@ class TULIP_API SubprocessStreamProtocol final
  private:
   void maybe_close_transport();
 
-  EventLoop& loop_;
   std::size_t limit_;
   std::shared_ptr<SubprocessTransport> transport_;
   // stdin's flow control and drain(): a StreamWriter's partner, fed by the
