@@ -69,9 +69,8 @@ int spawn(long count) {
   auto start = Clock::now();
   for (long i = 0; i < count; ++i) {
     tulip::Future<void> done = loop.create_future<void>();
-    loop.run_until_complete(
-        loop.subprocess_exec([done] { return std::make_shared<Waiter>(done); }, {"/bin/true"},
-                             options));
+    loop.run_until_complete(loop.subprocess_exec([done] { return std::make_shared<Waiter>(done); },
+                                                 {"/bin/true"}, options));
     loop.run_until_complete(done);
   }
   double elapsed = seconds_since(start);
@@ -176,11 +175,16 @@ int main(int argc, char** argv) {
   std::size_t bytes = std::size_t{1} << 30;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string option = argv[i];
-    if (option == "--mode") mode = argv[i + 1];
-    else if (option == "--count") count = std::atol(argv[i + 1]);
-    else if (option == "--ballast") ballast_mib = std::atol(argv[i + 1]);
-    else if (option == "--bytes") bytes = std::strtoull(argv[i + 1], nullptr, 10);
-    else if (option == "--how") how = argv[i + 1];
+    if (option == "--mode")
+      mode = argv[i + 1];
+    else if (option == "--count")
+      count = std::atol(argv[i + 1]);
+    else if (option == "--ballast")
+      ballast_mib = std::atol(argv[i + 1]);
+    else if (option == "--bytes")
+      bytes = std::strtoull(argv[i + 1], nullptr, 10);
+    else if (option == "--how")
+      how = argv[i + 1];
   }
   std::vector<char> memory = ballast(ballast_mib);
   try {
