@@ -76,7 +76,7 @@ async def serve(args):
             done.set_result(report)
 
     server = await asyncio.start_server(handle, "127.0.0.1", 0, ssl=context)
-    print("PORT", server.sockets[0].getsockname()[1], flush=True)
+    print("PORT %d" % server.sockets[0].getsockname()[1], flush=True)
     report = await done
     server.close()
     await server.wait_closed()

@@ -54,15 +54,32 @@ int await_exit(EventLoop& loop, Subprocess& peer, double limit = 60) {
   return peer.exit_code();
 }
 
-std::uint16_t accept_port(const std::string& output) {
-  // s_server: "ACCEPT 127.0.0.1:40123"; python_peer.py: "PORT 40123".
-  for (const char* marker : {"ACCEPT 127.0.0.1:", "PORT "}) {
+// The port a peer prints on a line of its own: s_server's "ACCEPT
+// 127.0.0.1:40123", python_peer.py's "PORT 40123". Waits for the whole line:
+// an unbuffered writer (PYTHONUNBUFFERED) emits "PORT", the number and the
+// newline in separate writes, and reading between them would give port 0.
+std::uint16_t await_port(EventLoop& loop, Subprocess& peer, const std::string& marker) {
+  auto complete_line = [&]() -> std::size_t {
+    const std::string& output = peer.output();
     std::size_t at = output.find(marker);
-    if (at != std::string::npos) {
-      return static_cast<std::uint16_t>(std::atoi(output.c_str() + at + std::strlen(marker)));
+    if (at == std::string::npos || output.find('\n', at) == std::string::npos) {
+      return std::string::npos;
     }
+    return at + marker.size();
+  };
+  run_until(
+      loop,
+      [&] {
+        peer.read_output();
+        return complete_line() != std::string::npos || peer.exited();
+      },
+      30);
+  peer.read_output();
+  std::size_t digits = complete_line();
+  if (digits == std::string::npos) {
+    return 0;
   }
-  return 0;
+  return static_cast<std::uint16_t>(std::atoi(peer.output().c_str() + digits));
 }
 
 // ---- tulip's client against openssl s_server ------------------------------------------
@@ -79,8 +96,8 @@ struct SServer {
           argv.insert(argv.end(), extra.begin(), extra.end());
           return argv;
         }()) {
-    EXPECT_TRUE(await_output(loop, process, "ACCEPT")) << process.output();
-    port = accept_port(process.output());
+    port = await_port(loop, process, "ACCEPT 127.0.0.1:");
+    EXPECT_NE(port, 0) << process.output();
   }
   Subprocess process;
   std::uint16_t port = 0;
@@ -333,11 +350,12 @@ TEST_P(AgainstPython, TulipsClientAgainstAnAsyncioServer) {
   Subprocess server(
       python_peer(python, {"server", "--cert", pki.cert("server"), "--key", pki.key("server"),
                            "--max-version", GetParam(), "--alpn", "h2", "http/1.1"}));
-  ASSERT_TRUE(await_output(loop, server, "PORT")) << server.output();
+  const std::uint16_t port = await_port(loop, server, "PORT ");
+  ASSERT_NE(port, 0) << server.output();
   ConnectOptions options = tls_client_options();
   options.ssl->set_alpn_protocols({"http/1.1"});
   const std::string data = pattern(1 << 20, 3);
-  auto [transport, client] = connect_to(loop, accept_port(server.output()), options);
+  auto [transport, client] = connect_to(loop, port, options);
   EXPECT_EQ(transport->get_extra_info<std::string>("selected_alpn_protocol"), "http/1.1");
   transport->write(data);
   ASSERT_TRUE(run_until(loop, [&] { return client->received.size() >= data.size(); }));
