@@ -14,28 +14,33 @@ quick=0
 flavours=(release)
 [ $quick -eq 1 ] || flavours+=(asan tsan)
 
+# Each phase says how long the run has taken so far: the whole command has a
+# 20-minute budget on a two-core machine, and this shows where it goes.
+
+phase() { printf '=== %s (at %dm%02ds)\n' "$1" $((SECONDS / 60)) $((SECONDS % 60)); }
+
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 export TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
 for flavour in "${flavours[@]}"; do
-  echo "=== $flavour: build"
+  phase "$flavour: build"
   scripts/build.sh "$flavour"
-  echo "=== $flavour: test"
+  phase "$flavour: test"
   ctest --test-dir "build-$flavour" --output-on-failure -j "$(nproc)"
   if [ "$flavour" = release ]; then
-    echo "=== release: API reference (Doxygen; any warning, an undocumented API included, fails)"
+    phase "release: API reference (Doxygen; any warning, an undocumented API included, fails)"
     cmake --build build-release --target docs
-    echo "=== release: install; find_package and pkg-config consumers; a shared build"
+    phase "release: install; find_package and pkg-config consumers; a shared build"
     scripts/check-install.sh --shared build-release
-    echo "=== release: Debian packages (contents, lintian, a consumer against them)"
+    phase "release: Debian packages (contents, lintian, a consumer against them)"
     scripts/check-deb.sh build-release
   fi
 done
 if [ $quick -eq 0 ]; then
-  echo "=== fuzz: a short run of the transport and parser fuzzers (clang, ASan+UBSan)"
+  phase "fuzz: a short run of the transport and parser fuzzers (clang, ASan+UBSan)"
   fuzz/run.sh --ci
-  echo "=== bench smoke: the peer benchmark runner works (nothing is measured)"
+  phase "bench smoke: the peer benchmark runner works (nothing is measured)"
   bench/smoke.sh
   flavours+=(fuzz bench-smoke)
 fi
-echo "all test runs passed: ${flavours[*]}"
+phase "all test runs passed: ${flavours[*]}"
