@@ -62,7 +62,13 @@ if [ "$prebuilt" = 0 ]; then
   }
   echo "building into $build/ (Release)" >&2
   {
-    cmake -S "$source_dir" -B "$build" -DCMAKE_BUILD_TYPE=Release -DTULIP_BUILD_TESTS=OFF -DTULIP_BENCH_PEERS=ON &&
+    # A tree configured already (build-release, say, reused by the runner) keeps
+    # its other options: only the peers are added.
+    if [ -f "$build/CMakeCache.txt" ]; then
+      cmake -S "$source_dir" -B "$build" -DTULIP_BENCH_PEERS=ON
+    else
+      cmake -S "$source_dir" -B "$build" -DCMAKE_BUILD_TYPE=Release -DTULIP_BUILD_TESTS=OFF -DTULIP_BENCH_PEERS=ON
+    fi &&
       cmake --build "$build" -j 2 --target tulip-bench-process bench-uv-process bench-blocking-cat bench-asio-process
   } >"$out/raw/build.log" 2>&1 || {
     echo "run-process-peers.sh: the build failed, see $out/raw/build.log" >&2

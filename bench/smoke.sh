@@ -6,6 +6,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# The runners build their peers into the test command's release tree when there
+# is one, rather than compiling the library a further time in build-bench/.
+if [ -z "${TULIP_BENCH_BUILD:-}" ] && grep -qs '^CMAKE_BUILD_TYPE:STRING=Release$' build-release/CMakeCache.txt; then
+  export TULIP_BENCH_BUILD=build-release
+fi
+
 out=$(mktemp -d "${TMPDIR:-/tmp}/tulip-bench-smoke.XXXXXX")
 trap 'rm -rf "$out"' EXIT
 bench/run-peers.sh --smoke --out "$out" 2>"$out/progress.log" || {

@@ -16,7 +16,6 @@ flavours=(release)
 
 # Each phase says how long the run has taken so far: the whole command has a
 # 20-minute budget on a two-core machine, and this shows where it goes.
-
 phase() { printf '=== %s (at %dm%02ds)\n' "$1" $((SECONDS / 60)) $((SECONDS % 60)); }
 
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
