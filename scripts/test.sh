@@ -16,7 +16,13 @@ flavours=(release)
 
 # Each phase says how long the run has taken so far: the whole command has a
 # 20-minute budget on a two-core machine, and this shows where it goes.
-phase() { printf '=== %s (at %dm%02ds)\n' "$1" $((SECONDS / 60)) $((SECONDS % 60)); }
+# CPU time (of every process the command ran) beside it does not depend on what
+# else the machine is doing.
+phase() {
+  local cpu
+  cpu=$(times | awk 'NR == 2 { gsub(/[ms]/, " "); print int($1 * 60 + $2 + $3 * 60 + $4) }')
+  printf '=== %s (at %dm%02ds, %d CPU-s)\n' "$1" $((SECONDS / 60)) $((SECONDS % 60)) "$cpu"
+}
 
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
