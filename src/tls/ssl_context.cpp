@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <cstring>
 #include <stdexcept>
+#include <string>
 
 #include "ssl_context_state.hpp"
 #include "ssl_errors.hpp"
@@ -23,6 +24,24 @@ namespace {
 int context_state_index() {
   static const int index = SSL_CTX_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
   return index;
+}
+
+// Whether the PEM file at `path` has no block whose label ends in `label`
+// ("CERTIFICATE", "PRIVATE KEY"): asked after OpenSSL failed to load it, whose
+// reason for a missing block is only "PEM lib" or "unsupported".
+bool pem_block_missing(const std::string& path, const std::string& label) {
+  std::FILE* file = std::fopen(path.c_str(), "r");
+  if (file == nullptr) return false;
+  const std::string marker = label + "-----";
+  std::string line;
+  bool found = false;
+  char chunk[512];
+  while (!found && std::fgets(chunk, sizeof chunk, file) != nullptr) {
+    line = chunk;
+    found = line.rfind("-----BEGIN ", 0) == 0 && line.find(marker) != std::string::npos;
+  }
+  std::fclose(file);
+  return !found;
 }
 
 int openssl_version(TlsVersion version) {
@@ -195,12 +214,38 @@ void SslContext::load_cert_chain(const std::string& certfile, const std::string&
     std::memcpy(buffer, secret->data(), secret->size());
     return static_cast<int>(secret->size());
   });
-  bool loaded = SSL_CTX_use_certificate_chain_file(ctx, certfile.c_str()) == 1 &&
-                SSL_CTX_use_PrivateKey_file(ctx, key.c_str(), SSL_FILETYPE_PEM) == 1;
+  // Each file is loaded on its own, so that a failure names the file and what
+  // was missing in it: OpenSSL's own reason for a PEM file without the block it
+  // looked for is only "PEM lib".
+  bool certificate_loaded = SSL_CTX_use_certificate_chain_file(ctx, certfile.c_str()) == 1;
+  bool key_loaded =
+      certificate_loaded && SSL_CTX_use_PrivateKey_file(ctx, key.c_str(), SSL_FILETYPE_PEM) == 1;
   SSL_CTX_set_default_passwd_cb(ctx, nullptr);
   SSL_CTX_set_default_passwd_cb_userdata(ctx, nullptr);
-  if (!loaded)
+  if (!certificate_loaded) {
+    if (detail::pem_block_missing(certfile, "CERTIFICATE")) {
+      throw SslError(detail::take_openssl_error(),
+                     "no certificate in '" + certfile + "' (no PEM CERTIFICATE block)");
+    }
     detail::throw_openssl_error("cannot load the certificate chain from '" + certfile + "'");
+  }
+  if (!key_loaded) {
+    if (detail::pem_block_missing(key, "PRIVATE KEY")) {
+      throw SslError(detail::take_openssl_error(),
+                     keyfile.empty()
+                         ? "no private key in '" + certfile +
+                               "' (name the key's file: it is not in the certificate's)"
+                         : "no private key in '" + keyfile + "' (no PEM PRIVATE KEY block)");
+    }
+    unsigned long reason = ERR_peek_last_error();
+    if (ERR_GET_LIB(reason) == ERR_LIB_X509 &&
+        ERR_GET_REASON(reason) == X509_R_KEY_VALUES_MISMATCH) {
+      throw SslError(
+          detail::take_openssl_error(),
+          "the private key in '" + key + "' does not match the certificate in '" + certfile + "'");
+    }
+    detail::throw_openssl_error("cannot load the private key from '" + key + "'");
+  }
   if (SSL_CTX_check_private_key(ctx) != 1) {
     detail::throw_openssl_error("the private key in '" + key + "' does not match the certificate");
   }

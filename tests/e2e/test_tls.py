@@ -217,6 +217,21 @@ class TlsFailureTest(unittest.TestCase):
         self.assertIn('missing.pem', result.stderr)
         self.assertIn('No such file or directory', result.stderr)
 
+    def test_a_certificate_without_its_key_names_what_is_missing(self):
+        cert, key = PKI.server
+        cases = [
+            (('--cert', cert), f"no private key in '{cert}' (name the key's file"),
+            (('--cert', cert, '--key', cert), f"no private key in '{cert}' (no PEM PRIVATE KEY"),
+            (('--cert', key, '--key', key), f"no certificate in '{key}' (no PEM CERTIFICATE"),
+            (('--cert', cert, '--key', PKI.self_signed[1]), 'does not match the certificate'),
+        ]
+        for args, message in cases:
+            with self.subTest(args=args):
+                result = run_server_once('--tls', *args)
+                self.assertEqual(result.returncode, 1, result.stderr)
+                self.assertEqual(len(result.stderr.splitlines()), 1, result.stderr)
+                self.assertIn(message, result.stderr)
+
 
 class TlsFlagTest(unittest.TestCase):
     def client_refuses(self, *args: str, message: str):
