@@ -97,15 +97,24 @@ for target in "${targets[@]}"; do
   seeds=$(corpus "$target")
   read -r -a own <<<"$(options "$target")"
   if [ "$mode" = ci ]; then
-    echo "=== fuzz $target: replaying $seeds/"
-    "$fuzzer" "${common[@]}" "${own[@]}" "$@" "$seeds"/*
+    # The targets that run a loop fuzz each backend for half the budget: epoll,
+    # then auto (io_uring where the kernel allows it, epoll again where not).
+    backends=(auto)
     budget=$(ci_seconds "$target")
-    echo "=== fuzz $target: $budget seconds from $seeds/"
-    # A fresh output corpus each time: CI starts from the committed seeds only.
-    work=$(mktemp -d)
-    "$fuzzer" "${common[@]}" "${own[@]}" -max_total_time="$budget" "$@" "$work" "$seeds" ||
-      { rm -rf "$work"; exit 1; }
-    rm -rf "$work"
+    if [ "$target" = transport ] || [ "$target" = tls ]; then
+      backends=(epoll auto)
+      budget=$((budget / 2))
+    fi
+    for backend in "${backends[@]}"; do
+      echo "=== fuzz $target (backend $backend): replaying $seeds/"
+      TULIP_BACKEND=$backend "$fuzzer" "${common[@]}" "${own[@]}" "$@" "$seeds"/*
+      echo "=== fuzz $target (backend $backend): $budget seconds from $seeds/"
+      # A fresh output corpus each time: CI starts from the committed seeds only.
+      work=$(mktemp -d)
+      TULIP_BACKEND=$backend "$fuzzer" "${common[@]}" "${own[@]}" -max_total_time="$budget" "$@" \
+        "$work" "$seeds" || { rm -rf "$work"; exit 1; }
+      rm -rf "$work"
+    done
   else
     kept=$build/${seeds#fuzz/}
     echo "=== fuzz $target: $seconds seconds, corpus in $kept/"
