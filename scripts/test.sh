@@ -19,8 +19,12 @@ flavours=(release)
 # CPU time (of every process the command ran) beside it does not depend on what
 # else the machine is doing.
 phase() {
-  local cpu
-  cpu=$(times | awk 'NR == 2 { gsub(/[ms]/, " "); print int($1 * 60 + $2 + $3 * 60 + $4) }')
+  local cpu times_file
+  # `times` in this shell (in a command substitution it would time the subshell).
+  times_file=$(mktemp)
+  times >"$times_file"
+  cpu=$(awk 'NR == 2 { gsub(/[ms]/, " "); print int($1 * 60 + $2 + $3 * 60 + $4) }' "$times_file")
+  rm -f "$times_file"
   printf '=== %s (at %dm%02ds, %d CPU-s)\n' "$1" $((SECONDS / 60)) $((SECONDS % 60)) "$cpu"
 }
 
