@@ -18,13 +18,15 @@ from asyncio import base_events, events, sslproto, unix_events
 
 from . import _core
 from ._asyncio_transports import AsyncioTransportsMixin
+from ._connect import ConnectMixin
 from ._handles import Handle, TimerHandle
 from ._signals import SignalMixin
 from ._sock import SockMixin
 from ._transport import SocketTransport
 
 
-class EventLoop(SignalMixin, SockMixin, AsyncioTransportsMixin, base_events.BaseEventLoop):
+class EventLoop(SignalMixin, SockMixin, AsyncioTransportsMixin, ConnectMixin,
+                base_events.BaseEventLoop):
     """An asyncio event loop whose core is tulip's C++ EventLoop."""
 
     def __init__(self):
