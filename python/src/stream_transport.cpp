@@ -153,6 +153,8 @@ class PyProtocol final : public Protocol {
   void resume_writing() override {
     bridge_.call(names.resume_writing, "protocol.resume_writing() failed");
   }
+  /// The transport is about to take another protocol: gathered reads go to this one first.
+  void hand_over_gathered() { flush(); }
 
  private:
   void deliver(std::string_view data) {
@@ -461,6 +463,11 @@ PyObject* transport_set_protocol(PyObject* self, PyObject* const* args, Py_ssize
   }
   TransportCoreObject* object = as_transport(self);
   if (live_transport(self) == nullptr) return nullptr;
+  // Reads the old protocol has gathered were read before the switch: they are
+  // its, as asyncio would have handed them to it already.
+  if (auto* old = dynamic_cast<PyProtocol*>(object->transport->get_protocol())) {
+    old->hand_over_gathered();
+  }
   return guarded([&] {
     object->transport->set_protocol(
         make_protocol_adapter(object->core, args[0], args[1], PyObject_IsTrue(args[2]) == 1));
