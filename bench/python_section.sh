@@ -11,7 +11,10 @@
 #   py-churn    the seed's client shape (bench/peers/py_churn_client.py) against the
 #               epoll server; tulip's under `python3 -m tulip`, unchanged
 # Peers: "epoll" (the floor), "uvloop", "asyncio", "tulip-py" (and "-streams").
-# Every tulip-py run imports the package of this build tree (PYTHONPATH).
+# Every tulip-py run imports the package of this build tree (PYTHONPATH), and
+# runs on the backend tulip.EventLoop picks: epoll unless TULIP_BACKEND is set
+# (docs/python.md says why); TULIP_BACKEND=io_uring in the environment of the
+# runner measures the other.
 
 python_echo_peers=(epoll tulip-py uvloop asyncio)
 python_streams_peers=(epoll tulip-py-streams uvloop-streams asyncio-streams)

@@ -6,6 +6,7 @@
 
 #include "handle.hpp"
 #include "tulip/exception_context.hpp"
+#include "tulip/loop_options.hpp"
 
 namespace tulip::python {
 namespace {
@@ -408,14 +409,24 @@ void forward_exception(LoopCoreObject* core, const ExceptionContext& context) {
   }
 }
 
+// LoopCore(owner, backend="auto"): `backend` as TULIP_BACKEND spells it
+// ("auto" reads TULIP_BACKEND, then prefers io_uring).
 PyObject* core_new(PyTypeObject* type, PyObject* args, PyObject*) {
   PyObject* owner;
-  if (!PyArg_ParseTuple(args, "O", &owner)) return nullptr;
+  const char* backend = "auto";
+  if (!PyArg_ParseTuple(args, "O|s", &owner, &backend)) return nullptr;
+  EventLoopOptions options;
+  try {
+    options.backend = parse_backend_kind(backend);
+  } catch (...) {
+    set_error_from_current_exception();
+    return nullptr;
+  }
   auto* core = reinterpret_cast<LoopCoreObject*>(type->tp_alloc(type, 0));
   if (core == nullptr) return nullptr;
   core->owner = owner;
   try {
-    core->loop = new EventLoop();
+    core->loop = new EventLoop(options);
     core->hooks = new GilReleasingHooks(core);
   } catch (...) {
     Py_DECREF(core);
@@ -451,7 +462,14 @@ void core_dealloc(PyObject* self) {
   Py_TYPE(self)->tp_free(self);
 }
 
+PyObject* core_backend_name(PyObject* self, PyObject*) {
+  auto* core = reinterpret_cast<LoopCoreObject*>(self);
+  if (core->loop == nullptr) Py_RETURN_NONE;
+  return PyUnicode_FromString(core->loop->backend_name());
+}
+
 PyMethodDef core_methods[] = {
+    {"backend_name", core_backend_name, METH_NOARGS, "The C++ loop's backend: epoll or io_uring."},
     {"call_soon", core_call_soon, METH_O, "Queue an asyncio Handle."},
     {"call_at", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(core_call_at)),
      METH_FASTCALL, "Run a Handle at loop time `when`; returns its TimerRef."},

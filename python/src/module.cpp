@@ -56,6 +56,7 @@ PyMODINIT_FUNC PyInit__core() {
   PyObject* module = PyModule_Create(&module_definition);
   if (module == nullptr) return nullptr;
   if (!add_loop_types(module) || !add_handle_types(module) || !add_stream_transport_types(module) ||
+      !add_stream_connect_functions(module) ||
       PyModule_AddStringConstant(module, "library_version", TULIP_VERSION_STRING) < 0) {
     Py_DECREF(module);
     return nullptr;

@@ -12,24 +12,31 @@ call_soon_threadsafe may be called from other threads.
 """
 
 import errno
+import os
 import sys
 import threading
 from asyncio import base_events, events, sslproto, unix_events
 
 from . import _core
 from ._asyncio_transports import AsyncioTransportsMixin
+from ._connect import ConnectMixin
 from ._handles import Handle, TimerHandle
 from ._signals import SignalMixin
 from ._sock import SockMixin
 from ._transport import SocketTransport
 
 
-class EventLoop(SignalMixin, SockMixin, AsyncioTransportsMixin, base_events.BaseEventLoop):
+class EventLoop(SignalMixin, SockMixin, AsyncioTransportsMixin, ConnectMixin,
+                base_events.BaseEventLoop):
     """An asyncio event loop whose core is tulip's C++ EventLoop."""
 
     def __init__(self):
         super().__init__()
-        self._core = _core.LoopCore(self)
+        try:
+            self._core = _core.LoopCore(self, _backend())
+        except ValueError as e:
+            self._closed = True  # nothing to close (BaseEventLoop.__del__ asks)
+            raise ValueError(f'TULIP_BACKEND: {e}') from None
         self._readers = {}
         self._writers = {}
         # The clock is the C++ loop's (CLOCK_MONOTONIC, as time.monotonic()).
@@ -302,6 +309,16 @@ class EventLoop(SignalMixin, SockMixin, AsyncioTransportsMixin, base_events.Base
     # sock_connect, _start_serving and transports.
     create_unix_connection = unix_events._UnixSelectorEventLoop.create_unix_connection
     create_unix_server = unix_events._UnixSelectorEventLoop.create_unix_server
+
+
+def _backend():
+    # TULIP_BACKEND chooses, as for the C++ loop. Without it, epoll: measured
+    # for Python servers and clients, the io_uring backend costs more where the
+    # bytes are many (its 16 KiB receive buffers, 256 of them used in turn,
+    # make the kernel's copy into them cache-cold: 100 KiB echo 70-85 against
+    # 50-65 us of server CPU per request) and per short connection (a shutdown
+    # and two io_uring_enter calls); see docs/python.md.
+    return os.environ.get('TULIP_BACKEND') or 'epoll'
 
 
 def _fileobj_to_fd(fileobj):

@@ -31,15 +31,6 @@ class SocketTransport(transports._FlowControlMixin, asyncio.Transport):
         # flow control is the C++ transport's: its own __init__ is not run.
         asyncio.BaseTransport.__init__(self, extra)
         self._extra['socket'] = trsock.TransportSocket(sock)
-        try:
-            self._extra['sockname'] = sock.getsockname()
-        except OSError:
-            self._extra['sockname'] = None
-        if 'peername' not in self._extra:
-            try:
-                self._extra['peername'] = sock.getpeername()
-            except OSError:
-                self._extra['peername'] = None
         if sock.family != socket.AF_UNIX and sock.type == socket.SOCK_STREAM:
             try:
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -57,6 +48,12 @@ class SocketTransport(transports._FlowControlMixin, asyncio.Transport):
         self._core = _core.start_stream_transport(
             loop._core, sock.fileno(), protocol, self,
             isinstance(protocol, protocols.BufferedProtocol))
+        self._bind_core()
+        if waiter is not None:
+            # After connection_made, which the C++ transport queued already.
+            loop.call_soon(futures._set_result_unless_cancelled, waiter, None)
+
+    def _bind_core(self):
         core = self._core
         # The hot methods are the C++ transport's own, with no Python frame.
         self.write = core.write
@@ -69,9 +66,19 @@ class SocketTransport(transports._FlowControlMixin, asyncio.Transport):
         self.can_write_eof = core.can_write_eof
         self.abort = core.abort
         self.close = core.close
-        if waiter is not None:
-            # After connection_made, which the C++ transport queued already.
-            loop.call_soon(futures._set_result_unless_cancelled, waiter, None)
+
+    # The socket's names are the C++ transport's, looked up once when it was
+    # made (sockname, and peername unless the accept or the connect gave it):
+    # read from there the first time they are asked for.
+    _names_pending = True
+
+    def get_extra_info(self, name, default=None):
+        if self._names_pending and (name == 'sockname' or name == 'peername'):
+            self._names_pending = False
+            sockname, peername = self._core.names()
+            self._extra.setdefault('sockname', sockname)
+            self._extra.setdefault('peername', peername)
+        return self._extra.get(name, default)
 
     def __repr__(self):
         state = 'closing' if self._core.is_closing() else 'open'
@@ -142,3 +149,55 @@ class SocketTransport(transports._FlowControlMixin, asyncio.Transport):
             server, self._server = self._server, None
             if server is not None:
                 server._detach()
+
+
+class ConnectedTransport(SocketTransport):
+    """The transport of create_connection's C++ fast path (see _connect.py).
+
+    Made by the protocol factory's call from the C++ connector, around a
+    StreamTransportCore whose C++ transport is attached when connection_made
+    runs. The socket object of get_extra_info('socket') is made when it is
+    first asked for: most clients never ask.
+    """
+
+    def __init__(self, loop, protocol, core):
+        asyncio.BaseTransport.__init__(self)
+        self._loop = loop
+        self._sock = None
+        self._protocol = protocol
+        self._server = None
+        self._lost_exc = None
+        self._lost = False
+        self._core = core
+        self._bind_core()
+
+    def __repr__(self):
+        state = 'closing' if self._core.is_closing() else 'open'
+        return f'<tulip.SocketTransport fd={self._fileno()} {state}>'
+
+    def _fileno(self):
+        return -1 if self._lost else self._core.fileno()
+
+    def get_extra_info(self, name, default=None):
+        if name == 'socket' and 'socket' not in self._extra:
+            fd = self._fileno()
+            if fd >= 0:
+                # Shares the C++ transport's descriptor: detached, not closed,
+                # when the connection is lost.
+                self._sock = socket.socket(fileno=fd)
+                self._sock.setblocking(False)
+                self._extra['socket'] = trsock.TransportSocket(self._sock)
+            else:
+                # Asked for after the connection is gone: a closed socket, as
+                # asyncio's transport keeps.
+                closed = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                closed.close()
+                self._extra['socket'] = trsock.TransportSocket(closed)
+        return super().get_extra_info(name, default)
+
+    def _on_connection_lost(self, exc):
+        # The descriptor stays open through the protocol's connection_lost.
+        try:
+            super()._on_connection_lost(exc)
+        finally:
+            self._lost = True
