@@ -22,6 +22,8 @@ namespace {
 // One send takes at most this much of the write buffer (the rest follows).
 constexpr std::size_t kMaxSendBytes = 256 * 1024;
 constexpr std::size_t kMaxIovecs = 64;
+// The send string's memory kept between sends.
+constexpr std::size_t kKeptSendCapacity = 64 * 1024;
 // The size a BufferedProtocol's get_buffer() is asked for (asyncio's max_size,
 // as on the epoll backend), whatever one completion carries.
 constexpr std::size_t kBufferHint = 256 * 1024;
@@ -358,6 +360,9 @@ void UringSocketTransport::on_sent(const io_uring_cqe& cqe) {
     } else {
       sent_.clear();
       sent_offset_ = 0;
+      // Writes from handlers pass through sent_: keep its memory for the next
+      // one, unless a large write left it large (an idle connection holds it).
+      if (sent_.capacity() > kKeptSendCapacity) std::string().swap(sent_);
     }
     resume_protocol_if_needed();
     if (!lost_ && !sending_) {
