@@ -120,7 +120,7 @@ TEST(WriteTiming, WritesInAndOutOfHandlersKeepTheirOrder) {
     peer.send_all(message);
     ASSERT_TRUE(run_until(loop, [&] { return protocol->received.size() == before + 2; }));
     loop.stop();
-    loop.run_forever();              // one more iteration: the callback has run
+    loop.run_forever();  // one more iteration: the callback has run
     std::string expected = "echo:";
     expected += message;
     expected += '|';
