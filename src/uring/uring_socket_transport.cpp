@@ -294,10 +294,19 @@ void UringSocketTransport::deliver_stash() {
   if (!stash_.empty()) {
     std::string data = std::move(stash_);
     stash_.clear();
-    if (data_protocol_ != nullptr) {
-      deliver(data);
-    } else {
-      deliver_to_buffered_protocol(data);
+    std::string_view rest(data);
+    // In pieces of what one receive carries, as the bytes came: a protocol
+    // that pauses reading after one (flow control: its write buffer is full)
+    // gets the rest only when it resumes, not all of it at once.
+    while (!rest.empty() && data_protocol_ != nullptr && wants_to_read()) {
+      std::string_view piece = rest.substr(0, UringBackend::kReceiveBufferSize);
+      rest.remove_prefix(piece.size());
+      deliver(piece);
+    }
+    if (!rest.empty() && buffered_protocol_ != nullptr && wants_to_read()) {
+      deliver_to_buffered_protocol(rest);
+    } else if (!rest.empty() && !closing_ && !lost_) {
+      stash_.insert(0, rest);  // paused again: kept for the next resume
     }
   }
   if (stash_.empty() && stash_eof_ && wants_to_read()) {
