@@ -24,6 +24,17 @@ struct LoopAccess {
   static TimerHandle call_at_ns(EventLoop& loop, std::int64_t when_ns, Callback callback) {
     return loop.call_at_ns(when_ns, std::move(callback));
   }
+  /// Whether the loop's next step is its wait for I/O: it runs, is not
+  /// stopping, and no ready callback, cross-thread callback or due timer would
+  /// run before that wait. A completion backend submits deferred requests then
+  /// (uring_backend.cpp).
+  static bool waits_next(const EventLoop& loop) noexcept {
+    if (!loop.is_running() || loop.stopping_ || !loop.ready_.empty() ||
+        loop.threadsafe_pending_.load(std::memory_order_relaxed)) {
+      return false;
+    }
+    return loop.timers_.empty() || loop.timers_.front()->when_ns > loop.now_ns();
+  }
   /// run_in_executor's untyped half (loop_executors.hpp).
   static void submit_job(EventLoop& loop, std::shared_ptr<Executor> executor, Executor::Job work,
                          Callback done) {

@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include "fd_watcher.hpp"
+#include "loop_access.hpp"
 #include "socket_ops.hpp"
 #include "tulip/event_loop.hpp"
 
@@ -136,6 +137,7 @@ UringBackend::~UringBackend() {
   while (in_flight_ > 0 && waited_ms < kDrainTimeoutMs) {
     __kernel_timespec timeout{0, 10'000'000};
     io_uring_cqe* cqe = nullptr;
+    ++submissions_;
     int result = io_uring_submit_and_wait_timeout(&ring_, &cqe, 1, &timeout, nullptr);
     // EEXIST: another thread than the loop's is destroying it, and a
     // single-issuer ring takes no requests from it; the kernel cancels what
@@ -156,6 +158,7 @@ io_uring_sqe* UringBackend::prepare(Completion* completion) {
   io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
   if (sqe == nullptr) {
     // The submission queue is full: hand it to the kernel and take a fresh entry.
+    ++submissions_;
     io_uring_submit(&ring_);
     sqe = io_uring_get_sqe(&ring_);
     if (sqe == nullptr) throw_os_error(EBUSY, "io_uring_get_sqe");
@@ -168,6 +171,7 @@ io_uring_sqe* UringBackend::prepare(Completion* completion) {
 void UringBackend::cancel(Completion* completion) {
   io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
   if (sqe == nullptr) {
+    ++submissions_;
     io_uring_submit(&ring_);
     sqe = io_uring_get_sqe(&ring_);
     if (sqe == nullptr) return;  // the completion then arrives by itself
@@ -226,6 +230,7 @@ void UringBackend::wait(int timeout_ms) {
     throw_os_error(error, "io_uring_register(IORING_REGISTER_ENABLE_RINGS)");
   if (readiness_pending_) timeout_ms = 0;  // events of the readiness backend wait
   int result;
+  ++submissions_;
   if (timeout_ms == 0) {
     result = io_uring_submit_and_get_events(&ring_);
   } else {
@@ -263,6 +268,7 @@ void UringBackend::drain_completions() {
   // Completions are handled one at a time and marked seen before their
   // handler runs: a handler may queue requests, submit, or destroy objects.
   io_uring_cqe* cqe;
+  dispatching_ = true;
   while (io_uring_peek_cqe(&ring_, &cqe) == 0) {
     io_uring_cqe copy = *cqe;
     io_uring_cqe_seen(&ring_, cqe);
@@ -274,6 +280,7 @@ void UringBackend::drain_completions() {
       loop_.call_exception_handler({"Exception in an I/O event handler", std::current_exception()});
     }
   }
+  dispatching_ = false;
 }
 
 void UringBackend::dispatch() {
@@ -282,6 +289,20 @@ void UringBackend::dispatch() {
     readiness_pending_ = false;
     readiness_->poll_and_dispatch(0);
     if (!readiness_poll_->armed_) arm_readiness_poll();
+  }
+  // The sends the handlers deferred (defers_sends) go to the kernel before
+  // anything else runs: with the next wait when the loop waits next (the one
+  // system call the completion model needs per iteration), at once when a
+  // callback, a due timer or the end of run() comes first, so that what
+  // runs there (or after run() returns) finds the bytes on their way, as
+  // after a send().
+  if (io_uring_sq_ready(&ring_) != 0 && !LoopAccess::waits_next(loop_)) submit_prepared();
+}
+
+void UringBackend::submit_prepared() noexcept {
+  if (io_uring_sq_ready(&ring_) != 0 && (ring_.flags & IORING_SETUP_R_DISABLED) == 0) {
+    ++submissions_;
+    io_uring_submit(&ring_);
   }
 }
 

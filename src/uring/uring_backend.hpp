@@ -6,8 +6,15 @@
 //    in the same system call that waits for the next completions;
 //  * cross-thread wakeups: a read request on an eventfd, re-armed after each;
 //  * stream transports on sockets (TCP and Unix, uring_socket_transport.cpp):
-//    multishot receive into the provided buffer ring below, one send in
-//    flight per socket;
+//    multishot receive into the provided buffer ring below (a poll request
+//    and a recv() into the protocol's memory for a BufferedProtocol), one
+//    send in flight per socket;
+//  * deferred sends: a write() made while completion handlers run is a send
+//    request, not a send() call (defers_sends); dispatch() submits those
+//    requests at once when the loop would run anything before its next wait,
+//    and leaves them to that wait otherwise, so that one io_uring_enter per
+//    iteration carries them (docs/backends.md, "When a write reaches the
+//    kernel");
 //  * listeners (multishot accept) and connects (IORING_OP_CONNECT).
 // What is delegated to a readiness backend kept inside this one (the epoll
 // backend, reached only through the IoBackend seam): pipes, datagram
@@ -102,6 +109,17 @@ class UringBackend final : public IoBackend, private Completion {
   }
   /// Gives provided buffer `id` back to the kernel once its data was consumed.
   void recycle_buffer(unsigned id) noexcept;
+  /// True while completion handlers run. A write made then goes to the ring
+  /// as a send request instead of a send() call: it is submitted before the
+  /// loop runs anything else (see dispatch()), so no protocol can tell.
+  bool defers_sends() const noexcept { return dispatching_; }
+  /// Changes whenever prepared requests are handed to the kernel: a request
+  /// prepared when this had the same value is not submitted yet, and its
+  /// entry may still be changed.
+  std::uint64_t submissions() const noexcept { return submissions_; }
+  /// Hands the prepared requests to the kernel now, if there are any (before
+  /// a descriptor they name is closed, for one).
+  void submit_prepared() noexcept;
 
  private:
   // The wakeup eventfd's read request, and the readiness backend's poll request.
@@ -126,8 +144,9 @@ class UringBackend final : public IoBackend, private Completion {
   std::unique_ptr<char[]> buffers_;
   std::vector<bool> owned_;  // indexed by fd
   std::size_t in_flight_ = 0;
+  std::uint64_t submissions_ = 0;   // see submissions()
   bool readiness_pending_ = false;  // the epoll descriptor reported events
-  bool dispatching_ = false;
+  bool dispatching_ = false;        // completion handlers are running (defers_sends)
 };
 
 /// Makes an io_uring backend; throws OSError if the kernel refuses io_uring

@@ -1,6 +1,7 @@
 #include "uring/uring_socket_transport.hpp"
 
 #include <limits.h>
+#include <poll.h>
 #include <sys/socket.h>
 
 #include <algorithm>
@@ -21,6 +22,8 @@ namespace {
 // One send takes at most this much of the write buffer (the rest follows).
 constexpr std::size_t kMaxSendBytes = 256 * 1024;
 constexpr std::size_t kMaxIovecs = 64;
+// The send string's memory kept between sends.
+constexpr std::size_t kKeptSendCapacity = 64 * 1024;
 // The size a BufferedProtocol's get_buffer() is asked for (asyncio's max_size,
 // as on the epoll backend), whatever one completion carries.
 constexpr std::size_t kBufferHint = 256 * 1024;
@@ -113,9 +116,19 @@ void UringSocketTransport::update_requests() noexcept {
 
 void UringSocketTransport::arm_receive() {
   io_uring_sqe* sqe = backend_.prepare(&receive_);
-  io_uring_prep_recv_multishot(sqe, fd_, nullptr, 0, 0);
-  sqe->flags |= IOSQE_BUFFER_SELECT;
-  sqe->buf_group = UringBackend::kBufferGroup;
+  if (buffered_protocol_ != nullptr) {
+    // A BufferedProtocol's bytes go straight into its get_buffer() memory:
+    // the ring says when the socket is readable, and a recv() into that
+    // memory takes them, as on epoll. (A receive request into that memory
+    // would let the kernel write there after the protocol gave it up.)
+    io_uring_prep_poll_add(sqe, fd_, POLLIN);
+    receive_polls_ = true;
+  } else {
+    io_uring_prep_recv_multishot(sqe, fd_, nullptr, 0, 0);
+    sqe->flags |= IOSQE_BUFFER_SELECT;
+    sqe->buf_group = UringBackend::kBufferGroup;
+    receive_polls_ = false;
+  }
   receiving_ = true;
   receive_cancelled_ = false;
   request_started();
@@ -124,6 +137,10 @@ void UringSocketTransport::arm_receive() {
 // ---- Reading ----------------------------------------------------------------------
 
 void UringSocketTransport::on_received(const io_uring_cqe& cqe) {
+  if (receive_polls_) {
+    on_readable(cqe);
+    return;
+  }
   bool final = (cqe.flags & IORING_CQE_F_MORE) == 0;
   if (final) receiving_ = false;
   if (cqe.res > 0 && (cqe.flags & IORING_CQE_F_BUFFER) != 0) {
@@ -154,11 +171,66 @@ void UringSocketTransport::on_received(const io_uring_cqe& cqe) {
   } else if (cqe.res < 0 && cqe.res != -ENOBUFS && cqe.res != -ECANCELED) {
     if (!lost_) socket_failed(errno_code(-cqe.res));
   }
+  if (!final && buffered_protocol_ != nullptr && receiving_ && !receive_cancelled_) {
+    // A BufferedProtocol took over (set_protocol): end the receive into the
+    // ring, so that the next one reads into the protocol's memory.
+    backend_.cancel(&receive_);
+    receive_cancelled_ = true;
+  }
   if (final) {
     // Ended by the kernel (out of buffers, or it stopped for its own reasons)
     // or by a cancellation: go on if reading is still wanted.
     if (cqe.res != 0) update_requests();
     request_finished();
+  }
+}
+
+void UringSocketTransport::on_readable(const io_uring_cqe& cqe) {
+  receiving_ = false;  // a poll request completes once
+  if (cqe.res > 0) {
+    if (wants_to_read() && stash_.empty() && buffered_protocol_ != nullptr) {
+      read_into_buffered_protocol();
+    }
+  } else if (cqe.res < 0 && cqe.res != -ECANCELED && !lost_) {
+    socket_failed(errno_code(-cqe.res));
+  }
+  // Armed again while reading is wanted: a poll request sees bytes already
+  // waiting, so none is missed (or a receive into the ring, if the protocol
+  // is no longer a BufferedProtocol).
+  update_requests();
+  request_finished();
+}
+
+void UringSocketTransport::read_into_buffered_protocol() {
+  BufferedProtocol* target = buffered_protocol_;
+  std::span<std::byte> buffer;
+  try {
+    buffer = target->get_buffer(kBufferHint);
+  } catch (...) {
+    protocol_failed("Fatal error: protocol.get_buffer() call failed.");
+    return;
+  }
+  // get_buffer may have closed, aborted or paused the transport, or replaced
+  // the protocol: reading stops here then (as on epoll).
+  if (closing_ || reading_paused_ || target != buffered_protocol_) return;
+  if (buffer.empty()) {
+    loop_.call_exception_handler(context("Fatal error: get_buffer() returned an empty buffer"));
+    force_close(make_error_code(Error::kEmptyBuffer));
+    return;
+  }
+  ssize_t n = ::recv(fd_, buffer.data(), buffer.size(), MSG_DONTWAIT);
+  if (n < 0) {
+    if (!would_block(errno)) socket_failed(errno_code(errno));
+    return;
+  }
+  if (n == 0) {
+    on_eof();
+    return;
+  }
+  try {
+    target->buffer_updated(static_cast<std::size_t>(n));
+  } catch (...) {
+    protocol_failed("Fatal error: protocol.buffer_updated() call failed.");
   }
 }
 
@@ -222,10 +294,19 @@ void UringSocketTransport::deliver_stash() {
   if (!stash_.empty()) {
     std::string data = std::move(stash_);
     stash_.clear();
-    if (data_protocol_ != nullptr) {
-      deliver(data);
-    } else {
-      deliver_to_buffered_protocol(data);
+    std::string_view rest(data);
+    // In pieces of what one receive carries, as the bytes came: a protocol
+    // that pauses reading after one (flow control: its write buffer is full)
+    // gets the rest only when it resumes, not all of it at once.
+    while (!rest.empty() && data_protocol_ != nullptr && wants_to_read()) {
+      std::string_view piece = rest.substr(0, UringBackend::kReceiveBufferSize);
+      rest.remove_prefix(piece.size());
+      deliver(piece);
+    }
+    if (!rest.empty() && buffered_protocol_ != nullptr && wants_to_read()) {
+      deliver_to_buffered_protocol(rest);
+    } else if (!rest.empty() && !closing_ && !lost_) {
+      stash_.insert(0, rest);  // paused again: kept for the next resume
     }
   }
   if (stash_.empty() && stash_eof_ && wants_to_read()) {
@@ -267,6 +348,8 @@ void UringSocketTransport::start_send() {
   io_uring_sqe* sqe = backend_.prepare(&send_);
   io_uring_prep_send(sqe, fd_, sent_.data() + sent_offset_, sent_.size() - sent_offset_,
                      MSG_NOSIGNAL);
+  send_entry_ = sqe;
+  send_epoch_ = backend_.submissions();
   sending_ = true;
   request_started();
 }
@@ -286,6 +369,9 @@ void UringSocketTransport::on_sent(const io_uring_cqe& cqe) {
     } else {
       sent_.clear();
       sent_offset_ = 0;
+      // Writes from handlers pass through sent_: keep its memory for the next
+      // one, unless a large write left it large (an idle connection holds it).
+      if (sent_.capacity() > kKeptSendCapacity) std::string().swap(sent_);
     }
     resume_protocol_if_needed();
     if (!lost_ && !sending_) {
@@ -307,8 +393,34 @@ ssize_t UringSocketTransport::send_now(const iovec* buffers, std::size_t count) 
   return -1;
 }
 
+bool UringSocketTransport::append_to_unsubmitted_send(std::string_view data) {
+  if (!sending_ || !buffer_.empty() || backend_.submissions() != send_epoch_ ||
+      sent_.size() - sent_offset_ + data.size() > kMaxSendBytes) {
+    return false;
+  }
+  // The kernel has not seen the entry yet: it takes these bytes too, in the
+  // same system call. (sent_ may move as it grows: the entry follows it.)
+  sent_.append(data);
+  send_entry_->addr = reinterpret_cast<std::uint64_t>(sent_.data() + sent_offset_);
+  send_entry_->len = static_cast<std::uint32_t>(sent_.size() - sent_offset_);
+  return true;
+}
+
 void UringSocketTransport::write(std::string_view data) {
   if (!accept_write(data.size())) return;
+  if (append_to_unsubmitted_send(data)) {
+    pause_protocol_if_needed();
+    return;
+  }
+  if (!sending_ && buffer_.empty() && backend_.defers_sends()) {
+    // Inside a completion handler: the ring takes the send with the loop's
+    // next submission, which comes before anything else runs.
+    sent_.assign(data);
+    sent_offset_ = 0;
+    start_send();
+    pause_protocol_if_needed();
+    return;
+  }
   if (!sending_ && buffer_.empty()) {
     iovec buffer{const_cast<char*>(data.data()), data.size()};
     ssize_t sent = send_now(&buffer, 1);
@@ -326,6 +438,17 @@ void UringSocketTransport::write(std::string_view data) {
 
 void UringSocketTransport::write(std::string&& data) {
   if (!accept_write(data.size())) return;
+  if (append_to_unsubmitted_send(data)) {
+    pause_protocol_if_needed();
+    return;
+  }
+  if (!sending_ && buffer_.empty() && backend_.defers_sends()) {
+    sent_ = std::move(data);
+    sent_offset_ = 0;
+    start_send();
+    pause_protocol_if_needed();
+    return;
+  }
   if (!sending_ && buffer_.empty()) {
     iovec buffer{data.data(), data.size()};
     ssize_t sent = send_now(&buffer, 1);
@@ -344,8 +467,14 @@ void UringSocketTransport::writelines(std::span<const std::string_view> buffers)
   std::size_t total = 0;
   for (std::string_view piece : buffers) total += piece.size();
   if (!accept_write(total)) return;
+  if (sending_ && buffer_.empty() && backend_.submissions() == send_epoch_ &&
+      sent_.size() - sent_offset_ + total <= kMaxSendBytes) {
+    for (std::string_view piece : buffers) append_to_unsubmitted_send(piece);
+    pause_protocol_if_needed();
+    return;
+  }
   std::size_t skip = 0;  // bytes of `buffers` the kernel already took
-  if (!sending_ && buffer_.empty()) {
+  if (!sending_ && buffer_.empty() && !backend_.defers_sends()) {
     std::vector<iovec> vectors;
     vectors.reserve(std::min<std::size_t>(buffers.size(), IOV_MAX));
     for (std::string_view piece : buffers) {
@@ -423,6 +552,9 @@ void UringSocketTransport::release_resources() noexcept {
   }
   if (sending_) backend_.cancel(&send_);
   stash_.clear();
+  // A request prepared and not yet submitted names this descriptor by number:
+  // the kernel must have it before the number is closed (and perhaps reused).
+  if (requests_ > 0) backend_.submit_prepared();
   // A request in flight holds the socket open past close() until its
   // cancellation completes: end the connection now, so that the peer sees the
   // end when close() or abort() says (as on epoll), not an iteration later.

@@ -6,18 +6,23 @@
 //  * Reading: one multishot receive into the backend's provided buffer ring,
 //    re-armed when the kernel ends it (no IORING_CQE_F_MORE: -ENOBUFS, or
 //    any other reason) while reading is wanted. Each completion's bytes go to
-//    data_received (a BufferedProtocol gets them copied into its get_buffer
-//    memory) and the buffer goes back to the ring at once. Pausing cancels
-//    the receive; bytes that were already on their way are kept and handed
-//    over, from the ready queue, when reading resumes.
-//  * Writing: write() tries send() at once, as asyncio (and the epoll
-//    backend) do, so that the bytes are on their way when write() returns;
-//    what the kernel did not take goes to a send request, one in flight at a
-//    time, which keeps the bytes in order. The bytes of that send are moved
-//    out of the write buffer into a string this object owns, so that an abort, which drops the
-//    write buffer, never frees memory the kernel is still reading. The write buffer size that flow
-//    control and get_write_buffer_size() see counts the bytes in flight. close() waits for them as
-//    for buffered bytes.
+//    data_received and the buffer goes back to the ring at once. Pausing
+//    cancels the receive; bytes that were already on their way are kept and
+//    handed over, from the ready queue, when reading resumes.
+//    A BufferedProtocol is read differently: a poll request says the socket
+//    is readable, and a recv() takes the bytes straight into its get_buffer()
+//    memory (no copy, and the kernel never holds that memory).
+//  * Writing: a write() made inside a completion handler (the echo's
+//    data_received) goes to a send request, submitted with the loop's next
+//    io_uring_enter, which comes before anything else runs (see
+//    UringBackend::dispatch). Any other write() tries send() at once, as
+//    asyncio (and the epoll backend) do, so that the bytes are on their way
+//    when write() returns; what the kernel did not take goes to a send
+//    request. One send is in flight at a time, which keeps the bytes in order. The bytes of that
+//    send are moved out of the write buffer into a string this object owns, so that an abort, which
+//    drops the write buffer, never frees memory the kernel is still reading. The write buffer size
+//    that flow control and get_write_buffer_size() see counts the bytes in flight. close() waits
+//    for them as for buffered bytes.
 //
 // Lifetime: while any request is in flight the transport keeps a reference
 // to itself (self_), dropped by the last completion; releasing the transport
@@ -109,6 +114,10 @@ class UringSocketTransport final : public StreamTransportBase, public BufferedSe
   void request_finished() noexcept;
 
   void on_received(const io_uring_cqe& cqe);
+  // The poll request of a BufferedProtocol's transport completed: recv()
+  // into its get_buffer() memory.
+  void on_readable(const io_uring_cqe& cqe);
+  void read_into_buffered_protocol();
   // Hands `data` to the protocol; what is left when reading was paused
   // meanwhile is kept in stash_.
   void deliver(std::string_view data);
@@ -120,6 +129,9 @@ class UringSocketTransport final : public StreamTransportBase, public BufferedSe
   // send() at once (as asyncio's write does); returns how many bytes the
   // kernel took, or -1 after a fatal error.
   ssize_t send_now(const iovec* buffers, std::size_t count);
+  // Adds `data` to the send request if it is prepared and not yet submitted
+  // (a second write() in one handler); false if it cannot.
+  bool append_to_unsubmitted_send(std::string_view data);
   // Called after the buffer grew: sends if nothing is in flight, pauses the
   // protocol past the high-water mark (counting the bytes in flight).
   void after_buffer_grew();
@@ -141,15 +153,18 @@ class UringSocketTransport final : public StreamTransportBase, public BufferedSe
   SendRequest send_{*this};
   std::shared_ptr<Transport> self_;  // while requests_ > 0
   int requests_ = 0;
-  bool receiving_ = false;          // the multishot receive is in flight
-  bool receive_cancelled_ = false;  // and its cancellation was asked for
-  bool sending_ = false;            // the send is in flight
-  bool eof_sent_ = false;           // shutdown(SHUT_WR) done
-  bool stash_scheduled_ = false;    // deliver_stash is in the ready queue
-  bool stash_eof_ = false;          // the peer's EOF arrived while reading was paused
-  std::string sent_;                // the bytes of the send in flight
-  std::size_t sent_offset_ = 0;     // how many of them the kernel took
-  std::string stash_;               // bytes received while reading was paused
+  bool receiving_ = false;                        // the multishot receive is in flight
+  bool receive_cancelled_ = false;                // and its cancellation was asked for
+  bool receive_polls_ = false;                    // that request is a poll (BufferedProtocol)
+  bool sending_ = false;                          // the send is in flight
+  bool eof_sent_ = false;                         // shutdown(SHUT_WR) done
+  bool stash_scheduled_ = false;                  // deliver_stash is in the ready queue
+  bool stash_eof_ = false;                        // the peer's EOF arrived while reading was paused
+  io_uring_sqe* send_entry_ = nullptr;            // the send's entry, while send_epoch_ is current
+  std::uint64_t send_epoch_ = ~std::uint64_t{0};  // backend_.submissions() when prepared
+  std::string sent_;                              // the bytes of the send in flight
+  std::size_t sent_offset_ = 0;                   // how many of them the kernel took
+  std::string stash_;                             // bytes received while reading was paused
 };
 
 }  // namespace tulip::detail
