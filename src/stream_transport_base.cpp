@@ -39,8 +39,12 @@ void StreamTransportBase::begin(Callback on_made) {
 
 void StreamTransportBase::set_protocol(std::shared_ptr<StreamProtocol> protocol) {
   if (!protocol) throw std::invalid_argument("set_protocol() needs a protocol, not null");
-  if (dynamic_cast<Protocol*>(protocol.get()) == nullptr &&
-      dynamic_cast<BufferedProtocol*>(protocol.get()) == nullptr) {
+  // Resolved once here so that every read dispatches without a dynamic_cast;
+  // one cast for the usual Protocol (a Protocol is never also a BufferedProtocol).
+  Protocol* data_protocol = dynamic_cast<Protocol*>(protocol.get());
+  BufferedProtocol* buffered_protocol =
+      data_protocol != nullptr ? nullptr : dynamic_cast<BufferedProtocol*>(protocol.get());
+  if (data_protocol == nullptr && buffered_protocol == nullptr) {
     throw std::invalid_argument(
         "set_protocol() needs a tulip::Protocol or tulip::BufferedProtocol; a class derived "
         "from StreamProtocol alone cannot receive data");
@@ -52,10 +56,8 @@ void StreamTransportBase::set_protocol(std::shared_ptr<StreamProtocol> protocol)
     loop_.call_soon([retired = std::move(protocol_)] {});
   }
   protocol_ = std::move(protocol);
-  // Resolved once here so that every read dispatches without a dynamic_cast.
-  data_protocol_ = dynamic_cast<Protocol*>(protocol_.get());
-  buffered_protocol_ =
-      data_protocol_ != nullptr ? nullptr : dynamic_cast<BufferedProtocol*>(protocol_.get());
+  data_protocol_ = data_protocol;
+  buffered_protocol_ = buffered_protocol;
 }
 
 // ---- Writing and flow control ------------------------------------------------------

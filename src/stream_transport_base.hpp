@@ -128,7 +128,7 @@ class StreamTransportBase : public Transport, public LoopMember {
   bool reading_paused_ = false;
   bool eof_received_ = false;
   bool closing_ = false;        // close(), abort() or loss
-  bool lost_ = false;           // connection_lost scheduled (or done)
+  bool lost_ = false;           // connection_lost scheduled (or done); implies closing_
   bool eof_requested_ = false;  // write_eof() called
   bool released_ = false;
 

@@ -39,20 +39,29 @@ EpollBackend::~EpollBackend() {
   ::close(epoll_fd_);
 }
 
-int EpollBackend::wait(int timeout_ms) {
-  int count;
-  WaitHooks* hooks = timeout_ms != 0 ? loop_.wait_hooks() : nullptr;
-  if (hooks != nullptr) [[unlikely]] {
-    hooks->before_wait();
-    count = ::epoll_wait(epoll_fd_, events_, kMaxEvents, timeout_ms);
-    int saved_errno = errno;
-    hooks->after_wait();
-    errno = saved_errno;
-  } else {
-    count = ::epoll_wait(epoll_fd_, events_, kMaxEvents, timeout_ms);
-  }
+// Inlined into both callers: the poll of an I/O-bound iteration is one
+// epoll_wait and a sign test; hooks and errors are out of line.
+[[gnu::always_inline]] inline int EpollBackend::wait(int timeout_ms) {
+  if (timeout_ms != 0 && loop_.wait_hooks() != nullptr) [[unlikely]]
+    return wait_with_hooks(timeout_ms);
+  int count = ::epoll_wait(epoll_fd_, events_, kMaxEvents, timeout_ms);
   if (count >= 0) [[likely]]
     return count;
+  return wait_failed();
+}
+
+int EpollBackend::wait_with_hooks(int timeout_ms) {
+  WaitHooks* hooks = loop_.wait_hooks();
+  hooks->before_wait();
+  int count = ::epoll_wait(epoll_fd_, events_, kMaxEvents, timeout_ms);
+  int saved_errno = errno;
+  hooks->after_wait();
+  if (count >= 0) return count;
+  errno = saved_errno;
+  return wait_failed();
+}
+
+int EpollBackend::wait_failed() {
   if (errno != EINTR) throw_os_error(errno, "epoll_wait");
   return 0;
 }

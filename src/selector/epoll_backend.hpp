@@ -104,6 +104,10 @@ class EpollBackend final : public IoBackend, private IoWatcher {
   void on_io_event(std::uint32_t) override;
   Registration& registration(int fd);
   int wait(int timeout_ms);
+  // wait() with the loop's WaitHooks around the blocking call.
+  int wait_with_hooks(int timeout_ms);
+  // epoll_wait failed (errno): 0 events for EINTR, else throws.
+  [[gnu::cold]] int wait_failed();
   void deliver(int count);
   // What an event carries: the descriptor and its registration's generation.
   static std::uint64_t key_of(std::uint64_t fd, std::uint32_t generation) noexcept {

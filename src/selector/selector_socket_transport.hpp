@@ -106,7 +106,6 @@ class SelectorSocketTransport final : public StreamTransportBase,
   void on_closing(std::error_code reason) override;
 
   void on_io_event(std::uint32_t events) override;
-  void on_readable();
   void on_writable();
   void read_into_protocol();
   void read_into_buffered_protocol();
@@ -118,6 +117,8 @@ class SelectorSocketTransport final : public StreamTransportBase,
   void finish_sendfile(SendfileOutcome outcome);
   // The reader of a write pipe went away.
   void on_hang_up();
+  // read_some() returned `result` <= 0: the EOF, or a failure.
+  void read_ended(ssize_t result);
   // recv() failed with `error`: nothing to do for EAGAIN, else the connection ends.
   void read_failed(int error);
 
@@ -134,6 +135,17 @@ class SelectorSocketTransport final : public StreamTransportBase,
     return refuse_pipe_write(bytes);
   }
   bool refuse_pipe_write(std::size_t bytes);
+  // write()'s fast path applies: bytes to send on an open socket with nothing
+  // queued and no sendfile. (lost_ is only ever set after closing_.)
+  bool direct_send_possible(std::size_t bytes) const noexcept {
+    return bytes != 0 && buffer_.empty() && !closing_ && !eof_requested_ &&
+           kind_ == Kind::kSocket && !sendfile_;
+  }
+  // The direct send() took `sent` bytes of `data` (-1: failed with `error`):
+  // queue the rest, or end the connection on a fatal error.
+  void finish_direct_write(std::string_view data, ssize_t sent, int error);
+  // write() off the fast path: checks, a send if nothing is queued, the rest queued.
+  void write_queued(std::string_view data);
   // Sends directly when nothing is queued; returns how many bytes the kernel
   // took, or -1 after a fatal error.
   ssize_t send_now(const iovec* buffers, std::size_t count);
