@@ -77,8 +77,8 @@ static double server_cpu_seconds(void) {
   text[length] = '\0';
   char* cursor = strrchr(text, ')');  // the command name ends at the last ')'
   unsigned long long utime = 0, stime = 0;
-  if (!cursor || sscanf(cursor + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
-                        &utime, &stime) != 2) {
+  if (!cursor || sscanf(cursor + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime,
+                        &stime) != 2) {
     return -1;
   }
   return (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK);

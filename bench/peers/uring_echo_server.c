@@ -242,9 +242,15 @@ int main(int argc, char** argv) {
     io_uring_for_each_cqe(&ring, head, cqe) {
       int fd = (int)(cqe->user_data >> 8);
       switch ((enum op)(cqe->user_data & 0xff)) {
-        case kAccept: on_accept(fd, cqe); break;
-        case kReceive: on_receive(fd, cqe); break;
-        case kSend: on_send(fd, cqe); break;
+        case kAccept:
+          on_accept(fd, cqe);
+          break;
+        case kReceive:
+          on_receive(fd, cqe);
+          break;
+        case kSend:
+          on_send(fd, cqe);
+          break;
         case kSignal:
           io_uring_queue_exit(&ring);
           return 0;

@@ -46,9 +46,8 @@ static void on_exit_spawn(uv_process_t* process, int64_t status, int signal) {
 
 static void spawn_next(uv_loop_t* loop) {
   char* args[] = {"/bin/true", NULL};
-  uv_stdio_container_t stdio[3] = {{UV_INHERIT_FD, {.fd = 0}},
-                                   {UV_INHERIT_FD, {.fd = 1}},
-                                   {UV_INHERIT_FD, {.fd = 2}}};
+  uv_stdio_container_t stdio[3] = {
+      {UV_INHERIT_FD, {.fd = 0}}, {UV_INHERIT_FD, {.fd = 1}}, {UV_INHERIT_FD, {.fd = 2}}};
   uv_process_options_t options;
   memset(&options, 0, sizeof(options));
   options.file = args[0];
@@ -195,8 +194,7 @@ static int run_work(long count) {
   uv_queue_work(loop, &work_request, no_op, after_work);
   uv_run(loop, UV_RUN_DEFAULT);
   double elapsed = now() - start;
-  printf("round_trips_per_s=%.0f us_per_round_trip=%.2f\n", count / elapsed,
-         elapsed / count * 1e6);
+  printf("round_trips_per_s=%.0f us_per_round_trip=%.2f\n", count / elapsed, elapsed / count * 1e6);
   return 0;
 }
 

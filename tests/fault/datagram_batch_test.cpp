@@ -93,8 +93,8 @@ TEST(DatagramBatch, RepliesFromInsideDatagramReceivedLeaveInOrder) {
     std::string copy = "re:" + std::string(data);
     server->transport->sendto(copy, from);
   };
-  auto endpoint = loop.run_until_complete(loop.create_datagram_endpoint(
-      [server] { return server; }, HostPort{"127.0.0.1", 0}));
+  auto endpoint = loop.run_until_complete(
+      loop.create_datagram_endpoint([server] { return server; }, HostPort{"127.0.0.1", 0}));
   SocketAddress address = *endpoint.transport->get_extra_info<SocketAddress>("sockname");
   RawUdp peer;
   for (int i = 0; i < 50; ++i) peer.send_to(address, numbered(i, 20));
@@ -120,8 +120,8 @@ TEST(DatagramBatch, RepliesSentBeforeCloseAbortOrAThrowStillLeave) {
       if (way == 1) server->transport->abort();
       if (way == 2) throw std::runtime_error("after the reply");
     };
-    auto endpoint = loop.run_until_complete(loop.create_datagram_endpoint(
-        [server] { return server; }, HostPort{"127.0.0.1", 0}));
+    auto endpoint = loop.run_until_complete(
+        loop.create_datagram_endpoint([server] { return server; }, HostPort{"127.0.0.1", 0}));
     SocketAddress address = *endpoint.transport->get_extra_info<SocketAddress>("sockname");
     RawUdp peer;
     peer.send_to(address, "first");
