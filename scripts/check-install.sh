@@ -125,8 +125,10 @@ if [ $shared -eq 1 ]; then
     -DTULIP_WERROR=ON -DTULIP_BUILD_TESTS=OFF -DTULIP_BUILD_BENCH=OFF >/dev/null
   # Only what is installed: the examples are built and tested in the static tree.
   shared_targets=(tulip tulip-testing tulip-echo-client tulip-echo-server)
-  cmake --build "$shared_build" --target help | grep -q '\.\.\. tulip-man-pages$' &&
-    shared_targets+=(tulip-man-pages)
+  # (The listing is read whole first: grep -q would stop reading early, and under
+  # pipefail the writer's SIGPIPE would fail the test.)
+  build_targets=$(cmake --build "$shared_build" --target help)
+  grep -q '\.\.\. tulip-man-pages$' <<<"$build_targets" && shared_targets+=(tulip-man-pages)
   cmake --build "$shared_build" -j "$(nproc)" --target "${shared_targets[@]}" >"$work/shared-build.log" 2>&1 ||
     { tail -40 "$work/shared-build.log" >&2; fail "the shared build failed"; }
   shared_prefix="$work/prefix-shared"
