@@ -16,8 +16,9 @@ case "$flavour" in
   # sanitizer runtime preloaded into an uninstrumented interpreter.
   asan) args+=(-DCMAKE_BUILD_TYPE=Debug "-DTULIP_SANITIZE=address,undefined" -DTULIP_BUILD_BENCH=OFF
               -DTULIP_BUILD_PYTHON=OFF) ;;
+  # The TSan build is the cross-thread suite (tests/CMakeLists.txt): no examples.
   tsan) args+=(-DCMAKE_BUILD_TYPE=Debug -DTULIP_SANITIZE=thread -DTULIP_BUILD_BENCH=OFF
-              -DTULIP_BUILD_PYTHON=OFF) ;;
+              -DTULIP_BUILD_PYTHON=OFF -DTULIP_BUILD_EXAMPLES=OFF) ;;
   *) echo "build.sh: unknown flavour '$flavour' (release, debug, asan, tsan)" >&2; exit 2 ;;
 esac
 cmake -S . -B "build-$flavour" "${args[@]}" "$@" >/dev/null
