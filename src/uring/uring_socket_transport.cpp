@@ -1,6 +1,8 @@
 #include "uring/uring_socket_transport.hpp"
 
 #include <limits.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <sys/socket.h>
 
@@ -96,7 +98,7 @@ void UringSocketTransport::update_requests() noexcept {
           loop_.call_soon(
               [self = shared()] { static_cast<UringSocketTransport&>(*self).deliver_stash(); });
         }
-      } else if (!receiving_) {
+      } else if (!receiving_ && !eof_after_send_) {
         arm_receive();
       }
     } else if (receiving_ && !receive_cancelled_) {
@@ -162,7 +164,9 @@ void UringSocketTransport::on_received(const io_uring_cqe& cqe) {
     backend_.recycle_buffer(id);
   } else if (cqe.res == 0) {
     if (!lost_ && !closing_) {
-      if (wants_to_read() && stash_.empty()) {
+      if (eof_waits_for_send()) {
+        eof_after_send_ = true;
+      } else if (wants_to_read() && stash_.empty()) {
         on_eof();
       } else {
         stash_eof_ = true;
@@ -224,7 +228,11 @@ void UringSocketTransport::read_into_buffered_protocol() {
     return;
   }
   if (n == 0) {
-    on_eof();
+    if (eof_waits_for_send()) {
+      eof_after_send_ = true;
+    } else {
+      on_eof();
+    }
     return;
   }
   try {
@@ -317,6 +325,20 @@ void UringSocketTransport::deliver_stash() {
   update_requests();
 }
 
+// A receive of 0 bytes is the peer's FIN, or what a receive returns after
+// the peer reset the connection once the reset's error was taken by another
+// call: on io_uring, by the send request in flight, whose completion (with
+// ECONNRESET) may come after the receive's. A TCP socket in state CLOSE with a
+// send in flight is the ambiguous case: its EOF waits for that send, which
+// completes at once on a closed connection, with the error if it was a reset.
+bool UringSocketTransport::eof_waits_for_send() const noexcept {
+  if (!sending_) return false;
+  tcp_info info{};
+  socklen_t size = sizeof info;
+  return ::getsockopt(fd_, IPPROTO_TCP, TCP_INFO, &info, &size) == 0 &&
+         info.tcpi_state == TCP_CLOSE;
+}
+
 void UringSocketTransport::on_eof() {
   eof_received_ = true;
   update_requests();
@@ -379,6 +401,14 @@ void UringSocketTransport::on_sent(const io_uring_cqe& cqe) {
         schedule_connection_lost({});
       } else if (eof_requested_ && !eof_sent_) {
         send_eof();
+      }
+    }
+    if (eof_after_send_ && !lost_ && !sending_) {
+      // The send went through: the 0-byte receive was the peer's EOF after all.
+      eof_after_send_ = false;
+      if (!closing_) {
+        stash_eof_ = true;
+        update_requests();
       }
     }
   }

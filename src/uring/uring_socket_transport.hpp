@@ -124,6 +124,7 @@ class UringSocketTransport final : public StreamTransportBase, public BufferedSe
   void deliver_to_buffered_protocol(std::string_view data);
   void deliver_stash();
   void on_eof();
+  bool eof_waits_for_send() const noexcept;
   void on_sent(const io_uring_cqe& cqe);
   void send_eof();
   // send() at once (as asyncio's write does); returns how many bytes the
@@ -160,6 +161,7 @@ class UringSocketTransport final : public StreamTransportBase, public BufferedSe
   bool eof_sent_ = false;                         // shutdown(SHUT_WR) done
   bool stash_scheduled_ = false;                  // deliver_stash is in the ready queue
   bool stash_eof_ = false;                        // the peer's EOF arrived while reading was paused
+  bool eof_after_send_ = false;                   // a 0-byte receive waits for the send (below)
   io_uring_sqe* send_entry_ = nullptr;            // the send's entry, while send_epoch_ is current
   std::uint64_t send_epoch_ = ~std::uint64_t{0};  // backend_.submissions() when prepared
   std::string sent_;                              // the bytes of the send in flight
