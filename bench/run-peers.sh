@@ -123,17 +123,8 @@ case "$mode" in
 esac
 
 build=build-bench
-# TULIP_BENCH_BUILD=DIR reuses an existing Release build tree (scripts/build.sh
-# release) instead of build-bench/, adding the peers to it: the test command's
-# smoke check does, so that the library is not compiled once more.
-reuse_build=${TULIP_BENCH_BUILD:-}
-if [ -n "$reuse_build" ]; then
-  grep -q '^CMAKE_BUILD_TYPE:STRING=Release$' "$reuse_build/CMakeCache.txt" 2>/dev/null || {
-    echo "run-peers.sh: TULIP_BENCH_BUILD=$reuse_build is not a configured Release build" >&2
-    exit 2
-  }
-  build=$reuse_build
-fi
+source bench/build_tree.sh
+bench_choose_build run-peers.sh
 source_dir=.
 python=/usr/bin/python3 # Debian's interpreter: python3-uvloop is installed for it
 base_port=${TULIP_BENCH_PORT:-29300}
@@ -154,7 +145,6 @@ if [ -n "$commit" ]; then
     exit 2
   }
   build=build-bench-commit
-  reuse_build="" # a commit is built in a tree of its own
   source_dir=$build/src
   # Extracted once per revision, so an unchanged revision does not rebuild.
   if [ "$(cat "$build/revision" 2>/dev/null)" != "$revision" ]; then
@@ -184,12 +174,7 @@ want unix && targets+=(tulip-echo-server bench-epoll-echo-server bench-uv-echo-s
 want threads && targets+=(tulip-echo-server bench-epoll-echo-server)
 mapfile -t targets < <(printf '%s\n' "${targets[@]}" | sort -u)
 {
-  if [ -n "$reuse_build" ]; then
-    cmake -S "$source_dir" -B "$build" -DTULIP_BENCH_PEERS=ON
-  else
-    cmake -S "$source_dir" -B "$build" -DCMAKE_BUILD_TYPE=Release -DTULIP_BUILD_TESTS=OFF -DTULIP_BENCH_PEERS=ON \
-      -DPython3_EXECUTABLE="$python"
-  fi &&
+  bench_configure "$source_dir" "$build" -DPython3_EXECUTABLE="$python" &&
     cmake --build "$build" -j 2 --target "${targets[@]}"
 } >"$out/raw/build.log" 2>&1 || {
   echo "run-peers.sh: the build failed, see $out/raw/build.log" >&2

@@ -22,6 +22,7 @@
 #   executor  run_in_executor / uv_queue_work round trips of a no-op: per second
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/build_tree.sh
 
 mode=full
 out=""
@@ -62,13 +63,7 @@ if [ "$prebuilt" = 0 ]; then
   }
   echo "building into $build/ (Release)" >&2
   {
-    # A tree configured already (build-release, say, reused by the runner) keeps
-    # its other options: only the peers are added.
-    if [ -f "$build/CMakeCache.txt" ]; then
-      cmake -S "$source_dir" -B "$build" -DTULIP_BENCH_PEERS=ON
-    else
-      cmake -S "$source_dir" -B "$build" -DCMAKE_BUILD_TYPE=Release -DTULIP_BUILD_TESTS=OFF -DTULIP_BENCH_PEERS=ON
-    fi &&
+    bench_configure "$source_dir" "$build" &&
       cmake --build "$build" -j 2 --target tulip-bench-process bench-uv-process bench-blocking-cat bench-asio-process
   } >"$out/raw/build.log" 2>&1 || {
     echo "run-process-peers.sh: the build failed, see $out/raw/build.log" >&2

@@ -47,17 +47,8 @@ case "$mode" in
 esac
 
 build=build-bench
-# TULIP_BENCH_BUILD=DIR reuses an existing Release build tree (scripts/build.sh
-# release) instead of build-bench/, adding the peers to it: the test command's
-# smoke check does, so that the library is not compiled once more.
-reuse_build=${TULIP_BENCH_BUILD:-}
-if [ -n "$reuse_build" ]; then
-  grep -q '^CMAKE_BUILD_TYPE:STRING=Release$' "$reuse_build/CMakeCache.txt" 2>/dev/null || {
-    echo "run-tls.sh: TULIP_BENCH_BUILD=$reuse_build is not a configured Release build" >&2
-    exit 2
-  }
-  build=$reuse_build
-fi
+source bench/build_tree.sh
+bench_choose_build run-tls.sh
 python=/usr/bin/python3 # Debian's interpreter: python3-uvloop is installed for it
 base_port=${TULIP_BENCH_TLS_PORT:-29400}
 [ -n "$out" ] || out="bench/results/$(date -u +%Y-%m-%dT%H%M%SZ)-tls${mode/full/}"
@@ -73,11 +64,7 @@ echo "building into $build/ (Release)" >&2
 targets=(tulip-bench-tls-echo-server tulip-echo-server bench-loadgen bench-tls-loadgen
   bench-epoll-tls-echo-server bench-asio-tls-echo-server)
 {
-  if [ -n "$reuse_build" ]; then
-    cmake -S . -B "$build" -DTULIP_BENCH_PEERS=ON
-  else
-    cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DTULIP_BUILD_TESTS=OFF -DTULIP_BENCH_PEERS=ON
-  fi &&
+  bench_configure . "$build" &&
     cmake --build "$build" -j 2 --target "${targets[@]}"
 } >"$out/raw/build.log" 2>&1 || {
   echo "run-tls.sh: the build failed, see $out/raw/build.log" >&2
