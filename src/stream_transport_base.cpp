@@ -202,6 +202,28 @@ void StreamTransportBase::report_current_exception(const char* message) noexcept
   loop_.call_exception_handler(details);
 }
 
+std::span<std::byte> StreamTransportBase::buffer_for_next_read(std::size_t size_hint) {
+  BufferedProtocol* target = buffered_protocol_;
+  std::span<std::byte> buffer;
+  try {
+    buffer = target->get_buffer(size_hint);
+  } catch (...) {
+    protocol_failed("Fatal error: protocol.get_buffer() call failed.");
+    return {};
+  }
+  // get_buffer may have closed, aborted or paused the transport, or replaced
+  // the protocol. Reading then stops here: receiving anyway would hand the
+  // protocol bytes (or an EOF) after it gave the connection up or asked for no
+  // more, or fill the buffer of a protocol that no longer receives. (A new
+  // protocol gets the bytes at the next readiness.)
+  if (closing_ || reading_paused_ || target != buffered_protocol_) return {};
+  if (buffer.empty()) {
+    loop_.call_exception_handler(context("Fatal error: get_buffer() returned an empty buffer"));
+    force_close(make_error_code(Error::kEmptyBuffer));
+  }
+  return buffer;
+}
+
 void StreamTransportBase::protocol_failed(const char* message) {
   report_current_exception(message);
   force_close(make_error_code(Error::kCallbackRaised));

@@ -27,6 +27,7 @@
 #include <cstddef>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <system_error>
 #include <utility>
@@ -110,6 +111,11 @@ class StreamTransportBase : public Transport, public LoopMember {
   void report_current_exception(const char* message) noexcept;
   /// A protocol callback threw: report it and close this connection only.
   void protocol_failed(const char* message);
+  /// The buffer a BufferedProtocol's next read goes into, from its get_buffer:
+  /// empty when reading stops here instead (get_buffer threw or gave an empty
+  /// buffer, both reported and closing the connection, or it closed, paused or
+  /// replaced the protocol).
+  std::span<std::byte> buffer_for_next_read(std::size_t size_hint);
   /// Drops the buffer, stops all I/O, schedules connection_lost(error).
   void force_close(std::error_code error);
   /// Marks the transport lost and schedules connection_lost(error) on a fresh stack.

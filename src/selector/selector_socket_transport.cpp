@@ -164,25 +164,8 @@ void SelectorSocketTransport::read_ended(ssize_t result) {
 }
 
 void SelectorSocketTransport::read_into_buffered_protocol() {
-  std::span<std::byte> buffer;
-  BufferedProtocol* target = buffered_protocol_;
-  try {
-    buffer = target->get_buffer(EpollBackend::kReadBufferSize);
-  } catch (...) {
-    protocol_failed("Fatal error: protocol.get_buffer() call failed.");
-    return;
-  }
-  // get_buffer may have closed, aborted or paused the transport, or replaced
-  // the protocol. Reading then stops here: receiving anyway would hand the
-  // protocol bytes (or an EOF) after it gave the connection up or asked for no
-  // more, or fill the buffer of a protocol that no longer receives. (A new
-  // protocol gets the bytes at the next readiness.)
-  if (closing_ || reading_paused_ || target != buffered_protocol_) return;
-  if (buffer.empty()) {
-    loop_.call_exception_handler(context("Fatal error: get_buffer() returned an empty buffer"));
-    force_close(make_error_code(Error::kEmptyBuffer));
-    return;
-  }
+  std::span<std::byte> buffer = buffer_for_next_read(EpollBackend::kReadBufferSize);
+  if (buffer.empty()) return;
   ssize_t n = read_some(buffer.data(), buffer.size());
   if (n <= 0) {
     read_ended(n);

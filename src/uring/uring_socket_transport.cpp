@@ -207,21 +207,8 @@ void UringSocketTransport::on_readable(const io_uring_cqe& cqe) {
 
 void UringSocketTransport::read_into_buffered_protocol() {
   BufferedProtocol* target = buffered_protocol_;
-  std::span<std::byte> buffer;
-  try {
-    buffer = target->get_buffer(kBufferHint);
-  } catch (...) {
-    protocol_failed("Fatal error: protocol.get_buffer() call failed.");
-    return;
-  }
-  // get_buffer may have closed, aborted or paused the transport, or replaced
-  // the protocol: reading stops here then (as on epoll).
-  if (closing_ || reading_paused_ || target != buffered_protocol_) return;
-  if (buffer.empty()) {
-    loop_.call_exception_handler(context("Fatal error: get_buffer() returned an empty buffer"));
-    force_close(make_error_code(Error::kEmptyBuffer));
-    return;
-  }
+  std::span<std::byte> buffer = buffer_for_next_read(kBufferHint);
+  if (buffer.empty()) return;
   ssize_t n = ::recv(fd_, buffer.data(), buffer.size(), MSG_DONTWAIT);
   if (n < 0) {
     if (!would_block(errno)) socket_failed(errno_code(errno));
