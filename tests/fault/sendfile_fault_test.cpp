@@ -326,7 +326,9 @@ TEST(SendfileFault, ASecondSendfileAtOnceIsRefusedAndACancelledOneStops) {
   EventLoop loop;
   TempFile file(pattern(16 * 1024 * 1024, 27));
   auto protocol = std::make_shared<RecordingProtocol>();
-  auto [connection, peer] = connect_to_raw_peer(loop, protocol, "127.0.0.1", kSmallReceiveBuffer);
+  auto raw_connection = connect_to_raw_peer(loop, protocol, "127.0.0.1", kSmallReceiveBuffer);
+  auto& connection = raw_connection.first;
+  auto& peer = raw_connection.second;
   small_send_buffer(*connection.transport);
   auto first = loop.sendfile(*connection.transport, file.fd());
   auto second = loop.sendfile(*connection.transport, file.fd());
@@ -351,7 +353,8 @@ TEST(SendfileFault, ASecondSendfileDuringTheBufferedPathIsRefused) {
   EventLoop loop(EventLoopOptions{BackendKind::kEpoll});
   TempFile file(pattern(16 * 1024 * 1024, 30));
   auto protocol = std::make_shared<RecordingProtocol>();
-  auto [connection, peer] = connect_to_raw_peer(loop, protocol, "127.0.0.1", kSmallReceiveBuffer);
+  auto raw_connection = connect_to_raw_peer(loop, protocol, "127.0.0.1", kSmallReceiveBuffer);
+  auto& connection = raw_connection.first;  // (its .second, the peer, stays open)
   small_send_buffer(*connection.transport);
   epoll_of(loop).inject_sendfile_failure(EINVAL);
   auto first = loop.sendfile(*connection.transport, file.fd());

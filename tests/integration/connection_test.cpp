@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "socket_ops.hpp"
+#include "support/build_traits.hpp"
 #include "support/loopback.hpp"
 
 namespace tulip::testing {
@@ -502,6 +503,7 @@ TEST(Server, AcceptBacksOffWhenDescriptorsRunOut) {
     // (docs/backends.md). The back-off itself is the server's, shared.
     GTEST_SKIP() << "io_uring's multishot accept keeps the descriptor limit of its submission";
   }
+  if (kVptrCheckNeedsDescriptors) GTEST_SKIP() << kVptrCheckSkipReason;
   std::vector<std::string> reports;
   loop.set_exception_handler(
       [&](EventLoop&, const ExceptionContext& context) { reports.push_back(context.message); });

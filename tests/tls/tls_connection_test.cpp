@@ -23,7 +23,9 @@ Connection<RecordingProtocol> connect_tls(EventLoop& loop, std::uint16_t port,
 TEST(TlsConnection, EchoesOverTls13WithTheNegotiatedDetailsInExtraInfo) {
   EventLoop loop;
   TlsEchoServer server(loop);
-  auto [transport, client] = connect_tls(loop, server.port);
+  auto connection = connect_tls(loop, server.port);
+  auto& transport = connection.transport;
+  auto& client = connection.protocol;
   // The Future completed after the handshake and after connection_made.
   EXPECT_EQ(client->made, 1);
   ASSERT_EQ(server.protocols.size(), 1u);
@@ -68,7 +70,9 @@ TEST(TlsConnection, NegotiatesTls12WhenOneSideStopsThere) {
   server_options.ssl = server_context();
   server_options.ssl->set_maximum_version(TlsVersion::kTlsV1_2);
   TlsEchoServer server(loop, server_options);
-  auto [transport, client] = connect_tls(loop, server.port);
+  auto connection = connect_tls(loop, server.port);
+  auto& transport = connection.transport;
+  auto& client = connection.protocol;
   EXPECT_EQ(transport->get_extra_info<CipherInfo>("cipher")->protocol, "TLSv1.2");
   transport->write("twelve");
   ASSERT_TRUE(run_until(loop, [&] { return client->received == "twelve"; }));
@@ -100,7 +104,9 @@ TEST(TlsConnection, AlpnPicksTheServersFirstChoiceTheClientOffers) {
   TlsEchoServer server(loop, server_options);
   ConnectOptions options = tls_client_options();
   options.ssl->set_alpn_protocols({"h2", "http/1.1"});
-  auto [transport, client] = connect_tls(loop, server.port, options);
+  auto connection = connect_tls(loop, server.port, options);
+  auto& transport = connection.transport;
+  auto& client = connection.protocol;
   EXPECT_EQ(transport->get_extra_info<std::string>("selected_alpn_protocol"), "http/1.1");
   EXPECT_EQ(server.made(loop).transport_->get_extra_info<std::string>("selected_alpn_protocol"),
             "http/1.1");
@@ -116,7 +122,9 @@ TEST(TlsConnection, AlpnWithoutACommonProtocolGoesOnWithout) {
   TlsEchoServer server(loop, server_options);
   ConnectOptions options = tls_client_options();
   options.ssl->set_alpn_protocols({"spdy/3"});
-  auto [transport, client] = connect_tls(loop, server.port, options);
+  auto connection = connect_tls(loop, server.port, options);
+  auto& transport = connection.transport;
+  auto& client = connection.protocol;
   EXPECT_FALSE(transport->get_extra_info("selected_alpn_protocol").has_value());
   transport->abort();
   ASSERT_TRUE(run_until(loop, [&] { return client->lost == 1; }));
@@ -136,7 +144,9 @@ TEST(TlsConnection, SniCallbackServesTheCertificateForTheRequestedName) {
     return std::nullopt;
   });
   TlsEchoServer server(loop, server_options);
-  auto [transport, client] = connect_tls(loop, server.port);
+  auto connection = connect_tls(loop, server.port);
+  auto& transport = connection.transport;
+  auto& client = connection.protocol;
   EXPECT_EQ(names, std::vector<std::string>{"localhost"});
   EXPECT_NE(transport->get_extra_info<PeerCertificate>("peercert")->subject.find("CN=localhost"),
             std::string::npos);
@@ -146,7 +156,9 @@ TEST(TlsConnection, SniCallbackServesTheCertificateForTheRequestedName) {
   // Without the switch the other certificate does not match the name.
   ConnectOptions options = tls_client_options();
   options.server_hostname = "other.example";
-  auto [other_transport, other_client] = connect_tls(loop, server.port, options);
+  auto other_connection = connect_tls(loop, server.port, options);
+  auto& other_transport = other_connection.transport;
+  auto& other_client = other_connection.protocol;
   EXPECT_NE(other_transport->get_extra_info<PeerCertificate>("peercert")
                 ->subject.find("CN=other.example"),
             std::string::npos);
@@ -159,7 +171,9 @@ TEST(TlsConnection, AnAddressAsServerHostnameIsCheckedAgainstTheIpEntriesAndNotS
   TlsEchoServer server(loop);
   ConnectOptions options = tls_client_options();
   options.server_hostname.reset();  // asyncio's default: the host, here an address
-  auto [transport, client] = connect_tls(loop, server.port, options);
+  auto connection = connect_tls(loop, server.port, options);
+  auto& transport = connection.transport;
+  auto& client = connection.protocol;
   EXPECT_FALSE(server.made(loop).transport_->get_extra_info("server_hostname").has_value());
   transport->close();
   ASSERT_TRUE(run_until(loop, [&] { return client->lost == 1; }));
@@ -175,7 +189,9 @@ TEST(TlsConnection, ClientCertificatesAreVerifiedByTheServer) {
 
   ConnectOptions options = tls_client_options();
   options.ssl->load_cert_chain(TestPki::get().cert("client"), TestPki::get().key("client"));
-  auto [transport, client] = connect_tls(loop, server.port, options);
+  auto connection = connect_tls(loop, server.port, options);
+  auto& transport = connection.transport;
+  auto& client = connection.protocol;
   transport->write("with a certificate");
   ASSERT_TRUE(run_until(loop, [&] { return client->received == "with a certificate"; }));
   auto seen = server.protocols[0]->transport_->get_extra_info<PeerCertificate>("peercert");
@@ -219,7 +235,9 @@ TEST(TlsConnection, AClientWithoutTheRequiredCertificateNeverReachesTheServersPr
 TEST(TlsConnection, CloseSendsCloseNotifyWhichThePeerSeesAsEof) {
   EventLoop loop;
   TlsEchoServer server(loop);
-  auto [transport, client] = connect_tls(loop, server.port);
+  auto connection = connect_tls(loop, server.port);
+  auto& transport = connection.transport;
+  auto& client = connection.protocol;
   transport->write("last words");
   transport->close();
   EXPECT_TRUE(transport->is_closing());
@@ -237,7 +255,9 @@ TEST(TlsConnection, CloseSendsCloseNotifyWhichThePeerSeesAsEof) {
 TEST(TlsConnection, TheServerClosingIsTheClientsEofThenAnOrderlyClose) {
   EventLoop loop;
   TlsEchoServer server(loop);
-  auto [transport, client] = connect_tls(loop, server.port);
+  auto connection = connect_tls(loop, server.port);
+  auto& transport = connection.transport;
+  auto& client = connection.protocol;
   transport->write("ping");
   ASSERT_TRUE(run_until(loop, [&] { return client->received == "ping"; }));
   server.protocols[0]->transport_->close();
@@ -256,7 +276,9 @@ TEST(TlsConnection, TheServerClosingIsTheClientsEofThenAnOrderlyClose) {
 TEST(TlsConnection, AbortClosesAtOnceWithoutCloseNotify) {
   EventLoop loop;
   TlsEchoServer server(loop);
-  auto [transport, client] = connect_tls(loop, server.port);
+  auto connection = connect_tls(loop, server.port);
+  auto& transport = connection.transport;
+  auto& client = connection.protocol;
   transport->write("x");
   ASSERT_TRUE(run_until(loop, [&] { return client->received == "x"; }));
   transport->abort();
@@ -313,8 +335,10 @@ TEST(TlsConnection, WorksOverUnixSockets) {
   EXPECT_EQ(error, "check_hostname requires server_hostname");
   options.server_hostname = "localhost";
   auto protocol = std::make_shared<RecordingProtocol>();
-  auto [transport, client] = loop.run_until_complete(
+  auto connection = loop.run_until_complete(
       loop.create_unix_connection([protocol] { return protocol; }, path, options));
+  auto& transport = connection.transport;
+  auto& client = connection.protocol;
   transport->write("over a Unix socket");
   ASSERT_TRUE(run_until(loop, [&] { return client->received == "over a Unix socket"; }));
   EXPECT_EQ(transport->get_extra_info<CipherInfo>("cipher")->protocol, "TLSv1.3");
@@ -457,7 +481,9 @@ TEST(TlsConnection, SendfileOverTlsTakesTheBufferedPath) {
       [&] { return sink = std::make_shared<SinkProtocol>(); }, "127.0.0.1", 0, server_options));
   const std::string contents = pattern(1 << 20, 5);
   TempFile file(contents);
-  auto [transport, client] = connect_tls(loop, server->sockets().front().sockname.port());
+  auto connection = connect_tls(loop, server->sockets().front().sockname.port());
+  auto& transport = connection.transport;
+  auto& client = connection.protocol;
   // Not a socket transport: the file is read and written through the TLS
   // transport, which lends its protocol slot to sendfile's stand-in meanwhile.
   std::size_t sent = loop.run_until_complete(loop.sendfile(*transport, file.fd()));

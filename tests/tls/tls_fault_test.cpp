@@ -83,8 +83,10 @@ TEST(TlsFault, VerificationCanBeTurnedOff) {
   insecure.set_check_hostname(false);
   insecure.set_verify_mode(VerifyMode::kNone);
   auto protocol = std::make_shared<RecordingProtocol>();
-  auto [transport, client] = loop.run_until_complete(loop.create_connection(
+  auto connection = loop.run_until_complete(loop.create_connection(
       [protocol] { return protocol; }, "127.0.0.1", server.port, tls_client_options(insecure)));
+  auto& transport = connection.transport;
+  auto& client = connection.protocol;
   transport->write("unverified");
   ASSERT_TRUE(run_until(loop, [&] { return client->received == "unverified"; }));
   transport->close();
@@ -125,8 +127,10 @@ TEST(TlsFault, PlainTextAndGarbageToATlsServerAreRefusedAndTheServerGoesOn) {
   for (const auto& made : server.protocols) EXPECT_EQ(made->made, 0);
   // Still serving.
   auto protocol = std::make_shared<RecordingProtocol>();
-  auto [transport, client] = loop.run_until_complete(loop.create_connection(
+  auto connection = loop.run_until_complete(loop.create_connection(
       [protocol] { return protocol; }, "127.0.0.1", server.port, tls_client_options()));
+  auto& transport = connection.transport;
+  auto& client = connection.protocol;
   transport->write("fine");
   ASSERT_TRUE(run_until(loop, [&] { return client->received == "fine"; }));
   transport->close();

@@ -116,7 +116,9 @@ TEST_P(AgainstOpenSslServer, EchoesAndTheServersCloseNotifyEndsTheConnection) {
   REQUIRE_OPENSSL(openssl);
   EventLoop loop;
   SServer server(loop, openssl, {GetParam(), "-naccept", "1"});
-  auto [transport, client] = connect_to(loop, server.port);
+  auto connection = connect_to(loop, server.port);
+  auto& transport = connection.transport;
+  auto& client = connection.protocol;
   EXPECT_EQ(transport->get_extra_info<CipherInfo>("cipher")->protocol,
             std::string(GetParam()) == "-tls1_2" ? "TLSv1.2" : "TLSv1.3");
   transport->write("hello openssl\n");
@@ -134,7 +136,9 @@ TEST_P(AgainstOpenSslServer, TulipsCloseNotifyEndsTheServersConnection) {
   REQUIRE_OPENSSL(openssl);
   EventLoop loop;
   SServer server(loop, openssl, {GetParam(), "-naccept", "1"});
-  auto [transport, client] = connect_to(loop, server.port);
+  auto connection = connect_to(loop, server.port);
+  auto& transport = connection.transport;
+  auto& client = connection.protocol;
   transport->write("bye\n");
   ASSERT_TRUE(run_until(loop, [&] { return client->received == "eyb\n"; }));
   transport->close();
@@ -157,7 +161,9 @@ TEST(TlsInterop, OpenSslServerAlpn) {
   SServer server(loop, openssl, {"-naccept", "1", "-alpn", "h2,http/1.1"});
   ConnectOptions options = tls_client_options();
   options.ssl->set_alpn_protocols({"http/1.1"});
-  auto [transport, client] = connect_to(loop, server.port, options);
+  auto connection = connect_to(loop, server.port, options);
+  auto& transport = connection.transport;
+  auto& client = connection.protocol;
   EXPECT_EQ(transport->get_extra_info<std::string>("selected_alpn_protocol"), "http/1.1");
   transport->close();
   ASSERT_TRUE(run_until(loop, [&] { return client->lost == 1; }));
@@ -179,7 +185,9 @@ TEST(TlsInterop, OpenSslServerSniAndClientCertificate) {
                  "other-host");
   ConnectOptions options = tls_client_options();
   options.ssl->load_cert_chain(pki.cert("client"), pki.key("client"));
-  auto [transport, client] = connect_to(loop, server.port, options);
+  auto connection = connect_to(loop, server.port, options);
+  auto& transport = connection.transport;
+  auto& client = connection.protocol;
   transport->write("abc\n");
   ASSERT_TRUE(run_until(loop, [&] { return client->received == "cba\n"; }));
   transport->close();
@@ -355,7 +363,9 @@ TEST_P(AgainstPython, TulipsClientAgainstAnAsyncioServer) {
   ConnectOptions options = tls_client_options();
   options.ssl->set_alpn_protocols({"http/1.1"});
   const std::string data = pattern(1 << 20, 3);
-  auto [transport, client] = connect_to(loop, port, options);
+  auto connection = connect_to(loop, port, options);
+  auto& transport = connection.transport;
+  auto& client = connection.protocol;
   EXPECT_EQ(transport->get_extra_info<std::string>("selected_alpn_protocol"), "http/1.1");
   transport->write(data);
   ASSERT_TRUE(run_until(loop, [&] { return client->received.size() >= data.size(); }));
