@@ -335,6 +335,12 @@ void UringBackend::drain_completions() {
       loop_.call_exception_handler({"Exception in an I/O event handler", std::current_exception()});
     }
   }
+  // What the handlers gathered goes before anything else runs (send_after_handlers).
+  while (!batch_senders_.empty()) {
+    auto senders = std::move(batch_senders_);
+    batch_senders_.clear();
+    for (auto& [sender, owner] : senders) sender->send_batch();
+  }
   dispatching_ = false;
 }
 

@@ -271,6 +271,10 @@ void UringDatagramTransport::sendto(std::string_view data,
     return;
   }
   if (buffer_.empty() && !sending_) {
+    if (!corked_.empty() || backend_.defers_sends()) {
+      cork(data, address);
+      return;
+    }
     ssize_t n = send_one(data, address);
     if (n >= 0) return;
     int error = static_cast<int>(-n);
@@ -350,6 +354,69 @@ void UringDatagramTransport::send_queued() {
   }
 }
 
+void UringDatagramTransport::cork(std::string_view data, const std::optional<SocketAddress>& to) {
+  if (corked_.empty()) backend_.send_after_handlers(this, shared());
+  corked_.push_back({cork_bytes_.size(), data.size(), remote_ ? std::nullopt : to});
+  cork_bytes_.append(data);
+}
+
+void UringDatagramTransport::send_batch() noexcept {
+  constexpr std::size_t kBatch = 32;
+  // Taken out first: a failure below closes the endpoint, which sends the batch.
+  std::vector<Corked> batch = std::move(corked_);
+  corked_.clear();
+  std::string bytes = std::move(cork_bytes_);
+  cork_bytes_.clear();
+  std::size_t next = 0;
+  while (next < batch.size() && !lost_) {
+    mmsghdr messages[kBatch];
+    iovec vectors[kBatch];
+    std::size_t count = std::min(kBatch, batch.size() - next);
+    for (std::size_t i = 0; i < count; ++i) {
+      const Corked& datagram = batch[next + i];
+      vectors[i] = {bytes.data() + datagram.offset, datagram.size};
+      messages[i] = {};
+      if (datagram.to) {
+        messages[i].msg_hdr.msg_name = const_cast<sockaddr*>(datagram.to->data());
+        messages[i].msg_hdr.msg_namelen = datagram.to->size();
+      }
+      messages[i].msg_hdr.msg_iov = &vectors[i];
+      messages[i].msg_hdr.msg_iovlen = 1;
+    }
+    int n = ::sendmmsg(fd_, messages, static_cast<unsigned>(count), MSG_NOSIGNAL);
+    if (n > 0) {
+      next += static_cast<std::size_t>(n);
+      continue;
+    }
+    int error = n < 0 ? errno : EAGAIN;
+    if (error == EINTR) continue;
+    if (!would_block(error)) {
+      report_later(errno_code(error));  // that datagram's own error; the others go on
+      ++next;
+      continue;
+    }
+    // The kernel's queue is full: the rest waits in the queue, in order.
+    for (; next < batch.size(); ++next) {
+      const Corked& datagram = batch[next];
+      buffer_.push_back({bytes.substr(datagram.offset, datagram.size), datagram.to});
+      buffered_bytes_ += datagram.size + kHeaderSize;
+    }
+    try {
+      start_send();
+    } catch (const std::exception&) {
+      submission_failed();
+    }
+    maybe_pause_protocol();
+  }
+  // The memory is kept for the next batch, unless a large one made it large.
+  if (corked_.empty()) {
+    batch.clear();
+    corked_.swap(batch);
+    bytes.clear();
+    if (bytes.capacity() <= kKeptSendCapacity) cork_bytes_.swap(bytes);
+  }
+}
+
 void UringDatagramTransport::report_later(std::error_code error) {
   // Not inside sendto(): a protocol that sends again from error_received would
   // otherwise recurse for as long as the error lasts.
@@ -402,6 +469,8 @@ void UringDatagramTransport::maybe_resume_protocol() {
 
 void UringDatagramTransport::close() {
   if (closing_) return;
+  // What datagram_received sent before closing goes before the end.
+  send_batch();
   closing_ = true;
   // Reading stops now; queued datagrams are still sent.
   if (receiving_) backend_.cancel(&receive_);
@@ -412,8 +481,10 @@ void UringDatagramTransport::abort() { force_close({}); }
 
 void UringDatagramTransport::force_close(std::error_code error) {
   if (lost_) return;
-  // What the kernel had not taken yet is dropped; a send in flight is
-  // cancelled when the socket is closed.
+  // Sent before the abort (or the protocol's failure), as far as the caller
+  // knows: they go out. What the kernel had not taken yet is dropped; a send
+  // in flight is cancelled when the socket is closed.
+  send_batch();
   buffer_.clear();
   buffered_bytes_ = 0;
   if (!closing_ && receiving_) backend_.cancel(&receive_);
@@ -475,6 +546,7 @@ void UringDatagramTransport::release() {
 void UringDatagramTransport::shutdown_with_loop() noexcept {
   if (released_) return;
   bool tell_protocol = reading_started_;
+  corked_.clear();
   buffer_.clear();
   buffered_bytes_ = 0;
   closing_ = true;

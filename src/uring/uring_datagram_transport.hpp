@@ -16,7 +16,10 @@
 //    When the kernel ends the request (out of buffers, an error such as
 //    ECONNREFUSED, which goes to error_received), it is armed again.
 //  * Sending: sendto() sends at once when nothing is queued (a caller may
-//    look at the peer right after it, without running the loop); what the
+//    look at the peer right after it, without running the loop), except
+//    inside a completion handler (datagram_received): those datagrams leave
+//    together with one sendmmsg() when the handlers are done, before anything
+//    else runs (epoll's transport does the same per batch); what the
 //    kernel cannot take now is queued, behind one sendmsg request that
 //    waits for room; when it completes, the queue goes with sendto() calls
 //    until the kernel's queue is full again (then another request), in order. The datagram in
@@ -44,6 +47,7 @@
 #include <optional>
 #include <string>
 #include <system_error>
+#include <vector>
 
 #include "flow_control.hpp"
 #include "io_backend.hpp"
@@ -54,7 +58,9 @@
 
 namespace tulip::detail {
 
-class UringDatagramTransport final : public DatagramTransport, public LoopMember {
+class UringDatagramTransport final : public DatagramTransport,
+                                     public LoopMember,
+                                     private BatchSender {
  public:
   /// Takes ownership of `socket.fd` (claimed by the backend already) and sets
   /// up its receive buffers. Call start() next.
@@ -126,6 +132,10 @@ class UringDatagramTransport final : public DatagramTransport, public LoopMember
   // Sends the queue with sendto() until the kernel's queue is full, then
   // leaves the rest to a sendmsg request.
   void send_queued();
+  // Keeps a datagram sent from inside a completion handler for send_batch.
+  void cork(std::string_view data, const std::optional<SocketAddress>& to);
+  // The gathered datagrams, with sendmmsg(); what the kernel cannot take is queued.
+  void send_batch() noexcept override;
   void request_started();
   void request_finished() noexcept;
   // The kernel refused a request: this endpoint cannot go on.
@@ -165,7 +175,16 @@ class UringDatagramTransport final : public DatagramTransport, public LoopMember
   ReceiveRequest receive_{*this};
   bool receiving_ = false;
 
-  // Sending.
+  // Sending. Datagrams sent while completion handlers run (an echo's
+  // replies) are gathered and leave with one sendmmsg() once the handlers
+  // are done, before anything else runs (UringBackend::send_after_handlers).
+  struct Corked {
+    std::size_t offset;  // in cork_bytes_
+    std::size_t size;
+    std::optional<SocketAddress> to;
+  };
+  std::vector<Corked> corked_;
+  std::string cork_bytes_;
   std::deque<Pending> buffer_;  // waiting for the send in flight
   Pending in_flight_;           // the send request's datagram
   msghdr send_header_{};
