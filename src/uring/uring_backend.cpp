@@ -191,8 +191,11 @@ void UringBackend::cancel_now(Completion* completion) noexcept {
     io_uring_sync_cancel_reg request{};
     request.addr = reinterpret_cast<std::uint64_t>(completion);
     request.fd = -1;
-    request.timeout.tv_sec = -1;  // no limit: the kernel is quick to let go of a socket request
-    request.timeout.tv_nsec = -1;
+    // A bound, so that a request the kernel cannot stop at once (a blocking
+    // socket's send in a worker thread) never stalls the loop: it then ends
+    // by the asynchronous cancellation below.
+    request.timeout.tv_sec = 1;
+    request.timeout.tv_nsec = 0;
     int result = io_uring_register_sync_cancel(&ring_, &request);
     // 0: cancelled; ENOENT: it had completed already (its completion waits).
     if (result == 0 || result == -ENOENT) {
