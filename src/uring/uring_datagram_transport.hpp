@@ -18,16 +18,17 @@
 //  * Sending: sendto() sends at once when nothing is queued (a caller may
 //    look at the peer right after it, without running the loop), except
 //    inside a completion handler (datagram_received): those datagrams leave
-//    together with one sendmmsg() when the handlers are done, before anything
-//    else runs (epoll's transport does the same per batch); what the
-//    kernel cannot take now is queued, behind one sendmsg request that
-//    waits for room; when it completes, the queue goes with sendto() calls
-//    until the kernel's queue is full again (then another request), in order. The datagram in
-//    flight is owned by the transport (an abort, which drops the queue, never frees bytes the
-//    kernel still reads) and counts in get_write_buffer_size until sent.
+//    together with one sendmmsg() when the handlers are done, before
+//    anything else runs (epoll's transport does the same per batch). What
+//    the kernel cannot take is queued behind one sendmsg request that waits
+//    for room; when it completes, the queue goes with sendto() calls until
+//    the kernel's queue is full again (then another request), in order. The
+//    request's datagram is owned by the transport (an abort, which drops the
+//    queue, never frees bytes the kernel still reads) and counts in
+//    get_write_buffer_size until sent.
 //  * Closing: the requests in flight are cancelled synchronously before the
-//    socket is closed, so that its port or path is free when on_release and
-//    connection_made's counterpart run; the transport keeps a reference to
+//    socket is closed (after connection_lost, as on epoll), so that its port
+//    or path is free when on_release runs; the transport keeps a reference to
 //    itself while a request is in flight, and gives its buffer group back
 //    once its receive has completed for the last time.
 //

@@ -108,7 +108,7 @@ TEST(DatagramInFlight, DatagramsLongerThanTheReceiveSizeAreReportedTheRestDelive
   ASSERT_TRUE(run_until(loop, [&] { return protocol->lost == 1; }));
 }
 
-TEST(DatagramInFlight, ClosingFreesThePortBeforeConnectionLost) {
+TEST(DatagramInFlight, ClosingFreesThePortByTheTimeTheEndpointIsReleased) {
   EventLoop loop;
   auto protocol = std::make_shared<RecordingDatagramProtocol>();
   auto endpoint = open_udp(loop, protocol);
@@ -117,7 +117,7 @@ TEST(DatagramInFlight, ClosingFreesThePortBeforeConnectionLost) {
   run_iterations(loop, 2);  // the receive is in the kernel's hands
   endpoint.transport->close();
   ASSERT_TRUE(run_until(loop, [&] { return protocol->lost == 1; }));
-  // The port is free once connection_lost came: no request holds the socket.
+  // The port is free once the endpoint was released: no request holds the socket.
   int again = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   bool rebound = ::bind(again, address->data(), address->size()) == 0;
   ::close(again);
