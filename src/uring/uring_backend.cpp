@@ -180,6 +180,64 @@ void UringBackend::cancel(Completion* completion) {
   io_uring_sqe_set_data64(sqe, kIgnored);
 }
 
+void UringBackend::cancel_now(Completion* completion) noexcept {
+  // The kernel cancels only what it was given. A ring still disabled (a loop
+  // whose iterations never waited) holds every request unsubmitted: enabled
+  // here, on the loop's thread, it takes them now, rather than later for a
+  // descriptor number closed and perhaps reused meanwhile.
+  bool enabled = enable_ring() == 0;
+  submit_prepared();
+  if (enabled) {
+    io_uring_sync_cancel_reg request{};
+    request.addr = reinterpret_cast<std::uint64_t>(completion);
+    request.fd = -1;
+    // A bound, so that a request the kernel cannot stop at once (a blocking
+    // socket's send in a worker thread) never stalls the loop: it then ends
+    // by the asynchronous cancellation below.
+    request.timeout.tv_sec = 1;
+    request.timeout.tv_nsec = 0;
+    int result = io_uring_register_sync_cancel(&ring_, &request);
+    // 0: cancelled; ENOENT: it had completed already (its completion waits).
+    if (result == 0 || result == -ENOENT) {
+      // A request ended by an earlier cancel may still wait for the deferred
+      // work that frees it (and lets go of its file): run that work now.
+      io_uring_get_events(&ring_);
+      return;
+    }
+  }
+  cancel(completion);  // a kernel without synchronous cancellation (before 6.0)
+}
+
+unsigned UringBackend::register_buffer_ring(void* ring_address, unsigned entries) {
+  unsigned group;
+  if (!free_buffer_groups_.empty()) {
+    group = free_buffer_groups_.back();
+  } else if (next_buffer_group_ <= 0xffff) {
+    group = next_buffer_group_;
+  } else {
+    throw_os_error(ENOSPC, "io_uring_register_buf_ring (every buffer group is taken)");
+  }
+  io_uring_buf_reg registration{};
+  registration.ring_addr = reinterpret_cast<std::uint64_t>(ring_address);
+  registration.ring_entries = entries;
+  registration.bgid = static_cast<std::uint16_t>(group);
+  if (int error = io_uring_register_buf_ring(&ring_, &registration, 0)) {
+    throw_os_error(-error, "io_uring_register_buf_ring");
+  }
+  if (!free_buffer_groups_.empty()) {
+    free_buffer_groups_.pop_back();
+  } else {
+    ++next_buffer_group_;
+  }
+  return group;
+}
+
+void UringBackend::unregister_buffer_ring(unsigned group) noexcept {
+  if (io_uring_unregister_buf_ring(&ring_, static_cast<int>(group)) == 0) {
+    free_buffer_groups_.push_back(group);
+  }
+}
+
 void UringBackend::recycle_buffer(unsigned id) noexcept {
   io_uring_buf_ring_add(buffer_ring_, receive_buffer(id), kReceiveBufferSize,
                         static_cast<unsigned short>(id),
@@ -280,6 +338,12 @@ void UringBackend::drain_completions() {
       loop_.call_exception_handler({"Exception in an I/O event handler", std::current_exception()});
     }
   }
+  // What the handlers gathered goes before anything else runs (send_after_handlers).
+  while (!batch_senders_.empty()) {
+    auto senders = std::move(batch_senders_);
+    batch_senders_.clear();
+    for (auto& [sender, owner] : senders) sender->send_batch();
+  }
   dispatching_ = false;
 }
 
@@ -320,11 +384,6 @@ bool UringBackend::owns(int fd) const noexcept {
 std::shared_ptr<Transport> UringBackend::start_pipe_transport(PipeEnd pipe,
                                                               InlineFunction<void()> on_made) {
   return readiness_->start_pipe_transport(std::move(pipe), std::move(on_made));
-}
-
-std::shared_ptr<DatagramTransport> UringBackend::start_datagram_transport(
-    DatagramSocket socket, InlineFunction<void()> on_made) {
-  return readiness_->start_datagram_transport(std::move(socket), std::move(on_made));
 }
 
 bool UringBackend::start_sendfile(Transport& transport, SendfileJob& job) {

@@ -15,10 +15,16 @@
 //    and leaves them to that wait otherwise, so that one io_uring_enter per
 //    iteration carries them (docs/backends.md, "When a write reaches the
 //    kernel");
+//  * datagram transports (UDP and Unix, uring_datagram_transport.cpp):
+//    multishot recvmsg into a buffer ring of the endpoint's own (sized to
+//    its receive size; see register_buffer_ring), sendto() at once (the
+//    datagrams sent from completion handlers with one sendmmsg once they are
+//    done: send_after_handlers) and a sendmsg request for what the kernel
+//    could not take;
 //  * listeners (multishot accept) and connects (IORING_OP_CONNECT).
 // What is delegated to a readiness backend kept inside this one (the epoll
-// backend, reached only through the IoBackend seam): pipes, datagram
-// transports, the kernel sendfile path (a transport of this backend takes
+// backend, reached only through the IoBackend seam): pipes, the kernel
+// sendfile path (a transport of this backend takes
 // sendfile's buffered path), and set_interest (add_reader, add_writer, the
 // sock_* operations, a child's pidfd). The ring watches that backend's epoll
 // descriptor with a poll request, so its events arrive through the same wait.
@@ -56,6 +62,17 @@ class Completion {
 
  protected:
   ~Completion() = default;
+};
+
+/// What sends, once the completion handlers of a drain are done, what they
+/// gathered (a datagram transport's replies: one sendmmsg for a batch).
+class BatchSender {
+ public:
+  /// Runs once after the handlers, before anything else runs.
+  virtual void send_batch() noexcept = 0;
+
+ protected:
+  ~BatchSender() = default;
 };
 
 class UringBackend final : public IoBackend, private Completion {
@@ -120,6 +137,23 @@ class UringBackend final : public IoBackend, private Completion {
   /// Hands the prepared requests to the kernel now, if there are any (before
   /// a descriptor they name is closed, for one).
   void submit_prepared() noexcept;
+  /// Has `sender`'s send_batch() run once the completion handlers running
+  /// now are done (only while defers_sends()); `owner` keeps it alive until then.
+  void send_after_handlers(BatchSender* sender, std::shared_ptr<void> owner) {
+    batch_senders_.emplace_back(sender, std::move(owner));
+  }
+  /// Cancels the submitted request of `completion` and returns once the
+  /// kernel has let go of it (its completion, -ECANCELED or final, is then
+  /// queued), so that closing its descriptor next really closes the socket;
+  /// an asynchronous cancel() where the kernel has no synchronous one. A
+  /// ring still disabled is enabled first (by the loop's thread, the caller).
+  void cancel_now(Completion* completion) noexcept;
+  /// Registers the provided buffer ring at `ring_address` (page-aligned,
+  /// `entries` a power of two) under a buffer group of its own; returns the
+  /// group. Throws OSError if the kernel refuses.
+  unsigned register_buffer_ring(void* ring_address, unsigned entries);
+  /// Unregisters a group of register_buffer_ring, once no request uses it.
+  void unregister_buffer_ring(unsigned group) noexcept;
 
  private:
   // The wakeup eventfd's read request, and the readiness backend's poll request.
@@ -144,9 +178,12 @@ class UringBackend final : public IoBackend, private Completion {
   std::unique_ptr<char[]> buffers_;
   std::vector<bool> owned_;  // indexed by fd
   std::size_t in_flight_ = 0;
-  std::uint64_t submissions_ = 0;   // see submissions()
-  bool readiness_pending_ = false;  // the epoll descriptor reported events
-  bool dispatching_ = false;        // completion handlers are running (defers_sends)
+  std::uint64_t submissions_ = 0;                  // see submissions()
+  bool readiness_pending_ = false;                 // the epoll descriptor reported events
+  bool dispatching_ = false;                       // completion handlers are running (defers_sends)
+  unsigned next_buffer_group_ = kBufferGroup + 1;  // register_buffer_ring's next new group
+  std::vector<unsigned> free_buffer_groups_;       // groups unregistered, to reuse
+  std::vector<std::pair<BatchSender*, std::shared_ptr<void>>> batch_senders_;
 };
 
 /// Makes an io_uring backend; throws OSError if the kernel refuses io_uring
