@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "address_resolution.hpp"
+#include "direct_connect.hpp"
 #include "loop_access.hpp"
 #include "loop_internals.hpp"
 #include "socket_ops.hpp"
@@ -99,6 +100,10 @@ std::weak_ptr<CancellableOperation> open_connection(EventLoop& loop, ProtocolFac
   LoopAccess::throw_if_closed(loop);
   std::shared_ptr<CancellableOperation> tls;
   if (!prepare_tls_client(loop, options, host, factory, completion, tls)) return {};
+  // A numeric host with nothing else asked for: one address, no lookup.
+  if (auto address = direct_connect_address(host, port, options)) {
+    return start_direct_connect(loop, std::move(factory), *address, options, std::move(completion));
+  }
   auto connector = std::make_shared<Connector>(loop, std::move(factory), std::move(host), port,
                                                std::move(options), std::move(completion));
   LoopAccess::internals(loop).registry.connectors.emplace(connector.get(), connector);

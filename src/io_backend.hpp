@@ -66,8 +66,24 @@ class LoopMember {
   /// ECONNABORTED) if there is one, release everything.
   virtual void shutdown_with_loop() noexcept = 0;
 
+  /// The loop registry's list runs through its members (loop_registry.hpp):
+  /// no node of its own to allocate per connection. Only LoopMemberList
+  /// touches these.
+  struct RegistryHooks {
+    std::shared_ptr<LoopMember> owner;  // the registry's reference, while listed
+    LoopMember* previous = nullptr;
+    LoopMember* next = nullptr;
+  };
+  RegistryHooks& registry_hooks() noexcept { return registry_hooks_; }
+
  protected:
+  LoopMember() = default;
+  LoopMember(const LoopMember&) = delete;
+  LoopMember& operator=(const LoopMember&) = delete;
   ~LoopMember() = default;
+
+ private:
+  RegistryHooks registry_hooks_;
 };
 
 /// One listening socket of a Server, made by the backend; accepts while asked

@@ -11,11 +11,9 @@ void LoopRegistry::shutdown() {
   std::vector<std::shared_ptr<Server>> open_servers(servers.begin(), servers.end());
   for (auto& server : open_servers) server->close();
   servers.clear();
-  // Copied first: ending a member removes it from the map being walked.
+  // Taken first: ending a member would unlist it from the list being walked.
   for (auto* registry : {&connectors, &transports}) {
-    std::vector<std::shared_ptr<LoopMember>> members;
-    members.reserve(registry->size());
-    for (auto& [raw, member] : *registry) members.push_back(member);
+    std::vector<std::shared_ptr<LoopMember>> members = registry->take_all();
     for (auto& member : members) member->shutdown_with_loop();
     registry->clear();
   }

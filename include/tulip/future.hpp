@@ -42,6 +42,7 @@
 #include <variant>
 #include <vector>
 
+#include "tulip/detail/done_callbacks.hpp"
 #include "tulip/detail/inline_function.hpp"
 #include "tulip/detail/loop_token.hpp"
 #include "tulip/errors.hpp"
@@ -151,16 +152,12 @@ class FutureState final : public FutureStateBase,
     if (done()) {
       schedule_one(std::move(callback));
     } else {
-      callbacks_.emplace_back(id, std::move(callback));
+      callbacks_.add(id, std::move(callback));
     }
     return id;
   }
 
-  std::size_t remove_callback(CallbackId id) {
-    std::size_t before = callbacks_.size();
-    std::erase_if(callbacks_, [id](const auto& entry) { return entry.first == id; });
-    return before - callbacks_.size();
-  }
+  std::size_t remove_callback(CallbackId id) { return callbacks_.remove(id); }
 
  private:
   // Completing a future whose callbacks can no longer be scheduled (its loop is
@@ -187,18 +184,17 @@ class FutureState final : public FutureStateBase,
   }
 
   void run_callbacks() {
-    auto callbacks = std::move(callbacks_);
-    callbacks_.clear();
+    auto callbacks = callbacks_.take();
     Future<T> future(this->shared_from_this());
     EventLoop& owner = loop();
-    for (auto& [id, callback] : callbacks) {
+    callbacks.for_each([&](DoneCallback& callback) {
       try {
         callback(future);
       } catch (...) {
         report_callback_error(owner, "Exception in a Future done callback",
                               std::current_exception());
       }
-    }
+    });
   }
 
   void hand_over_to_loop() noexcept {
@@ -209,7 +205,7 @@ class FutureState final : public FutureStateBase,
     }
     if constexpr (std::is_nothrow_move_constructible_v<Value>) {
       try {
-        token_->post([value = std::move(value_), callbacks = std::move(callbacks_), unretrieved,
+        token_->post([value = std::move(value_), callbacks = callbacks_.take(), unretrieved,
                       token = token_]() mutable {
           if (unretrieved && token->loop != nullptr) {
             report_unretrieved(*token->loop, "Future exception was never retrieved", unretrieved);
@@ -223,7 +219,7 @@ class FutureState final : public FutureStateBase,
   }
 
   std::optional<Value> value_;
-  std::vector<std::pair<CallbackId, DoneCallback>> callbacks_;
+  DoneCallbacks<DoneCallback> callbacks_;
   CallbackId last_id_ = 0;
 };
 

@@ -161,17 +161,18 @@ class SelectorSocketTransport final : public StreamTransportBase,
   // An OS error on the descriptor: the connection ends with it.
   void socket_failed(std::error_code error);
 
+  // The small members share one 8-byte word (every byte counts per idle connection).
   EpollBackend& backend_;
   int fd_;
+  std::uint32_t interest_ = 0;
   Kind kind_;
   bool watch_hang_up_ = false;  // a write pipe that can tell when its reader goes
+  bool eof_sent_ = false;       // shutdown(SHUT_WR) done
   std::shared_ptr<Server> server_;
   SocketAddress peername_;
   SocketAddress sockname_;
 
   std::unique_ptr<NativeSendfile> sendfile_;  // a loop.sendfile in progress
-  bool eof_sent_ = false;                     // shutdown(SHUT_WR) done
-  std::uint32_t interest_ = 0;
 };
 
 }  // namespace tulip::detail

@@ -449,5 +449,112 @@ TEST(AddressList, EveryAddressFailingJoinsTheErrorsInOrder) {
   EXPECT_TRUE(detail::LoopAccess::internals(loop).registry.connectors.empty());
 }
 
+// ---- Numeric hosts: the direct path ------------------------------------------------------
+
+// create_connection takes a shorter path for a numeric host with no other
+// option (no resolution, no address list); one with a timeout goes through
+// the general Connector. What the caller sees must not differ.
+TEST(DirectConnect, ARefusalReadsTheSameOnTheDirectAndTheGeneralPath) {
+  EventLoop loop;
+  RawSocket refusing = bound_not_listening("127.0.0.1");
+  std::uint16_t port = refusing.address().port();
+  int calls = 0;
+  auto factory = [&] {
+    ++calls;
+    return std::make_shared<RecordingProtocol>();
+  };
+  ConnectOptions general;
+  general.timeout = 60;
+  std::exception_ptr direct_error =
+      failure_of(loop, loop.create_connection(factory, "127.0.0.1", port));
+  std::exception_ptr general_error =
+      failure_of(loop, loop.create_connection(factory, "127.0.0.1", port, general));
+  ASSERT_TRUE(direct_error);
+  ASSERT_TRUE(general_error);
+  EXPECT_EQ(what_of(direct_error), what_of(general_error));
+  EXPECT_EQ(what_of(direct_error),
+            "connect to ('127.0.0.1', " + std::to_string(port) + ") failed: Connection refused");
+  try {
+    std::rethrow_exception(direct_error);
+  } catch (const ConnectionError& e) {
+    EXPECT_EQ(e.code(), std::errc::connection_refused);
+  } catch (...) {
+    ADD_FAILURE() << "not a ConnectionError: " << what_of(direct_error);
+  }
+  EXPECT_EQ(calls, 0);
+  EXPECT_TRUE(detail::LoopAccess::internals(loop).registry.connectors.empty());
+}
+
+TEST(DirectConnect, NoSocketIsMadeInsideTheCallThatAsksForIt) {
+  EventLoop loop;
+  RawSocket listener = RawSocket::listen_on("127.0.0.1");
+  auto future = loop.create_connection([] { return std::make_shared<RecordingProtocol>(); },
+                                       "127.0.0.1", listener.address().port());
+  // Nothing has reached the listener yet: the attempt starts from the loop.
+  ::fcntl(listener.fd(), F_SETFL, O_NONBLOCK);
+  EXPECT_LT(::accept4(listener.fd(), nullptr, nullptr, SOCK_CLOEXEC), 0);
+  EXPECT_EQ(errno, EAGAIN);
+  auto connection = loop.run_until_complete(future);
+  auto peername = connection.transport->get_extra_info<SocketAddress>("peername");
+  ASSERT_TRUE(peername);
+  EXPECT_EQ(*peername, listener.address());
+  EXPECT_EQ(connection.protocol->made, 1);
+  connection.transport->close();
+  ASSERT_TRUE(run_until(loop, [&] { return connection.protocol->lost == 1; }));
+  EXPECT_TRUE(detail::LoopAccess::internals(loop).registry.connectors.empty());
+  EXPECT_TRUE(detail::LoopAccess::internals(loop).registry.transports.empty());
+}
+
+TEST(DirectConnect, OtherSpellingsOfAnAddressStillConnect) {
+  // "127.1" is not the plain dotted form the direct path reads itself; the
+  // general path resolves it (getaddrinfo reads it as 127.0.0.1).
+  EventLoop loop;
+  RawSocket listener = RawSocket::listen_on("127.0.0.1");
+  std::uint16_t port = listener.address().port();
+  auto connection = loop.run_until_complete(
+      loop.create_connection([] { return std::make_shared<RecordingProtocol>(); }, "127.1", port));
+  auto peername = connection.transport->get_extra_info<SocketAddress>("peername");
+  ASSERT_TRUE(peername);
+  EXPECT_EQ(*peername, *SocketAddress::parse("127.0.0.1", port));
+  connection.transport->close();
+  ASSERT_TRUE(run_until(loop, [&] { return connection.protocol->lost == 1; }));
+}
+
+TEST(DirectConnect, AFamilyTheAddressIsNotOfFailsAsBefore) {
+  EventLoop loop;
+  RawSocket listener = RawSocket::listen_on("127.0.0.1");
+  ConnectOptions options;
+  options.family = AF_INET6;
+  int calls = 0;
+  std::exception_ptr error = failure_of(loop, loop.create_connection(
+                                                  [&] {
+                                                    ++calls;
+                                                    return std::make_shared<RecordingProtocol>();
+                                                  },
+                                                  "127.0.0.1", listener.address().port(), options));
+  ASSERT_TRUE(error);
+  EXPECT_EQ(what_of(error), "cannot connect to '127.0.0.1': no address of the requested family");
+  EXPECT_EQ(calls, 0);
+}
+
+TEST(DirectConnect, ClosingTheLoopMidConnectLeavesNothingBehind) {
+  auto loop = std::make_unique<EventLoop>();
+  HangingListener hanging;
+  int calls = 0;
+  auto future = loop->create_connection(
+      [&calls] {
+        ++calls;
+        return std::make_shared<RecordingProtocol>();
+      },
+      "127.0.0.1", hanging.listener.address().port());
+  run_iterations(*loop, 3);  // the connect is in flight
+  ASSERT_FALSE(future.done());
+  ASSERT_FALSE(detail::LoopAccess::internals(*loop).registry.connectors.empty());
+  loop->close();
+  EXPECT_TRUE(detail::LoopAccess::internals(*loop).registry.connectors.empty());
+  EXPECT_EQ(calls, 0);
+  EXPECT_FALSE(future.done()) << "as every operation's, its Future stays pending";
+}
+
 }  // namespace
 }  // namespace tulip::testing

@@ -151,6 +151,44 @@ TEST(Future, RemoveDoneCallback) {
   EXPECT_EQ(calls, 1);
 }
 
+TEST(Future, CallbacksRunInTheOrderAddedAcrossRemovalsAndManyCallbacks) {
+  // The first two callbacks are kept inside the future's state and the rest
+  // elsewhere: removing some, before and after that boundary, and adding more
+  // keeps the order in which they were added.
+  EventLoop loop;
+  Future<int> future(loop);
+  std::string order;
+  std::vector<CallbackId> ids;
+  for (char name : std::string("abcdef")) {
+    ids.push_back(future.add_done_callback([&order, name] { order += name; }));
+  }
+  EXPECT_EQ(future.remove_done_callback(ids[0]), 1u);
+  EXPECT_EQ(future.remove_done_callback(ids[3]), 1u);
+  EXPECT_EQ(future.remove_done_callback(ids[0]), 0u);
+  future.add_done_callback([&order] { order += 'g'; });
+  future.set_result(1);
+  run_one_iteration(loop);
+  EXPECT_EQ(order, "bcefg");
+  // A callback added once the future is done is scheduled on its own.
+  future.add_done_callback([&order] { order += 'h'; });
+  run_one_iteration(loop);
+  EXPECT_EQ(order, "bcefgh");
+}
+
+TEST(Future, ACallbackRemovedBeforeTheOnlyOtherRunsLeavesThatOneAlone) {
+  EventLoop loop;
+  Future<int> future(loop);
+  int calls = 0;
+  CallbackId first = future.add_done_callback([&] { calls += 100; });
+  future.add_done_callback([&] { calls += 1; });
+  EXPECT_EQ(future.remove_done_callback(first), 1u);
+  future.set_result(0);
+  run_one_iteration(loop);
+  EXPECT_EQ(calls, 1);
+  run_one_iteration(loop);
+  EXPECT_EQ(calls, 1) << "a callback ran twice";
+}
+
 TEST(Future, ThrowingCallbackIsReportedAndOthersStillRun) {
   EventLoop loop;
   std::vector<std::string> reports;
