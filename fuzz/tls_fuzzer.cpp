@@ -216,6 +216,16 @@ struct Contexts {
   SSL_CTX* peer_server;
 };
 
+// Runs the loop until nothing is ready. The memory transport delivers one
+// fragment per iteration, so the budget is what the largest input can queue
+// while reading is paused: 128 events of up to 64 KiB in 1-byte fragments
+// (run_until_idle's default of 100,000 is reached by two paused 61 KiB chunks
+// in 5-byte fragments). A loop that never settles still ends in an error.
+void settle(EventLoop& loop) {
+  constexpr std::size_t kIterations = 128 * 64 * 1024 + 100000;
+  tulip::testing::run_until_idle(loop, kIterations);
+}
+
 // Moves records both ways until neither side says more.
 // Once the peer has sent its EOF (or reset), nothing more can be fed: its
 // records are dropped, as a closed socket's would be.
@@ -234,7 +244,7 @@ void exchange(EventLoop& loop, Peer& peer, MemoryPeer& memory, std::size_t fragm
         memory.feed(records, fragment);
       }
     }
-    tulip::testing::run_until_idle(loop);
+    settle(loop);
     std::string written = memory.take_written();
     peer.receive(written);
     if (!handshake) peer.read(peer_received);
@@ -269,7 +279,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   loop.set_exception_handler([&](EventLoop&, const ExceptionContext&) { handler_called = true; });
   auto probe = std::make_shared<Probe>();
   auto memory = tulip::testing::MemoryTransport::connect(loop, probe);
-  tulip::testing::run_until_idle(loop);
+  settle(loop);
   StartTlsOptions options;
   options.server_side = tulip_is_server;
   if (!tulip_is_server) options.server_hostname = "localhost";
@@ -288,11 +298,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 
   if (raw_from_start) {
     // The handshake's own parsing: the input's bytes as the peer's records.
-    tulip::testing::run_until_idle(loop);
+    settle(loop);
     while (!input.done()) memory.feed(input.bytes(1 + input.byte() % 64));
-    tulip::testing::run_until_idle(loop);
+    settle(loop);
     memory.transport->abort();
-    tulip::testing::run_until_idle(loop);
+    settle(loop);
     check(upgrade.done(), "start_tls never completed on raw input");
     check(probe->lost == 0, "connection_lost for a protocol whose handshake did not finish");
     return 0;
@@ -322,7 +332,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         std::string_view garbage = input.bytes(1 + input.byte() % 64);
         if (!garbage.empty() && !g_input_closed) memory.feed(garbage);
         irregular = true;
-        tulip::testing::run_until_idle(loop);
+        settle(loop);
         break;
       }
       case 3:  // the peer's close_notify
@@ -343,13 +353,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         memory.feed_eof();
         g_input_closed = true;
         irregular = true;
-        tulip::testing::run_until_idle(loop);
+        settle(loop);
         break;
       case 6:  // a reset
         memory.reset();
         g_input_closed = true;
         irregular = true;
-        tulip::testing::run_until_idle(loop);
+        settle(loop);
         break;
       case 7: {  // the application writes
         std::string chunk = stream_bytes(app_written.size(), input.chunk(), 2);
@@ -373,7 +383,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         break;
       case 10:
         tls->resume_reading();
-        tulip::testing::run_until_idle(loop);
+        settle(loop);
         break;
       case 11:
         app_closed = true;
@@ -384,11 +394,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         app_closed = true;
         tls->abort();
         irregular = true;
-        tulip::testing::run_until_idle(loop);
+        settle(loop);
         break;
       case 13:  // the peer's window
         memory.set_peer_accepting(input.byte() & 1);
-        tulip::testing::run_until_idle(loop);
+        settle(loop);
         break;
     }
     check(is_prefix(probe->received, peer_sent), "the application got bytes the peer never sent");
@@ -407,7 +417,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   exchange(loop, peer, memory, 0, peer_received, false);
   if (probe->lost == 0) {
     tls->abort();
-    tulip::testing::run_until_idle(loop);
+    settle(loop);
   }
   check(probe->lost == 1, "connection_lost did not come exactly once");
   check(is_prefix(probe->received, peer_sent), "the application got bytes the peer never sent");
