@@ -317,11 +317,6 @@ bool UringBackend::owns(int fd) const noexcept {
   return (fd >= 0 && index < owned_.size() && owned_[index]) || readiness_->owns(fd);
 }
 
-std::shared_ptr<Transport> UringBackend::start_pipe_transport(PipeEnd pipe,
-                                                              InlineFunction<void()> on_made) {
-  return readiness_->start_pipe_transport(std::move(pipe), std::move(on_made));
-}
-
 std::shared_ptr<DatagramTransport> UringBackend::start_datagram_transport(
     DatagramSocket socket, InlineFunction<void()> on_made) {
   return readiness_->start_datagram_transport(std::move(socket), std::move(on_made));
