@@ -3,8 +3,11 @@
 #include <poll.h>
 
 #include <cerrno>
+#include <memory>
+#include <string_view>
 #include <utility>
 
+#include "pipe_ops.hpp"
 #include "socket_ops.hpp"
 #include "uring/uring_socket_transport.hpp"
 
@@ -58,6 +61,34 @@ void UringSocketTransport::on_hang_up(const io_uring_cqe& cqe) {
     force_close(get_write_buffer_size() == 0 ? std::error_code() : errno_code(EPIPE));
   }
   request_finished();
+}
+
+}  // namespace tulip::detail
+
+namespace tulip::detail {
+
+void UringSocketTransport::read_pipe_burst() {
+  // Shared by the pipes of this thread's loop: a bulk stream takes it, a quiet
+  // pipe never holds memory. As large as the epoll backend's read buffer.
+  constexpr std::size_t kBurstBufferSize = 256 * 1024;
+  static thread_local std::unique_ptr<char[]> burst_buffer;
+  if (!burst_buffer) burst_buffer = std::make_unique<char[]>(kBurstBufferSize);
+  while (wants_to_read() && stash_.empty() && data_protocol_ != nullptr &&
+         buffered_protocol_ == nullptr) {
+    ssize_t n = read_from_pipe(fd_, burst_buffer.get(), kBurstBufferSize);
+    if (n < 0) {
+      if (!would_block(static_cast<int>(-n))) socket_failed(errno_code(static_cast<int>(-n)));
+      return;
+    }
+    if (n == 0) {
+      on_eof();
+      return;
+    }
+    deliver(std::string_view(burst_buffer.get(), static_cast<std::size_t>(n)));
+    // Less than asked for: the pipe is empty now, and the read request that
+    // follows waits for more without a read() that would say EAGAIN.
+    if (static_cast<std::size_t>(n) < kBurstBufferSize) return;
+  }
 }
 
 }  // namespace tulip::detail

@@ -182,6 +182,9 @@ void UringSocketTransport::on_received(const io_uring_cqe& cqe) {
       }
     }
     backend_.recycle_buffer(id);
+    if (kind_ == Kind::kReadPipe && cqe.res == static_cast<int>(UringBackend::kReceiveBufferSize)) {
+      read_pipe_burst();
+    }
   } else if (cqe.res == 0) {
     // A read at EOF picked a buffer all the same (a receive may too): it goes
     // back, or the ring runs dry after as many EOFs as it has buffers.

@@ -30,8 +30,12 @@
 //    the same provided buffer ring: the ring holds no memory for a pipe whose
 //    writer is quiet, and the bytes take the socket's path from there. A
 //    BufferedProtocol's bytes are read() into its memory after a poll request,
-//    as a socket's are recv()ed. At EOF it calls eof_received and closes,
-//    whatever that returned; write() throws RuntimeError.
+//    as a socket's are recv()ed. A read that filled its ring buffer is followed
+//    by read()s into a per-thread buffer until the pipe is empty (a pipe holds
+//    64 KiB, a ring buffer 16 KiB: a bulk stream costs a quarter of the
+//    completions), then the read request is armed again. At EOF it calls
+//    eof_received and closes, whatever that returned; write() throws
+//    RuntimeError.
 //  * a write end writes with write requests (IORING_OP_WRITE), by the same
 //    rules as sends (one in flight, write() trying write() at once outside
 //    completion handlers); while one is in flight SIGPIPE is held back from
@@ -146,6 +150,9 @@ class UringSocketTransport final : public StreamTransportBase, public BufferedSe
   // The reader of a write pipe went away (its poll request completed).
   void on_hang_up(const io_uring_cqe& cqe);
   void read_into_buffered_protocol();
+  // A pipe's read filled a whole ring buffer, so more is likely waiting:
+  // read() the rest at once, as epoll would after readiness.
+  void read_pipe_burst();
   // Hands `data` to the protocol; what is left when reading was paused
   // meanwhile is kept in stash_.
   void deliver(std::string_view data);
