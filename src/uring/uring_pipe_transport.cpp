@@ -63,18 +63,18 @@ void UringSocketTransport::on_hang_up(const io_uring_cqe& cqe) {
   request_finished();
 }
 
-}  // namespace tulip::detail
-
-namespace tulip::detail {
-
 void UringSocketTransport::read_pipe_burst() {
   // Shared by the pipes of this thread's loop: a bulk stream takes it, a quiet
   // pipe never holds memory. As large as the epoll backend's read buffer.
   constexpr std::size_t kBurstBufferSize = 256 * 1024;
   static thread_local std::unique_ptr<char[]> burst_buffer;
   if (!burst_buffer) burst_buffer = std::make_unique<char[]>(kBurstBufferSize);
-  while (wants_to_read() && stash_.empty() && data_protocol_ != nullptr &&
-         buffered_protocol_ == nullptr) {
+  // A few reads at most: a writer as fast as this reader (into a pipe grown
+  // past this buffer) must not keep the loop here; the read request goes on.
+  constexpr int kMaxBurstReads = 4;
+  for (int reads = 0; reads < kMaxBurstReads && wants_to_read() && stash_.empty() &&
+                      data_protocol_ != nullptr && buffered_protocol_ == nullptr;
+       ++reads) {
     ssize_t n = read_from_pipe(fd_, burst_buffer.get(), kBurstBufferSize);
     if (n < 0) {
       if (!would_block(static_cast<int>(-n))) socket_failed(errno_code(static_cast<int>(-n)));
