@@ -381,11 +381,6 @@ bool UringBackend::owns(int fd) const noexcept {
   return (fd >= 0 && index < owned_.size() && owned_[index]) || readiness_->owns(fd);
 }
 
-std::shared_ptr<Transport> UringBackend::start_pipe_transport(PipeEnd pipe,
-                                                              InlineFunction<void()> on_made) {
-  return readiness_->start_pipe_transport(std::move(pipe), std::move(on_made));
-}
-
 bool UringBackend::start_sendfile(Transport& transport, SendfileJob& job) {
   // The readiness backend's own transports (none of this backend's sockets)
   // send files natively; the rest take sendfile's buffered path.

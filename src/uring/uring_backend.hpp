@@ -9,6 +9,9 @@
 //    multishot receive into the provided buffer ring below (a poll request
 //    and a recv() into the protocol's memory for a BufferedProtocol), one
 //    send in flight per socket;
+//  * pipe transports (uring_pipe_transport.cpp, the same transport class):
+//    read requests into that buffer ring, write requests, a poll request
+//    watching a write end's reader;
 //  * deferred sends: a write() made while completion handlers run is a send
 //    request, not a send() call (defers_sends); dispatch() submits those
 //    requests at once when the loop would run anything before its next wait,
@@ -23,10 +26,10 @@
 //    could not take;
 //  * listeners (multishot accept) and connects (IORING_OP_CONNECT).
 // What is delegated to a readiness backend kept inside this one (the epoll
-// backend, reached only through the IoBackend seam): pipes, the kernel
-// sendfile path (a transport of this backend takes
-// sendfile's buffered path), and set_interest (add_reader, add_writer, the
-// sock_* operations, a child's pidfd). The ring watches that backend's epoll
+// backend, reached only through the IoBackend seam): the kernel sendfile path
+// (a transport of this backend takes sendfile's buffered path), and
+// set_interest (add_reader, add_writer, the sock_* operations, a child's
+// pidfd). The ring watches that backend's epoll
 // descriptor with a poll request, so its events arrive through the same wait.
 //
 // Lifetime: every request in flight carries a Completion* as its user_data.

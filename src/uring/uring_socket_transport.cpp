@@ -11,6 +11,7 @@
 #include <cstring>
 #include <vector>
 
+#include "pipe_ops.hpp"
 #include "server_access.hpp"
 #include "socket_ops.hpp"
 #include "tulip/errors.hpp"
@@ -21,11 +22,6 @@
 namespace tulip::detail {
 namespace {
 
-// One send takes at most this much of the write buffer (the rest follows).
-constexpr std::size_t kMaxSendBytes = 256 * 1024;
-constexpr std::size_t kMaxIovecs = 64;
-// The send string's memory kept between sends.
-constexpr std::size_t kKeptSendCapacity = 64 * 1024;
 // The size a BufferedProtocol's get_buffer() is asked for (asyncio's max_size,
 // as on the epoll backend), whatever one completion carries.
 constexpr std::size_t kBufferHint = 256 * 1024;
@@ -62,6 +58,11 @@ void UringSocketTransport::start(Callback on_made) {
 }
 
 std::any UringSocketTransport::get_extra_info(std::string_view name) const {
+  if (kind_ != Kind::kSocket) {
+    // asyncio's pipe transports give the pipe; here, its descriptor.
+    if (name == "pipe") return std::any(fd_);
+    return {};
+  }
   if (name == "peername") return peername_.empty() ? std::any{} : std::any(peername_);
   if (name == "sockname") return sockname_.empty() ? std::any{} : std::any(sockname_);
   if (name == "socket") return std::any(fd_);
@@ -101,6 +102,8 @@ void UringSocketTransport::update_requests() noexcept {
       } else if (!receiving_ && !eof_after_send_) {
         arm_receive();
       }
+    } else if (watches_hang_up()) {
+      if (!receiving_) arm_receive();
     } else if (receiving_ && !receive_cancelled_) {
       backend_.cancel(&receive_);
       receive_cancelled_ = true;
@@ -118,13 +121,26 @@ void UringSocketTransport::update_requests() noexcept {
 
 void UringSocketTransport::arm_receive() {
   io_uring_sqe* sqe = backend_.prepare(&receive_);
-  if (buffered_protocol_ != nullptr) {
+  if (kind_ == Kind::kWritePipe) {
+    // No bytes come this way: an error or hang-up (or, on a socket, anything
+    // readable, as asyncio's _read_ready) says the reader went away.
+    io_uring_prep_poll_add(sqe, fd_, POLLIN | POLLERR | POLLHUP);
+    receive_polls_ = true;
+  } else if (buffered_protocol_ != nullptr) {
     // A BufferedProtocol's bytes go straight into its get_buffer() memory:
     // the ring says when the socket is readable, and a recv() into that
     // memory takes them, as on epoll. (A receive request into that memory
     // would let the kernel write there after the protocol gave it up.)
     io_uring_prep_poll_add(sqe, fd_, POLLIN);
     receive_polls_ = true;
+  } else if (kind_ == Kind::kReadPipe) {
+    // A pipe has no multishot read on this kernel generation: one read at a
+    // time, re-armed after each completion, into a buffer of the ring that the
+    // kernel picks only once bytes are there (offset -1: a stream has none).
+    io_uring_prep_read(sqe, fd_, nullptr, UringBackend::kReceiveBufferSize, ~std::uint64_t{0});
+    sqe->flags |= IOSQE_BUFFER_SELECT;
+    sqe->buf_group = UringBackend::kBufferGroup;
+    receive_polls_ = false;
   } else {
     io_uring_prep_recv_multishot(sqe, fd_, nullptr, 0, 0);
     sqe->flags |= IOSQE_BUFFER_SELECT;
@@ -140,7 +156,11 @@ void UringSocketTransport::arm_receive() {
 
 void UringSocketTransport::on_received(const io_uring_cqe& cqe) {
   if (receive_polls_) {
-    on_readable(cqe);
+    if (kind_ == Kind::kWritePipe) {
+      on_hang_up(cqe);
+    } else {
+      on_readable(cqe);
+    }
     return;
   }
   bool final = (cqe.flags & IORING_CQE_F_MORE) == 0;
@@ -162,7 +182,15 @@ void UringSocketTransport::on_received(const io_uring_cqe& cqe) {
       }
     }
     backend_.recycle_buffer(id);
+    if (kind_ == Kind::kReadPipe && cqe.res == static_cast<int>(UringBackend::kReceiveBufferSize)) {
+      read_pipe_burst();
+    }
   } else if (cqe.res == 0) {
+    // A read at EOF picked a buffer all the same (a receive may too): it goes
+    // back, or the ring runs dry after as many EOFs as it has buffers.
+    if ((cqe.flags & IORING_CQE_F_BUFFER) != 0) {
+      backend_.recycle_buffer(cqe.flags >> IORING_CQE_BUFFER_SHIFT);
+    }
     if (!lost_ && !closing_) {
       if (eof_waits_for_send()) {
         eof_after_send_ = true;
@@ -209,9 +237,11 @@ void UringSocketTransport::read_into_buffered_protocol() {
   BufferedProtocol* target = buffered_protocol_;
   std::span<std::byte> buffer = buffer_for_next_read(kBufferHint);
   if (buffer.empty()) return;
-  ssize_t n = ::recv(fd_, buffer.data(), buffer.size(), MSG_DONTWAIT);
+  ssize_t n = kind_ == Kind::kSocket ? ::recv(fd_, buffer.data(), buffer.size(), MSG_DONTWAIT)
+                                     : read_from_pipe(fd_, buffer.data(), buffer.size());
   if (n < 0) {
-    if (!would_block(errno)) socket_failed(errno_code(errno));
+    int error = kind_ == Kind::kSocket ? errno : static_cast<int>(-n);
+    if (!would_block(error)) socket_failed(errno_code(error));
     return;
   }
   if (n == 0) {
@@ -336,216 +366,9 @@ void UringSocketTransport::on_eof() {
     protocol_failed("Fatal error: protocol.eof_received() call failed.");
     return;
   }
-  if (!keep_open) close();
-}
-
-// ---- Writing -----------------------------------------------------------------------
-
-void UringSocketTransport::start_send() {
-  if (sent_offset_ == sent_.size()) {
-    // Take the front of the write buffer: the send owns its bytes.
-    sent_.clear();
-    sent_offset_ = 0;
-    iovec pieces[kMaxIovecs];
-    std::size_t count = buffer_.gather(pieces, kMaxIovecs);
-    for (std::size_t i = 0; i < count && sent_.size() < kMaxSendBytes; ++i) {
-      std::size_t take = std::min(pieces[i].iov_len, kMaxSendBytes - sent_.size());
-      sent_.append(static_cast<const char*>(pieces[i].iov_base), take);
-    }
-    buffer_.consume(sent_.size());
-  }
-  io_uring_sqe* sqe = backend_.prepare(&send_);
-  io_uring_prep_send(sqe, fd_, sent_.data() + sent_offset_, sent_.size() - sent_offset_,
-                     MSG_NOSIGNAL);
-  send_entry_ = sqe;
-  send_epoch_ = backend_.submissions();
-  sending_ = true;
-  request_started();
-}
-
-void UringSocketTransport::on_sent(const io_uring_cqe& cqe) {
-  sending_ = false;
-  if (cqe.res >= 0) {
-    sent_offset_ += static_cast<std::size_t>(cqe.res);
-  } else if (cqe.res != -ECANCELED && !lost_) {
-    sent_.clear();
-    sent_offset_ = 0;
-    socket_failed(errno_code(-cqe.res));
-  }
-  if (!lost_) {
-    if (sent_offset_ < sent_.size() || !buffer_.empty()) {
-      start_send();
-    } else {
-      sent_.clear();
-      sent_offset_ = 0;
-      // Writes from handlers pass through sent_: keep its memory for the next
-      // one, unless a large write left it large (an idle connection holds it).
-      if (sent_.capacity() > kKeptSendCapacity) std::string().swap(sent_);
-    }
-    resume_protocol_if_needed();
-    if (!lost_ && !sending_) {
-      if (closing_) {
-        schedule_connection_lost({});
-      } else if (eof_requested_ && !eof_sent_) {
-        send_eof();
-      }
-    }
-    if (eof_after_send_ && !lost_ && !sending_) {
-      // The send went through: the 0-byte receive was the peer's EOF after all.
-      eof_after_send_ = false;
-      if (!closing_) {
-        stash_eof_ = true;
-        update_requests();
-      }
-    }
-  }
-  request_finished();
-}
-
-ssize_t UringSocketTransport::send_now(const iovec* buffers, std::size_t count) {
-  ssize_t n = send_buffers(fd_, buffers, count);
-  if (n >= 0) return n;
-  if (would_block(static_cast<int>(-n))) return 0;
-  socket_failed(errno_code(static_cast<int>(-n)));
-  return -1;
-}
-
-bool UringSocketTransport::append_to_unsubmitted_send(std::string_view data) {
-  if (!sending_ || !buffer_.empty() || backend_.submissions() != send_epoch_ ||
-      sent_.size() - sent_offset_ + data.size() > kMaxSendBytes) {
-    return false;
-  }
-  // The kernel has not seen the entry yet: it takes these bytes too, in the
-  // same system call. (sent_ may move as it grows: the entry follows it.)
-  sent_.append(data);
-  send_entry_->addr = reinterpret_cast<std::uint64_t>(sent_.data() + sent_offset_);
-  send_entry_->len = static_cast<std::uint32_t>(sent_.size() - sent_offset_);
-  return true;
-}
-
-void UringSocketTransport::write(std::string_view data) {
-  if (!accept_write(data.size())) return;
-  if (append_to_unsubmitted_send(data)) {
-    pause_protocol_if_needed();
-    return;
-  }
-  if (!sending_ && buffer_.empty() && backend_.defers_sends()) {
-    // Inside a completion handler: the ring takes the send with the loop's
-    // next submission, which comes before anything else runs.
-    sent_.assign(data);
-    sent_offset_ = 0;
-    start_send();
-    pause_protocol_if_needed();
-    return;
-  }
-  if (!sending_ && buffer_.empty()) {
-    iovec buffer{const_cast<char*>(data.data()), data.size()};
-    ssize_t sent = send_now(&buffer, 1);
-    if (sent < 0 || static_cast<std::size_t>(sent) == data.size()) return;
-    // The rest goes to a send request, which owns its bytes.
-    sent_.assign(data.substr(static_cast<std::size_t>(sent)));
-    sent_offset_ = 0;
-    start_send();
-    pause_protocol_if_needed();
-    return;
-  }
-  buffer_.append(data);
-  after_buffer_grew();
-}
-
-void UringSocketTransport::write(std::string&& data) {
-  if (!accept_write(data.size())) return;
-  if (append_to_unsubmitted_send(data)) {
-    pause_protocol_if_needed();
-    return;
-  }
-  if (!sending_ && buffer_.empty() && backend_.defers_sends()) {
-    sent_ = std::move(data);
-    sent_offset_ = 0;
-    start_send();
-    pause_protocol_if_needed();
-    return;
-  }
-  if (!sending_ && buffer_.empty()) {
-    iovec buffer{data.data(), data.size()};
-    ssize_t sent = send_now(&buffer, 1);
-    if (sent < 0 || static_cast<std::size_t>(sent) == data.size()) return;
-    sent_ = std::move(data);
-    sent_offset_ = static_cast<std::size_t>(sent);
-    start_send();
-    pause_protocol_if_needed();
-    return;
-  }
-  buffer_.append(std::move(data));
-  after_buffer_grew();
-}
-
-void UringSocketTransport::writelines(std::span<const std::string_view> buffers) {
-  std::size_t total = 0;
-  for (std::string_view piece : buffers) total += piece.size();
-  if (!accept_write(total)) return;
-  if (sending_ && buffer_.empty() && backend_.submissions() == send_epoch_ &&
-      sent_.size() - sent_offset_ + total <= kMaxSendBytes) {
-    for (std::string_view piece : buffers) append_to_unsubmitted_send(piece);
-    pause_protocol_if_needed();
-    return;
-  }
-  std::size_t skip = 0;  // bytes of `buffers` the kernel already took
-  if (!sending_ && buffer_.empty() && !backend_.defers_sends()) {
-    std::vector<iovec> vectors;
-    vectors.reserve(std::min<std::size_t>(buffers.size(), IOV_MAX));
-    for (std::string_view piece : buffers) {
-      if (piece.empty()) continue;
-      if (vectors.size() == IOV_MAX) break;
-      vectors.push_back({const_cast<char*>(piece.data()), piece.size()});
-    }
-    ssize_t sent = send_now(vectors.data(), vectors.size());
-    if (sent < 0 || static_cast<std::size_t>(sent) == total) return;
-    skip = static_cast<std::size_t>(sent);
-  }
-  for (std::string_view piece : buffers) {
-    if (skip >= piece.size()) {
-      skip -= piece.size();
-      continue;
-    }
-    buffer_.append(piece.substr(skip));
-    skip = 0;
-  }
-  after_buffer_grew();
-}
-
-void UringSocketTransport::after_buffer_grew() {
-  if (!sending_) update_requests();
-  pause_protocol_if_needed();
-}
-
-void UringSocketTransport::pause_protocol_if_needed() {
-  if (!flow_.should_pause(get_write_buffer_size()) || !protocol_) return;
-  try {
-    protocol_->pause_writing();
-  } catch (...) {
-    report_current_exception("protocol.pause_writing() failed");
-  }
-}
-
-void UringSocketTransport::resume_protocol_if_needed() {
-  if (!flow_.should_resume(get_write_buffer_size()) || !protocol_) return;
-  try {
-    protocol_->resume_writing();
-  } catch (...) {
-    report_current_exception("protocol.resume_writing() failed");
-  }
-}
-
-void UringSocketTransport::write_eof() {
-  if (closing_ || eof_requested_) return;
-  eof_requested_ = true;
-  if (buffer_.empty() && !sending_) send_eof();
-}
-
-void UringSocketTransport::send_eof() {
-  ::shutdown(fd_, SHUT_WR);
-  eof_sent_ = true;
+  // A read pipe has nothing left to do once its writer has finished: it
+  // closes whatever eof_received answered (asyncio's _UnixReadPipeTransport).
+  if (!keep_open || kind_ == Kind::kReadPipe) close();
 }
 
 // ---- Closing -----------------------------------------------------------------------
@@ -575,14 +398,23 @@ void UringSocketTransport::release_resources() noexcept {
   // A request in flight holds the socket open past close() until its
   // cancellation completes: end the connection now, so that the peer sees the
   // end when close() or abort() says (as on epoll), not an iteration later.
-  if (requests_ > 0) ::shutdown(fd_, SHUT_RDWR);
+  // (A pipe has no such end: its requests are cancelled with the submission above.)
+  if (requests_ > 0 && kind_ == Kind::kSocket) ::shutdown(fd_, SHUT_RDWR);
   backend_.close_socket(std::exchange(fd_, -1));
   std::shared_ptr<Server> server = std::move(server_);
   if (server) ServerAccess::detach(*server, this);
 }
 
 std::string UringSocketTransport::describe_endpoint() const {
-  return "peer " + peername_.to_string();
+  switch (kind_) {
+    case Kind::kSocket:
+      return "peer " + peername_.to_string();
+    case Kind::kReadPipe:
+      return "read pipe";
+    case Kind::kWritePipe:
+      return "write pipe";
+  }
+  return {};
 }
 
 }  // namespace tulip::detail

@@ -1,5 +1,5 @@
-// UringSocketTransport: a stream transport on a connected socket (TCP or
-// Unix), driven by io_uring completions.
+// UringSocketTransport: a stream transport driven by io_uring completions,
+// on a connected socket (TCP or Unix) or on one end of a pipe.
 //
 // The life of the transport (protocol, buffer, flow control, closing,
 // connection_lost) is StreamTransportBase's; this class moves the bytes:
@@ -23,6 +23,26 @@
 //    drops the write buffer, never frees memory the kernel is still reading. The write buffer size
 //    that flow control and get_write_buffer_size() see counts the bytes in flight. close() waits
 //    for them as for buffered bytes.
+//
+// Pipes (uring_pipe_transport.cpp), as on the epoll backend and as asyncio's
+// _UnixReadPipeTransport and _UnixWritePipeTransport:
+//  * a read end reads with read requests (IORING_OP_READ, one at a time) into
+//    the same provided buffer ring: the ring holds no memory for a pipe whose
+//    writer is quiet, and the bytes take the socket's path from there. A
+//    BufferedProtocol's bytes are read() into its memory after a poll request,
+//    as a socket's are recv()ed. A read that filled its ring buffer is followed
+//    by read()s into a per-thread buffer until the pipe is empty (a pipe holds
+//    64 KiB, a ring buffer 16 KiB: a bulk stream costs a quarter of the
+//    completions), then the read request is armed again. At EOF it calls
+//    eof_received and closes, whatever that returned; write() throws
+//    RuntimeError.
+//  * a write end writes with write requests (IORING_OP_WRITE), by the same
+//    rules as sends (one in flight, write() trying write() at once outside
+//    completion handlers); while one is in flight SIGPIPE is held back from
+//    the loop's thread (uring_pipe_signal.hpp). Instead of a receive it keeps
+//    a poll request on a FIFO or socket (watch_hang_up) to see its reader go:
+//    then it closes, with EPIPE if bytes were still waiting, as a write request
+//    failing with EPIPE does. write_eof() is close().
 //
 // Lifetime: while any request is in flight the transport keeps a reference
 // to itself (self_), dropped by the last completion; releasing the transport
@@ -52,6 +72,9 @@ class UringSocketTransport final : public StreamTransportBase, public BufferedSe
   /// Takes ownership of the connected socket `socket.fd` (claimed by the
   /// backend already). Call start() next.
   UringSocketTransport(UringBackend& backend, StreamSocket socket);
+  /// Takes ownership of the non-blocking pipe end `pipe.fd` (claimed by the
+  /// backend already). Call start() next.
+  UringSocketTransport(UringBackend& backend, PipeEnd pipe);
   ~UringSocketTransport() override;
 
   /// Registers with the loop and schedules connection_made, then reading, then `on_made`.
@@ -71,7 +94,7 @@ class UringSocketTransport final : public StreamTransportBase, public BufferedSe
   void write(std::string&& data) override;
   void writelines(std::span<const std::string_view> buffers) override;
   void write_eof() override;
-  bool can_write_eof() const noexcept override { return true; }
+  bool can_write_eof() const noexcept override { return kind_ != Kind::kReadPipe; }
   std::size_t get_write_buffer_size() const noexcept override {
     // Bytes of a send still in flight count until the kernel took them, unless
     // the connection is lost (they are dropped then, as the buffer is).
@@ -83,6 +106,8 @@ class UringSocketTransport final : public StreamTransportBase, public BufferedSe
   bool protocol_writing_paused() const noexcept override { return flow_.paused(); }
 
  private:
+  enum class Kind : std::uint8_t { kSocket, kReadPipe, kWritePipe };
+
   // The two kinds of request a transport has in flight, at most one of each.
   struct ReceiveRequest final : Completion {
     explicit ReceiveRequest(UringSocketTransport& transport) : owner(transport) {}
@@ -102,7 +127,12 @@ class UringSocketTransport final : public StreamTransportBase, public BufferedSe
   Server* accepting_server() const noexcept override { return server_.get(); }
 
   bool wants_to_read() const noexcept {
-    return reading_started_ && !reading_paused_ && !closing_ && !eof_received_ && !lost_;
+    return reading_started_ && !reading_paused_ && !closing_ && !eof_received_ && !lost_ &&
+           kind_ != Kind::kWritePipe;
+  }
+  // A write pipe's "receive" is the poll request that sees its reader go.
+  bool watches_hang_up() const noexcept {
+    return kind_ == Kind::kWritePipe && watch_hang_up_ && reading_started_ && !lost_;
   }
   // Brings the requests in flight in line with the state; a refusal of the
   // kernel ends this connection.
@@ -117,7 +147,12 @@ class UringSocketTransport final : public StreamTransportBase, public BufferedSe
   // The poll request of a BufferedProtocol's transport completed: recv()
   // into its get_buffer() memory.
   void on_readable(const io_uring_cqe& cqe);
+  // The reader of a write pipe went away (its poll request completed).
+  void on_hang_up(const io_uring_cqe& cqe);
   void read_into_buffered_protocol();
+  // A pipe's read filled a whole ring buffer, so more is likely waiting:
+  // read() the rest at once, as epoll would after readiness.
+  void read_pipe_burst();
   // Hands `data` to the protocol; what is left when reading was paused
   // meanwhile is kept in stash_.
   void deliver(std::string_view data);
@@ -126,6 +161,9 @@ class UringSocketTransport final : public StreamTransportBase, public BufferedSe
   void on_eof();
   bool eof_waits_for_send() const noexcept;
   void on_sent(const io_uring_cqe& cqe);
+  // Prepares the request that writes `size` bytes at `data`: a send on a
+  // socket, a write on a pipe.
+  io_uring_sqe* prepare_write_request(const char* data, std::size_t size);
   void send_eof();
   // send() at once (as asyncio's write does); returns how many bytes the
   // kernel took, or -1 after a fatal error.
@@ -139,14 +177,17 @@ class UringSocketTransport final : public StreamTransportBase, public BufferedSe
   void pause_protocol_if_needed();
   void resume_protocol_if_needed();
   bool accept_write(std::size_t bytes) {
-    if (bytes != 0 && !closing_ && !lost_ && !eof_requested_) [[likely]]
+    if (bytes != 0 && !closing_ && !lost_ && !eof_requested_ && kind_ != Kind::kReadPipe) [[likely]]
       return true;
-    return refuse_write(bytes);
+    return refuse_pipe_write(bytes);
   }
+  bool refuse_pipe_write(std::size_t bytes);
   void socket_failed(std::error_code error) { force_close(error); }
 
   UringBackend& backend_;
   int fd_;
+  Kind kind_ = Kind::kSocket;
+  bool watch_hang_up_ = false;  // a write pipe that can tell when its reader goes
   std::shared_ptr<Server> server_;
   SocketAddress peername_;
   SocketAddress sockname_;
