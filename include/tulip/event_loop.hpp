@@ -161,29 +161,7 @@ class TULIP_API EventLoop {
   /// the future was done, std::invalid_argument (asyncio: ValueError) at once if
   /// the future belongs to another loop or is empty.
   template <class T>
-  T run_until_complete(Future<T> future) {
-    if (!future.valid()) throw std::invalid_argument("run_until_complete() of an empty Future");
-    if (&future.get_loop() != this) {
-      throw std::invalid_argument(
-          "The future belongs to a different loop than the one it is run with");
-    }
-    CallbackId id = future.add_done_callback([this] { stop(); });
-    try {
-      run_forever();
-    } catch (...) {
-      future.remove_done_callback(id);
-      throw;
-    }
-    future.remove_done_callback(id);
-    if (!future.done()) throw RuntimeError("Event loop stopped before Future completed.");
-    if constexpr (std::is_void_v<T>) {
-      future.result();
-    } else if constexpr (std::is_copy_constructible_v<T>) {
-      return future.result();
-    } else {
-      return std::move(future.result());
-    }
-  }
+  T run_until_complete(Future<T> future);
 
   /// Asks run_forever() to return once the current iteration has finished.
   void stop() noexcept { stopping_ = true; }
@@ -224,40 +202,20 @@ class TULIP_API EventLoop {
   /// the attempt: the socket is closed and the factory is never called.
   template <class Factory>
   auto create_connection(Factory&& protocol_factory, std::string host, std::uint16_t port,
-                         ConnectOptions options = {}) {
-    using P = detail::FactoryProtocol<Factory>;
-    Future<Connection<P>> result = create_future<Connection<P>>();
-    detail::cancel_on_cancel(
-        result,
-        detail::open_connection(
-            *this, detail::erase_factory(std::forward<Factory>(protocol_factory)), std::move(host),
-            port, std::move(options), detail::complete_connection(result)));
-    return result;
-  }
+                         ConnectOptions options = {});
 
   /// Wraps a stream socket that is already connected (asyncio's
   /// connect_accepted_socket; also what asyncio's create_connection(sock=...)
   /// does): the transport takes ownership of `fd` in every case, success or
   /// failure (cancellation included). Completes like create_connection.
   template <class Factory>
-  auto connect_accepted_socket(Factory&& protocol_factory, int fd) {
-    using P = detail::FactoryProtocol<Factory>;
-    Future<Connection<P>> result = create_future<Connection<P>>();
-    detail::adopt_connection(*this, detail::erase_factory(std::forward<Factory>(protocol_factory)),
-                             fd, detail::complete_connection(result));
-    return result;
-  }
+  auto connect_accepted_socket(Factory&& protocol_factory, int fd);
 
   /// Opens a TCP server; completes with the Server once it is listening.
   /// Cancelling the Future closes the server if it was already made.
   template <class Factory>
   Future<std::shared_ptr<Server>> create_server(Factory&& protocol_factory, std::string host,
-                                                std::uint16_t port, ServerOptions options = {}) {
-    Future<std::shared_ptr<Server>> result = create_future<std::shared_ptr<Server>>();
-    detail::open_server(*this, detail::erase_factory(std::forward<Factory>(protocol_factory)),
-                        std::move(host), port, std::move(options), detail::complete_server(result));
-    return result;
-  }
+                                                std::uint16_t port, ServerOptions options = {});
 
   /// Serves on `sock`, a listening TCP or Unix stream socket made elsewhere
   /// (asyncio's create_server(sock=...)); the server owns it from this call on,
@@ -267,12 +225,7 @@ class TULIP_API EventLoop {
   /// stream socket, OSError for one that is not a socket at all.
   template <class Factory>
   Future<std::shared_ptr<Server>> create_server(Factory&& protocol_factory, int sock,
-                                                ServerOptions options = {}) {
-    Future<std::shared_ptr<Server>> result = create_future<std::shared_ptr<Server>>();
-    detail::adopt_server(*this, detail::erase_factory(std::forward<Factory>(protocol_factory)),
-                         sock, std::move(options), false, detail::complete_server(result));
-    return result;
-  }
+                                                ServerOptions options = {});
 
   // ---- Unix domain sockets (see connection.hpp) --------------------------------
 
@@ -281,45 +234,21 @@ class TULIP_API EventLoop {
   /// be a Unix address fails the Future with OSError naming it.
   template <class Factory>
   auto create_unix_connection(Factory&& protocol_factory, std::string path,
-                              UnixConnectOptions options = {}) {
-    using P = detail::FactoryProtocol<Factory>;
-    Future<Connection<P>> result = create_future<Connection<P>>();
-    detail::cancel_on_cancel(
-        result, detail::open_unix_connection(
-                    *this, detail::erase_factory(std::forward<Factory>(protocol_factory)),
-                    std::move(path), options, detail::complete_connection(result)));
-    return result;
-  }
+                              UnixConnectOptions options = {});
 
   /// Opens a Unix stream server at `path`; completes with the Server once it
   /// is listening. A stale socket file there is replaced; a live one (a server
   /// answers) fails the Future with OSError (EADDRINUSE) and is left alone.
   template <class Factory>
   Future<std::shared_ptr<Server>> create_unix_server(Factory&& protocol_factory, std::string path,
-                                                     UnixServerOptions options = {}) {
-    Future<std::shared_ptr<Server>> result = create_future<std::shared_ptr<Server>>();
-    detail::open_unix_server(*this, detail::erase_factory(std::forward<Factory>(protocol_factory)),
-                             std::move(path), options, detail::complete_server(result));
-    return result;
-  }
+                                                     UnixServerOptions options = {});
 
   /// Serves on `sock`, a listening Unix stream socket made elsewhere; as
   /// create_server(factory, sock), but only the Unix family is accepted. The
   /// server never removes the socket's file.
   template <class Factory>
   Future<std::shared_ptr<Server>> create_unix_server(Factory&& protocol_factory, int sock,
-                                                     UnixServerOptions options = {}) {
-    Future<std::shared_ptr<Server>> result = create_future<std::shared_ptr<Server>>();
-    ServerOptions server_options;
-    server_options.backlog = options.backlog;
-    server_options.start_serving = options.start_serving;
-    server_options.ssl = std::move(options.ssl);
-    server_options.ssl_handshake_timeout = options.ssl_handshake_timeout;
-    server_options.ssl_shutdown_timeout = options.ssl_shutdown_timeout;
-    detail::adopt_server(*this, detail::erase_factory(std::forward<Factory>(protocol_factory)),
-                         sock, server_options, true, detail::complete_server(result));
-    return result;
-  }
+                                                     UnixServerOptions options = {});
 
   // ---- Pipes (see pipes.hpp) ----------------------------------------------------
 
@@ -329,25 +258,13 @@ class TULIP_API EventLoop {
   /// transport owns `fd` from this call on, whatever the outcome. A regular
   /// file fails the Future with std::invalid_argument.
   template <class Factory>
-  auto connect_read_pipe(Factory&& protocol_factory, int fd) {
-    using P = detail::FactoryProtocol<Factory>;
-    Future<ReadPipe<P>> result = create_future<ReadPipe<P>>();
-    detail::open_pipe(*this, detail::erase_factory(std::forward<Factory>(protocol_factory)), fd,
-                      false, detail::complete_pipe(result));
-    return result;
-  }
+  auto connect_read_pipe(Factory&& protocol_factory, int fd);
 
   /// Wraps the write end of a pipe in a WriteTransport (asyncio's
   /// connect_write_pipe); completes with WritePipe<P>{transport, protocol}
   /// once connection_made has run. As connect_read_pipe for `fd`.
   template <class Factory>
-  auto connect_write_pipe(Factory&& protocol_factory, int fd) {
-    using P = detail::FactoryProtocol<Factory>;
-    Future<WritePipe<P>> result = create_future<WritePipe<P>>();
-    detail::open_pipe(*this, detail::erase_factory(std::forward<Factory>(protocol_factory)), fd,
-                      true, detail::complete_pipe(result));
-    return result;
-  }
+  auto connect_write_pipe(Factory&& protocol_factory, int fd);
 
   // ---- Subprocesses (see subprocess.hpp) ----------------------------------------
 
@@ -360,24 +277,13 @@ class TULIP_API EventLoop {
   /// before the child starts means it never starts; after, it is killed.
   template <class Factory>
   auto subprocess_exec(Factory&& protocol_factory, std::vector<std::string> argv,
-                       SubprocessOptions options = {}) {
-    using P = detail::SubprocessFactoryProtocol<Factory>;
-    Future<SubprocessConnection<P>> result = create_future<SubprocessConnection<P>>();
-    detail::open_subprocess(
-        *this, detail::erase_subprocess_factory(std::forward<Factory>(protocol_factory)),
-        std::move(argv), std::move(options), detail::complete_subprocess(result),
-        [result] { return result.cancelled(); });
-    return result;
-  }
+                       SubprocessOptions options = {});
 
   /// Runs `command` with /bin/sh -c (asyncio's loop.subprocess_shell);
   /// otherwise as subprocess_exec. Quoting is the caller's business.
   template <class Factory>
   auto subprocess_shell(Factory&& protocol_factory, std::string command,
-                        SubprocessOptions options = {}) {
-    return subprocess_exec(std::forward<Factory>(protocol_factory),
-                           {"/bin/sh", "-c", std::move(command)}, std::move(options));
-  }
+                        SubprocessOptions options = {});
 
   // ---- TLS on an open connection (see tls.hpp) ----------------------------------
 
@@ -413,15 +319,7 @@ class TULIP_API EventLoop {
   template <class Factory>
   auto create_datagram_endpoint(Factory&& protocol_factory, std::optional<HostPort> local_addr,
                                 std::optional<HostPort> remote_addr = std::nullopt,
-                                DatagramOptions options = {}) {
-    using P = typename std::invoke_result_t<Factory&>::element_type;
-    Future<DatagramEndpoint<P>> result = create_future<DatagramEndpoint<P>>();
-    detail::open_datagram_endpoint(
-        *this, detail::erase_datagram_factory(std::forward<Factory>(protocol_factory)),
-        std::move(local_addr), std::move(remote_addr), std::move(options),
-        detail::complete_datagram(result));
-    return result;
-  }
+                                DatagramOptions options = {});
 
   /// Opens a Unix datagram endpoint (asyncio's create_datagram_endpoint with
   /// family=AF_UNIX): bound to `local_path` and/or connected to `remote_path`
@@ -436,14 +334,7 @@ class TULIP_API EventLoop {
   auto create_unix_datagram_endpoint(Factory&& protocol_factory,
                                      std::optional<std::string> local_path,
                                      std::optional<std::string> remote_path = std::nullopt,
-                                     UnixDatagramOptions options = {}) {
-    using P = typename std::invoke_result_t<Factory&>::element_type;
-    Future<DatagramEndpoint<P>> result = create_future<DatagramEndpoint<P>>();
-    detail::open_unix_datagram_endpoint(
-        *this, detail::erase_datagram_factory(std::forward<Factory>(protocol_factory)),
-        std::move(local_path), std::move(remote_path), options, detail::complete_datagram(result));
-    return result;
-  }
+                                     UnixDatagramOptions options = {});
 
   // ---- Socket operations (asyncio's loop.sock_*; src/socket_operations.cpp) ----
   //
@@ -561,23 +452,7 @@ class TULIP_API EventLoop {
   /// shutdown_default_executor(); std::invalid_argument for an empty callable;
   /// and what the executor's submit() throws (RuntimeError once it was shut down).
   template <class F>
-  auto run_in_executor(std::shared_ptr<Executor> executor, F&& function) {
-    using R = std::invoke_result_t<std::decay_t<F>&>;
-    static_assert(std::is_void_v<R> || std::is_move_constructible_v<R>,
-                  "run_in_executor needs a function whose result can be moved");
-    if (detail::is_empty_callable(function)) throw_empty_callback("run_in_executor");
-    Future<R> result = create_future<R>();
-    auto outcome = std::make_shared<detail::JobOutcome<R>>();
-    submit_job(
-        std::move(executor),
-        [outcome, function = std::forward<F>(function)]() mutable { outcome->run(function); },
-        [outcome, result]() mutable { outcome->deliver(result); });
-    // A job cancelled before a worker takes it is skipped.
-    result.add_done_callback([outcome](Future<R>& done) {
-      if (done.cancelled()) outcome->cancelled.store(true, std::memory_order_release);
-    });
-    return result;
-  }
+  auto run_in_executor(std::shared_ptr<Executor> executor, F&& function);
 
   /// Makes `executor` the default one for run_in_executor(nullptr, ...) and for
   /// the loop's name lookups (asyncio's set_default_executor). A pool the loop
@@ -709,3 +584,6 @@ class TULIP_API EventLoop {
 };
 
 }  // namespace tulip
+
+// The member templates' bodies.
+#include "tulip/detail/event_loop_templates.hpp"  // IWYU pragma: export
