@@ -36,6 +36,7 @@
 #include <string>
 #include <string_view>
 
+#include "harness.hpp"
 #include "support/tls_pki.hpp"
 #include "tulip/testing/memory_transport.hpp"
 #include "tulip/tulip.hpp"
@@ -43,55 +44,14 @@
 namespace {
 
 using namespace tulip;
+using fuzz::check;
+using fuzz::fail;
+using fuzz::Input;
+using fuzz::is_prefix;
+using fuzz::stream_bytes;
 using tulip::testing::MemoryPeer;
 
 constexpr std::size_t kMaxEvents = 128;
-
-[[noreturn]] void fail(const char* what, const std::string& detail = {}) {
-  std::fprintf(stderr, "tulip-fuzz-tls: invariant broken: %s%s%s\n", what,
-               detail.empty() ? "" : ": ", detail.c_str());
-  std::abort();
-}
-
-void check(bool condition, const char* what) {
-  if (!condition) fail(what);
-}
-
-std::string stream_bytes(std::size_t offset, std::size_t size, unsigned salt) {
-  std::string data(size, '\0');
-  for (std::size_t i = 0; i < size; ++i) {
-    data[i] = static_cast<char>(((offset + i) * 131 + ((offset + i) >> 8) * 7 + salt) & 0xff);
-  }
-  return data;
-}
-
-bool is_prefix(std::string_view prefix, std::string_view of) {
-  return prefix.size() <= of.size() && of.compare(0, prefix.size(), prefix) == 0;
-}
-
-class Input {
- public:
-  Input(const std::uint8_t* data, std::size_t size) : data_(data), size_(size) {}
-  bool done() const { return offset_ >= size_; }
-  std::uint8_t byte() { return offset_ < size_ ? data_[offset_++] : 0; }
-  // Up to `count` raw bytes of the input itself.
-  std::string_view bytes(std::size_t count) {
-    count = std::min(count, size_ - std::min(offset_, size_));
-    std::string_view taken(reinterpret_cast<const char*>(data_) + offset_, count);
-    offset_ += count;
-    return taken;
-  }
-  // A size: mostly small (1..192), sometimes 1..64 KiB.
-  std::size_t chunk() {
-    std::uint8_t b = byte();
-    return b < 0xc0 ? std::size_t{b} + 1 : std::size_t(b - 0xbf) * 1024;
-  }
-
- private:
-  const std::uint8_t* data_;
-  std::size_t size_;
-  std::size_t offset_ = 0;
-};
 
 // The peer: an OpenSSL endpoint on memory BIOs (its contexts made once).
 class Peer {

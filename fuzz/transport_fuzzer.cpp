@@ -42,16 +42,23 @@
 #include <string_view>
 #include <vector>
 
+#include "harness.hpp"
+#include "transport_script.hpp"
 #include "tulip/tulip.hpp"
 
 namespace {
 
 using namespace tulip;
+using fuzz::Behaviour;
+using fuzz::check;
+using fuzz::fail;
+using fuzz::Input;
+using fuzz::kMaxEvents;
+using fuzz::kMaxPeerBytes;
+using fuzz::kMaxWriteBytes;
+using fuzz::Op;
+using fuzz::stream_bytes;
 
-// Bounds that keep every input small and fast.
-constexpr std::size_t kMaxEvents = 256;
-constexpr std::size_t kMaxPeerBytes = 128 * 1024;   // the peer sends at most this much per input
-constexpr std::size_t kMaxWriteBytes = 128 * 1024;  // the protocol writes at most this much
 // A connection that has not reached the expected state after this long is a
 // hang: a safety net only, no check depends on timing.
 constexpr auto kHangLimit = std::chrono::seconds(20);
@@ -59,111 +66,6 @@ constexpr auto kHangLimit = std::chrono::seconds(20);
 // progress come before the loop is allowed to sleep (for a TCP timer such as a
 // zero-window probe).
 constexpr int kSpinIterations = 64;
-
-[[noreturn]] void fail(const char* what, const std::string& detail = {}) {
-  std::fprintf(stderr, "tulip-fuzz-transport: invariant broken: %s%s%s\n", what,
-               detail.empty() ? "" : ": ", detail.c_str());
-  std::abort();
-}
-
-void check(bool condition, const char* what) {
-  if (!condition) fail(what);
-}
-
-// `detail` is a callable returning the explanation; it only runs on failure,
-// so that the checks on every delivered chunk stay cheap.
-template <class Detail>
-void check(bool condition, const char* what, Detail&& detail) {
-  if (!condition) fail(what, detail());
-}
-
-// The byte at `offset` of a stream: differs at every offset of a 256-byte
-// window and shifts with the stream, so loss, duplication and reordering show.
-char stream_byte(std::size_t offset, unsigned salt) {
-  return static_cast<char>((offset * 131 + (offset >> 8) * 7 + salt) & 0xff);
-}
-
-// Not instrumented for coverage: it is the harness's hottest loop and its
-// branches say nothing about the library.
-__attribute__((no_sanitize("coverage"))) std::string stream_bytes(std::size_t offset,
-                                                                  std::size_t size, unsigned salt) {
-  std::string data(size, '\0');
-  for (std::size_t i = 0; i < size; ++i) data[i] = stream_byte(offset + i, salt);
-  return data;
-}
-
-// ---- Decoding -------------------------------------------------------------------
-
-class Input {
- public:
-  Input(const std::uint8_t* data, std::size_t size) : data_(data), size_(size) {}
-  bool done() const { return offset_ >= size_; }
-  std::uint8_t byte() { return offset_ < size_ ? data_[offset_++] : 0; }
-  // A chunk size: mostly small (1..192), sometimes 1..64 KiB.
-  std::size_t chunk() {
-    std::uint8_t b = byte();
-    return b < 0xc0 ? std::size_t{b} + 1 : std::size_t(b - 0xbf) * 1024;
-  }
-
- private:
-  const std::uint8_t* data_;
-  std::size_t size_;
-  std::size_t offset_ = 0;
-};
-
-// The first byte: how the protocol behaves for the whole input.
-struct Behaviour {
-  bool buffered = false;          // a BufferedProtocol instead of a Protocol
-  bool keep_open_on_eof = false;  // eof_received returns true
-  bool echo = false;              // data_received writes back what it got
-  bool pause_on_data = false;     // data_received pauses reading after each chunk
-  bool small_limits = false;      // write-buffer limits from the second byte
-  bool small_buffers = false;     // both sockets' kernel buffers at their minimum
-  bool close_on_data = false;     // data_received calls close() once it has the first chunk
-  bool abort_on_data = false;     // data_received calls abort() once it has the first chunk
-  std::size_t parameter = 0;      // the second byte
-
-  static Behaviour decode(Input& input) {
-    std::uint8_t flags = input.byte();
-    Behaviour b;
-    b.buffered = flags & 0x01;
-    b.keep_open_on_eof = flags & 0x02;
-    b.echo = flags & 0x04;
-    b.pause_on_data = flags & 0x08;
-    b.small_limits = flags & 0x10;
-    b.small_buffers = flags & 0x20;
-    b.close_on_data = flags & 0x40;
-    b.abort_on_data = flags & 0x80;
-    b.parameter = input.byte();
-    return b;
-  }
-  // BufferedProtocol: the size of the buffer get_buffer returns (1..4096).
-  std::size_t buffer_size() const {
-    return parameter < 128 ? parameter + 1 : (parameter - 127) * 32;
-  }
-  // What the peer may send: a BufferedProtocol with a tiny buffer takes one
-  // loop iteration per buffer, so its input is bounded to 2048 buffers' worth.
-  std::size_t peer_limit() const {
-    return buffered ? std::min(kMaxPeerBytes, buffer_size() * 2048) : kMaxPeerBytes;
-  }
-  // The high-water mark used when small_limits is set (0..16320).
-  std::size_t high_water() const { return parameter * 64; }
-};
-
-enum class Op : std::uint8_t {
-  kPeerWrite,
-  kPeerShutdown,
-  kPeerReset,
-  kPeerRead,
-  kPauseReading,
-  kResumeReading,
-  kWrite,
-  kWriteEof,
-  kClose,
-  kAbort,
-  kRunOnce,
-  kCount,
-};
 
 // ---- The connection under test ------------------------------------------------------
 
