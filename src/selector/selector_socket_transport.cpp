@@ -118,7 +118,7 @@ void SelectorSocketTransport::on_io_event(std::uint32_t events) {
       return;
     }
     // Bytes that arrive before connection_made wait for it (level-triggered).
-    if (reading_started_ && !closing_ && !reading_paused_ && !eof_received_) {
+    if (read_gate_open()) {
       if (buffered_protocol_ != nullptr) {
         read_into_buffered_protocol();
       } else {
