@@ -21,15 +21,6 @@
 
 namespace tulip::testing {
 
-/// Runs exactly `count` iterations, each polling with a zero timeout: a fixed
-/// amount of loop work that does not depend on the clock.
-inline void run_iterations(EventLoop& loop, int count) {
-  for (int i = 0; i < count; ++i) {
-    loop.stop();
-    loop.run_forever();
-  }
-}
-
 /// True for the errors a connection reset by its peer is reported with: the
 /// read side sees ECONNRESET, a write racing with the reset may see EPIPE.
 inline bool is_reset_error(std::error_code error) {

@@ -9,34 +9,10 @@
 
 #include "fault/fault_support.hpp"
 #include "support/pipe_pair.hpp"
+#include "support/sigpipe.hpp"
 
 namespace tulip::testing {
 namespace {
-
-bool sigpipe_pending() {
-  sigset_t pending;
-  sigpending(&pending);
-  return sigismember(&pending, SIGPIPE) == 1;
-}
-
-bool sigpipe_blocked() {
-  sigset_t mask;
-  pthread_sigmask(SIG_BLOCK, nullptr, &mask);
-  return sigismember(&mask, SIGPIPE) == 1;
-}
-
-// SIGPIPE's default action kills the process: the tests run with it, so a
-// single raised SIGPIPE fails the whole binary loudly.
-struct DefaultSigpipe {
-  DefaultSigpipe() {
-    struct sigaction action {};
-    action.sa_handler = SIG_DFL;
-    sigemptyset(&action.sa_mask);
-    sigaction(SIGPIPE, &action, &previous);
-  }
-  ~DefaultSigpipe() { sigaction(SIGPIPE, &previous, nullptr); }
-  struct sigaction previous {};
-};
 
 TEST(PipeFault, AWriteAfterTheReaderExitedEndsWithEpipeAndNoSignal) {
   DefaultSigpipe default_action;

@@ -14,40 +14,10 @@
 
 #include "support/loopback.hpp"
 #include "support/pipe_pair.hpp"
+#include "support/sigpipe.hpp"
 
 namespace tulip::testing {
 namespace {
-
-void run_iterations(EventLoop& loop, int count) {
-  for (int i = 0; i < count; ++i) {
-    loop.stop();
-    loop.run_forever();
-  }
-}
-
-bool sigpipe_pending() {
-  sigset_t pending;
-  sigpending(&pending);
-  return sigismember(&pending, SIGPIPE) == 1;
-}
-
-bool sigpipe_blocked() {
-  sigset_t mask;
-  pthread_sigmask(SIG_BLOCK, nullptr, &mask);
-  return sigismember(&mask, SIGPIPE) == 1;
-}
-
-// SIGPIPE's default action ends the process: one raised SIGPIPE fails the binary.
-struct DefaultSigpipe {
-  DefaultSigpipe() {
-    struct sigaction action {};
-    action.sa_handler = SIG_DFL;
-    sigemptyset(&action.sa_mask);
-    sigaction(SIGPIPE, &action, &previous);
-  }
-  ~DefaultSigpipe() { sigaction(SIGPIPE, &previous, nullptr); }
-  struct sigaction previous {};
-};
 
 // Writes as much of `data` as the pipe takes now; returns how much.
 std::size_t write_some(int fd, std::string_view data) {

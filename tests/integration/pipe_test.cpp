@@ -15,13 +15,6 @@
 namespace tulip::testing {
 namespace {
 
-void run_iterations(EventLoop& loop, int count) {
-  for (int i = 0; i < count; ++i) {
-    loop.stop();
-    loop.run_forever();
-  }
-}
-
 // Reads the read end of `pipe` from the loop with add_reader.
 struct PipeReader {
   PipeReader(EventLoop& loop, PipePair& pipe) : loop_(loop), pipe_(pipe) {

@@ -37,6 +37,15 @@ inline bool run_until(EventLoop& loop, const std::function<bool()>& done,
   return done();
 }
 
+/// Runs exactly `count` iterations, each polling with a zero timeout: a fixed
+/// amount of loop work that does not depend on the clock.
+inline void run_iterations(EventLoop& loop, int count) {
+  for (int i = 0; i < count; ++i) {
+    loop.stop();
+    loop.run_forever();
+  }
+}
+
 /// Records every callback, checks the call order, and runs optional hooks.
 class RecordingProtocol : public Protocol {
  public:

@@ -45,14 +45,6 @@ class Gate {
   bool open_ = false;
 };
 
-// A fixed number of loop iterations, independent of the clock.
-void run_iterations(EventLoop& loop, int count) {
-  for (int i = 0; i < count; ++i) {
-    loop.stop();
-    loop.run_forever();
-  }
-}
-
 // tulip's log lines while it lives.
 struct CapturedLogLines {
   CapturedLogLines() {
