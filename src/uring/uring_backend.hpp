@@ -53,6 +53,7 @@
 #include <vector>
 
 #include "io_backend.hpp"
+#include "uring/send_buffer_pool.hpp"
 
 namespace tulip::detail {
 
@@ -137,6 +138,8 @@ class UringBackend final : public IoBackend, private Completion {
   /// prepared when this had the same value is not submitted yet, and its
   /// entry may still be changed.
   std::uint64_t submissions() const noexcept { return submissions_; }
+  /// The memory of large send requests, shared by the loop's transports.
+  SendBufferPool& send_buffers() noexcept { return send_buffers_; }
   /// Hands the prepared requests to the kernel now, if there are any (before
   /// a descriptor they name is closed, for one).
   void submit_prepared() noexcept;
@@ -187,6 +190,7 @@ class UringBackend final : public IoBackend, private Completion {
   unsigned next_buffer_group_ = kBufferGroup + 1;  // register_buffer_ring's next new group
   std::vector<unsigned> free_buffer_groups_;       // groups unregistered, to reuse
   std::vector<std::pair<BatchSender*, std::shared_ptr<void>>> batch_senders_;
+  SendBufferPool send_buffers_;
 };
 
 /// Makes an io_uring backend; throws OSError if the kernel refuses io_uring
