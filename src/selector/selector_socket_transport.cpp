@@ -281,14 +281,15 @@ void SelectorSocketTransport::write(std::string_view data) {
     ssize_t sent = ::send(fd_, data.data(), data.size(), MSG_NOSIGNAL);
     if (static_cast<std::size_t>(sent) == data.size()) [[likely]]
       return;
-    // Read errno before anything else can change it.
-    finish_direct_write(data, sent, sent < 0 ? errno : 0);
+    finish_direct_write(data, sent);
     return;
   }
   write_queued(data);
 }
 
-void SelectorSocketTransport::finish_direct_write(std::string_view data, ssize_t sent, int error) {
+void SelectorSocketTransport::finish_direct_write(std::string_view data, ssize_t sent) {
+  // First, before anything else can change errno.
+  int error = sent < 0 ? errno : 0;
   if (sent < 0) {
     if (error == EINTR) {
       write_queued(data);  // send_now retries

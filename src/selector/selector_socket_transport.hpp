@@ -168,11 +168,13 @@ class SelectorSocketTransport final : public StreamTransportBase,
         sizeof word);
     return word == 0;
   }
-  // The direct send() took `sent` bytes of `data` (-1: failed with `error`):
-  // queue the rest, or end the connection on a fatal error.
-  void finish_direct_write(std::string_view data, ssize_t sent, int error);
-  // write() off the fast path: checks, a send if nothing is queued, the rest queued.
-  void write_queued(std::string_view data);
+  // The direct send() took `sent` bytes of `data` (-1: failed, errno says
+  // why): queue the rest, or end the connection on a fatal error. Out of line
+  // so that write() keeps only what this call needs across the send().
+  [[gnu::noinline, gnu::cold]] void finish_direct_write(std::string_view data, ssize_t sent);
+  // write() off the fast path: checks, a send if nothing is queued, the rest
+  // queued. Out of line, as finish_direct_write, for write()'s frame.
+  [[gnu::noinline]] void write_queued(std::string_view data);
   // Sends directly when nothing is queued; returns how many bytes the kernel
   // took, or -1 after a fatal error.
   ssize_t send_now(const iovec* buffers, std::size_t count);
