@@ -109,6 +109,7 @@ class EpollBackend final : public IoBackend, private IoWatcher {
     bool owned = false;            // a transport, listener or connect owns the fd
     Route route = Route::kWatcher;
   };
+  static_assert(sizeof(Registration) == 16);
 
   // The eventfd's own handler: reset the counter so the next wakeup is seen.
   void on_io_event(std::uint32_t) override;
