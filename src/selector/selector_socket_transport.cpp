@@ -130,6 +130,30 @@ void SelectorSocketTransport::on_io_event(std::uint32_t events) {
   if ((events & kWritable) && !lost_) on_writable();
 }
 
+void SelectorSocketTransport::on_socket_readable(IoWatcher& watcher, char* buffer) {
+  auto& self = static_cast<SelectorSocketTransport&>(watcher);
+  // Bytes that arrive before connection_made wait for it (level-triggered).
+  if (!self.read_gate_open()) return;
+  // One test for the protocol's kind: a Protocol is the common case.
+  Protocol* protocol = self.data_protocol_;
+  if (protocol == nullptr) [[unlikely]] {
+    self.read_into_buffered_protocol();
+    return;
+  }
+  // Not receive(): an EINTR is left to the next readiness report (epoll is
+  // level-triggered), which keeps the retry loop off the hot path.
+  ssize_t n = ::recv(self.fd_, buffer, EpollBackend::kReadBufferSize, 0);
+  if (n <= 0) [[unlikely]] {
+    self.read_ended(n == 0 ? 0 : -errno);
+    return;
+  }
+  try {
+    protocol->data_received(std::string_view(buffer, static_cast<std::size_t>(n)));
+  } catch (...) {
+    self.protocol_failed("Fatal error: protocol.data_received() call failed.");
+  }
+}
+
 ssize_t SelectorSocketTransport::read_some(void* data, std::size_t size) noexcept {
   if (kind_ == Kind::kSocket) [[likely]] {
     // Not receive(): an EINTR is left to the next readiness report (epoll is
@@ -257,14 +281,15 @@ void SelectorSocketTransport::write(std::string_view data) {
     ssize_t sent = ::send(fd_, data.data(), data.size(), MSG_NOSIGNAL);
     if (static_cast<std::size_t>(sent) == data.size()) [[likely]]
       return;
-    // Read errno before anything else can change it.
-    finish_direct_write(data, sent, sent < 0 ? errno : 0);
+    finish_direct_write(data, sent);
     return;
   }
   write_queued(data);
 }
 
-void SelectorSocketTransport::finish_direct_write(std::string_view data, ssize_t sent, int error) {
+void SelectorSocketTransport::finish_direct_write(std::string_view data, ssize_t sent) {
+  // First, before anything else can change errno.
+  int error = sent < 0 ? errno : 0;
   if (sent < 0) {
     if (error == EINTR) {
       write_queued(data);  // send_now retries
@@ -379,7 +404,10 @@ bool SelectorSocketTransport::watch_as_needed() {
     if (!buffer_.empty() || sendfile_) wanted |= kWritable;
   }
   if (wanted == interest_) return false;
-  backend_.set_interest(fd_, this, wanted);
+  // A socket that watches for reads only is read without on_io_event.
+  auto route = wanted == kReadable && kind_ == Kind::kSocket ? EpollBackend::Route::kSocketReads
+                                                             : EpollBackend::Route::kWatcher;
+  backend_.set_interest(fd_, this, wanted, route);
   interest_ = wanted;
   return true;
 }
