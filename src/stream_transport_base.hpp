@@ -99,6 +99,9 @@ class StreamTransportBase : public Transport, public LoopMember, protected Strea
   }
   std::size_t get_write_buffer_size() const noexcept override { return buffer_.size(); }
 
+  /// The server that accepted this connection; null for any other.
+  Server* accepted_by() const noexcept { return accepting_server(); }
+
   /// The loop is closing with this transport still open: tell the protocol
   /// (connection_lost with ECONNABORTED) if connection_made has run, and
   /// release everything now.

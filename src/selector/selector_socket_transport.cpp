@@ -44,7 +44,7 @@ SelectorSocketTransport::SelectorSocketTransport(EpollBackend& backend, StreamSo
       backend_(backend),
       fd_(socket.fd),
       kind_(Kind::kSocket),
-      server_(std::move(socket.server)),
+      server_(socket.server.get()),
       peername_(socket.peer.empty() ? SocketAddress::peer_of(socket.fd) : std::move(socket.peer)) {
   set_protocol(std::move(socket.protocol));
 }
@@ -440,9 +440,8 @@ void SelectorSocketTransport::shutdown_with_loop() noexcept {
 void SelectorSocketTransport::release_resources() noexcept {
   interest_ = 0;
   backend_.close_socket(std::exchange(fd_, -1));
-  // The server learns that one client is gone.
-  std::shared_ptr<Server> server = std::move(server_);
-  if (server) ServerAccess::detach(*server, this);
+  // The server learns that one client is gone (a closed server may go with it).
+  if (Server* server = std::exchange(server_, nullptr)) ServerAccess::detach(*server, this);
 }
 
 std::string SelectorSocketTransport::describe_endpoint() const {
