@@ -187,6 +187,13 @@ void Server::abort_clients() {
   for (const std::shared_ptr<Transport>& client : clients_of(loop_, *this)) client->abort();
 }
 
+void Server::attach(Transport*) {
+  ++clients_;
+  // A server closed before this connection was attached (its factory may
+  // close it) holds itself for it as for those it had when it closed.
+  if (closed_ && !kept_for_clients_) kept_for_clients_ = shared_from_this();
+}
+
 void Server::detach(Transport*) {
   --clients_;
   maybe_wake_closed_waiters();

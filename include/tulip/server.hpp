@@ -97,7 +97,7 @@ class TULIP_API Server : public std::enable_shared_from_this<Server> {
   void on_accepted(int fd, const SocketAddress& peer);
   // accept() failed with `error`: report it and stop accepting for a while.
   void pause_accepting(int error);
-  void attach(Transport*) noexcept { ++clients_; }
+  void attach(Transport* transport);
   void detach(Transport* transport);
   void set_accepting(bool accepting);
   void maybe_wake_closed_waiters();
