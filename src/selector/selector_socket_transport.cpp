@@ -44,9 +44,8 @@ SelectorSocketTransport::SelectorSocketTransport(EpollBackend& backend, StreamSo
       backend_(backend),
       fd_(socket.fd),
       kind_(Kind::kSocket),
-      server_(std::move(socket.server)),
-      peername_(socket.peer.empty() ? SocketAddress::peer_of(socket.fd) : socket.peer),
-      sockname_(SocketAddress::local_of(socket.fd)) {
+      server_(socket.server.get()),
+      peername_(socket.peer.empty() ? SocketAddress::peer_of(socket.fd) : std::move(socket.peer)) {
   set_protocol(std::move(socket.protocol));
 }
 
@@ -92,9 +91,12 @@ std::any SelectorSocketTransport::get_extra_info(std::string_view name) const {
     return {};
   }
   if (name == "peername") return peername_.empty() ? std::any{} : std::any(peername_);
-  if (name == "sockname") return sockname_.empty() ? std::any{} : std::any(sockname_);
+  if (name == "sockname") {
+    const SocketAddress& local = local_address();
+    return local.empty() ? std::any{} : std::any(local);
+  }
   if (name == "socket") return std::any(fd_);
-  if (name == "peercred" && fd_ >= 0 && sockname_.family() == AF_UNIX) {
+  if (name == "peercred" && fd_ >= 0 && local_address().family() == AF_UNIX) {
     // Asked of the kernel when wanted: most connections never need it.
     ucred credentials{};
     socklen_t length = sizeof(credentials);
@@ -102,6 +104,26 @@ std::any SelectorSocketTransport::get_extra_info(std::string_view name) const {
     return std::any(PeerCredentials{credentials.pid, credentials.uid, credentials.gid});
   }
   return {};
+}
+
+const SocketAddress& SelectorSocketTransport::local_address() const {
+  if (!sockname_) {
+    // Once the socket is closed there is nothing to ask: an empty address
+    // (keep_extra_info_after_close fetched it if anyone could still ask).
+    sockname_ =
+        std::make_unique<SocketAddress>(fd_ >= 0 ? SocketAddress::local_of(fd_) : SocketAddress());
+  }
+  return *sockname_;
+}
+
+void SelectorSocketTransport::keep_extra_info_after_close() noexcept {
+  if (kind_ != Kind::kSocket || sockname_) return;
+  try {
+    (void)local_address();
+  } catch (...) {
+    // Out of memory: the transport closes without its local address, which
+    // get_extra_info then reports as unknown.
+  }
 }
 
 // ---- Events ------------------------------------------------------------------
@@ -446,9 +468,8 @@ void SelectorSocketTransport::shutdown_with_loop() noexcept {
 void SelectorSocketTransport::release_resources() noexcept {
   interest_ = 0;
   backend_.close_socket(std::exchange(fd_, -1));
-  // The server learns that one client is gone.
-  std::shared_ptr<Server> server = std::move(server_);
-  if (server) ServerAccess::detach(*server, this);
+  // The server learns that one client is gone (a closed server may go with it).
+  if (Server* server = std::exchange(server_, nullptr)) ServerAccess::detach(*server, this);
 }
 
 std::string SelectorSocketTransport::describe_endpoint() const {

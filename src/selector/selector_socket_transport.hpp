@@ -109,9 +109,12 @@ class SelectorSocketTransport final : public StreamTransportBase,
   void interest_changed() noexcept override { update_interest(); }
   void release_resources() noexcept override;
   std::string describe_endpoint() const override;
-  Server* accepting_server() const noexcept override { return server_.get(); }
+  Server* accepting_server() const noexcept override { return server_; }
   // close() or a fatal end: a sendfile in progress ends, its caller learns how far it got.
   void on_closing(std::error_code reason) override;
+  void keep_extra_info_after_close() noexcept override;
+  // The socket's own address (getsockname() the first time; empty if that fails).
+  const SocketAddress& local_address() const;
 
   void on_io_event(std::uint32_t events) override;
   void on_writable();
@@ -197,9 +200,16 @@ class SelectorSocketTransport final : public StreamTransportBase,
   Kind kind_;
   bool watch_hang_up_ = false;  // a write pipe that can tell when its reader goes
   bool eof_sent_ = false;       // shutdown(SHUT_WR) done
-  std::shared_ptr<Server> server_;
+  // The server that accepted this connection. A plain pointer: the server
+  // lives while it has clients (its registry entry while open, its own
+  // reference once closed), and forgets this one in release_resources.
+  Server* server_ = nullptr;
   SocketAddress peername_;
-  SocketAddress sockname_;
+  // Asked of the socket when first wanted (most connections never are): a
+  // getsockname() and 48 bytes per connection saved. Kept before close
+  // whenever someone could still ask (keep_extra_info_after_close), so it is
+  // "still available after close" as asyncio's, which fills it at once.
+  mutable std::unique_ptr<SocketAddress> sockname_;
 
   std::unique_ptr<NativeSendfile> sendfile_;  // a loop.sendfile in progress
 };
