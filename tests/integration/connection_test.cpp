@@ -16,22 +16,10 @@
 namespace tulip::testing {
 namespace {
 
-// Echoes everything back, with backpressure; closes when the peer half-closes.
-class EchoProtocol final : public Protocol {
- public:
-  void connection_made(Transport& t) override { transport_ = &t; }
-  void data_received(std::string_view data) override { transport_->write(data); }
-  void pause_writing() override { transport_->pause_reading(); }
-  void resume_writing() override { transport_->resume_reading(); }
-
- private:
-  Transport* transport_ = nullptr;
-};
-
 std::shared_ptr<Server> start_echo_server(EventLoop& loop, const std::string& host = "127.0.0.1",
                                           ServerOptions options = {}) {
   return loop.run_until_complete(
-      loop.create_server([] { return std::make_shared<EchoProtocol>(); }, host, 0, options));
+      loop.create_server([] { return std::make_shared<BackpressuredEcho>(); }, host, 0, options));
 }
 
 std::uint16_t port_of(const std::shared_ptr<Server>& server) {
@@ -364,8 +352,8 @@ TEST(Server, EmptyHostBindsEveryInterface) {
 TEST(Server, BindingABusyPortFailsWithTheAddress) {
   EventLoop loop;
   auto first = start_echo_server(loop);
-  auto future = loop.create_server([] { return std::make_shared<EchoProtocol>(); }, "127.0.0.1",
-                                   port_of(first));
+  auto future = loop.create_server([] { return std::make_shared<BackpressuredEcho>(); },
+                                   "127.0.0.1", port_of(first));
   try {
     loop.run_until_complete(future);
     FAIL() << "bind should have failed";
@@ -382,7 +370,7 @@ TEST(Server, ReusePortLetsTwoServersShareAPort) {
   options.reuse_port = true;
   auto first = start_echo_server(loop, "127.0.0.1", options);
   auto second = loop.run_until_complete(loop.create_server(
-      [] { return std::make_shared<EchoProtocol>(); }, "127.0.0.1", port_of(first), options));
+      [] { return std::make_shared<BackpressuredEcho>(); }, "127.0.0.1", port_of(first), options));
   EXPECT_EQ(port_of(first), port_of(second));
 }
 
@@ -447,9 +435,9 @@ TEST(Server, ThrowingFactoryClosesThatConnectionOnly) {
       [&](EventLoop&, const ExceptionContext& context) { reports.push_back(context.message); });
   int calls = 0;
   auto server = loop.run_until_complete(loop.create_server(
-      [&calls]() -> std::shared_ptr<EchoProtocol> {
+      [&calls]() -> std::shared_ptr<BackpressuredEcho> {
         if (++calls == 1) throw std::runtime_error("first one fails");
-        return std::make_shared<EchoProtocol>();
+        return std::make_shared<BackpressuredEcho>();
       },
       "127.0.0.1", 0));
   auto address = *SocketAddress::parse("127.0.0.1", port_of(server));

@@ -13,18 +13,9 @@
 namespace tulip::testing {
 namespace {
 
-class EchoProtocol final : public Protocol {
- public:
-  void connection_made(Transport& t) override { transport_ = &t; }
-  void data_received(std::string_view data) override { transport_->write(data); }
-
- private:
-  Transport* transport_ = nullptr;
-};
-
 std::shared_ptr<Server> start_echo_server(EventLoop& loop) {
   return loop.run_until_complete(
-      loop.create_server([] { return std::make_shared<EchoProtocol>(); }, "127.0.0.1", 0));
+      loop.create_server([] { return std::make_shared<BackpressuredEcho>(); }, "127.0.0.1", 0));
 }
 
 SocketAddress address_of(const std::shared_ptr<Server>& server) {

@@ -16,22 +16,10 @@
 namespace tulip::testing {
 namespace {
 
-// Echoes everything back, with backpressure; closes when the peer half-closes.
-class UnixEcho final : public Protocol {
- public:
-  void connection_made(Transport& t) override { transport_ = &t; }
-  void data_received(std::string_view data) override { transport_->write(data); }
-  void pause_writing() override { transport_->pause_reading(); }
-  void resume_writing() override { transport_->resume_reading(); }
-
- private:
-  Transport* transport_ = nullptr;
-};
-
 std::shared_ptr<Server> start_unix_echo(EventLoop& loop, const std::string& path,
                                         UnixServerOptions options = {}) {
   return loop.run_until_complete(
-      loop.create_unix_server([] { return std::make_shared<UnixEcho>(); }, path, options));
+      loop.create_unix_server([] { return std::make_shared<BackpressuredEcho>(); }, path, options));
 }
 
 // Sends `message` on a new Unix connection to `path`, half-closes, and returns
@@ -213,7 +201,7 @@ TEST(UnixSocketTest, ServersRunOnAdoptedListeningSockets) {
   RawSocket tcp = RawSocket::listen_on("127.0.0.1");
   SocketAddress tcp_address = tcp.address();
   auto tcp_server = loop.run_until_complete(
-      loop.create_server([] { return std::make_shared<UnixEcho>(); }, tcp.release()));
+      loop.create_server([] { return std::make_shared<BackpressuredEcho>(); }, tcp.release()));
   EXPECT_EQ(tcp_server->sockets().at(0).sockname, tcp_address);
   auto client = std::make_shared<RecordingProtocol>();
   client->on_made = [](Transport& t) {
@@ -233,7 +221,7 @@ TEST(UnixSocketTest, ServersRunOnAdoptedListeningSockets) {
   ASSERT_EQ(::bind(listener, address->data(), address->size()), 0);
   ASSERT_EQ(::listen(listener, 8), 0);
   auto unix_server = loop.run_until_complete(
-      loop.create_unix_server([] { return std::make_shared<UnixEcho>(); }, listener));
+      loop.create_unix_server([] { return std::make_shared<BackpressuredEcho>(); }, listener));
   EXPECT_EQ(echo_over_unix(loop, path, "adopted"), "adopted");
   unix_server->close();
   tcp_server->close();

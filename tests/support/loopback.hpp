@@ -46,6 +46,19 @@ inline void run_iterations(EventLoop& loop, int count) {
   }
 }
 
+/// Echoes everything back, with backpressure (reading pauses while the
+/// peer does not take the echo); closes when the peer half-closes.
+class BackpressuredEcho final : public Protocol {
+ public:
+  void connection_made(Transport& t) override { transport_ = &t; }
+  void data_received(std::string_view data) override { transport_->write(data); }
+  void pause_writing() override { transport_->pause_reading(); }
+  void resume_writing() override { transport_->resume_reading(); }
+
+ private:
+  Transport* transport_ = nullptr;
+};
+
 /// Records every callback, checks the call order, and runs optional hooks.
 class RecordingProtocol : public Protocol {
  public:
