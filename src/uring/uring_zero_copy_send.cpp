@@ -68,10 +68,15 @@ void UringSocketTransport::ZeroCopySend::complete(const io_uring_cqe& cqe) {
   // The send's own completion. A notification follows if F_MORE says so
   // (even after an error or a cancellation): until then the bytes stay.
   bool notification_follows = (cqe.flags & IORING_CQE_F_MORE) != 0;
+  // Without a notification this was the request's last completion: it goes
+  // once the transport is done with it, even if the transport throws.
+  struct DeleteAtEnd {
+    ZeroCopySend* request;
+    ~DeleteAtEnd() { delete request; }
+  } last{notification_follows ? nullptr : this};
   UringSocketTransport& owner = *std::exchange(owner_, nullptr);
   if (notification_follows) notify_ = owner.shared();
   owner.on_zero_copy_sent(*this, cqe);  // may destroy the transport, never this request
-  if (!notification_follows) delete this;
 }
 
 void UringSocketTransport::on_zero_copy_sent(ZeroCopySend& request, const io_uring_cqe& cqe) {
