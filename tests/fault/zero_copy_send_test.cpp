@@ -105,7 +105,9 @@ TEST(ZeroCopySend, WritesAroundTheThresholdArriveIntactAndInOrder) {
   const std::string& received = reader.received();
   ASSERT_EQ(received.size(), expected.size());
   EXPECT_TRUE(received == expected) << "the bytes differ";
-  if (on_io_uring(loop)) EXPECT_GT(zero_copy_sends(loop), 0u);
+  if (on_io_uring(loop)) {
+    EXPECT_GT(zero_copy_sends(loop), 0u);
+  }
 }
 
 TEST(ZeroCopySend, TheOptionOffNeverSendsZeroCopy) {
@@ -138,7 +140,9 @@ TEST(ZeroCopySend, ALargeWriteThenCloseDeliversEverythingBeforeConnectionLost) {
   const std::string& received = reader.received();
   ASSERT_EQ(received.size(), data.size());
   EXPECT_TRUE(received == data);
-  if (on_io_uring(loop)) EXPECT_GT(zero_copy_sends(loop), 0u);
+  if (on_io_uring(loop)) {
+    EXPECT_GT(zero_copy_sends(loop), 0u);
+  }
 }
 
 TEST(ZeroCopySend, ALargeWriteThenAbortDropsTheRestAndFreesNothingEarly) {
@@ -195,7 +199,9 @@ TEST(ZeroCopySend, TheLoopClosedWithAZeroCopySendInFlight) {
   const std::string& received = reader->received();
   ASSERT_LE(received.size(), data.size());
   EXPECT_TRUE(received == std::string_view(data).substr(0, received.size()));
-  if (uring) EXPECT_GT(sends, 0u);
+  if (uring) {
+    EXPECT_GT(sends, 0u);
+  }
 }
 
 TEST(ZeroCopySend, FlowControlCountsTheBytesOfAZeroCopySendInFlight) {
@@ -223,7 +229,9 @@ TEST(ZeroCopySend, FlowControlCountsTheBytesOfAZeroCopySendInFlight) {
   ASSERT_TRUE(run_until(loop, [&] { return protocol->lost == 1; }));
   EXPECT_EQ(connection.transport->get_write_buffer_size(), 0u);
   EXPECT_TRUE(reader.received() == data + more);
-  if (on_io_uring(loop)) EXPECT_GT(zero_copy_sends(loop), 0u);
+  if (on_io_uring(loop)) {
+    EXPECT_GT(zero_copy_sends(loop), 0u);
+  }
 }
 
 }  // namespace
