@@ -94,8 +94,8 @@ std::weak_ptr<CancellableOperation> cancellation_target(
 }  // namespace
 
 std::weak_ptr<CancellableOperation> open_connection(EventLoop& loop, ProtocolFactory factory,
-                                                    std::string host, std::uint16_t port,
-                                                    ConnectOptions options,
+                                                    const std::string& host, std::uint16_t port,
+                                                    const ConnectOptions& options,
                                                     ConnectCompletion completion) {
   LoopAccess::throw_if_closed(loop);
   std::shared_ptr<CancellableOperation> tls;
@@ -104,8 +104,8 @@ std::weak_ptr<CancellableOperation> open_connection(EventLoop& loop, ProtocolFac
   if (auto address = direct_connect_address(host, port, options)) {
     return start_direct_connect(loop, std::move(factory), *address, options, std::move(completion));
   }
-  auto connector = std::make_shared<Connector>(loop, std::move(factory), std::move(host), port,
-                                               std::move(options), std::move(completion));
+  auto connector = std::make_shared<Connector>(loop, std::move(factory), host, port, options,
+                                               std::move(completion));
   LoopAccess::internals(loop).registry.connectors.emplace(connector.get(), connector);
   connector->start();
   return cancellation_target(connector, tls);
@@ -138,6 +138,77 @@ std::weak_ptr<CancellableOperation> open_unix_connection(EventLoop& loop, Protoc
   return cancellation_target(connector, tls);
 }
 
+// ---- ConnectAttempt: the end every attempt shares --------------------------------------
+
+ConnectAttempt::ConnectAttempt(EventLoop& loop, ProtocolFactory&& factory,
+                               ConnectCompletion&& completion)
+    : loop_(loop),
+      backend_(LoopAccess::backend(loop)),
+      factory_(std::move(factory)),
+      completion_(std::move(completion)) {}
+
+void ConnectAttempt::connected(const SocketAddress& peer) {
+  // The caller may have cancelled while the connect was in flight: then no
+  // protocol is ever made (the cancellation's own callback may not have run yet).
+  if (caller_gave_up()) {
+    cancel();
+    return;
+  }
+  std::shared_ptr<StreamProtocol> protocol;
+  try {
+    protocol = factory_();
+  } catch (...) {
+    fail(std::current_exception());  // closes the socket
+    return;
+  }
+  int fd = std::exchange(fd_, -1);  // the transport owns it from here
+  finished_ = true;
+  on_finished();
+  // Completes the caller's Future right after connection_made; the attempt
+  // leaves the registry only then.
+  auto on_made = [self = shared_from_this(), protocol]() mutable {
+    ConnectCompletion completion = std::move(self->completion_);
+    std::shared_ptr<Transport> made = std::move(self->made_);
+    self->finish();
+    if (completion.done) completion.done(nullptr, std::move(made), std::move(protocol));
+  };
+  try {
+    made_ = backend_.start_stream_transport(StreamSocket{fd, protocol, nullptr, peer},
+                                            std::move(on_made));
+  } catch (...) {
+    // The backend closed the socket; the attempt fails with the kernel's error.
+    finished_ = false;
+    fail(std::current_exception());
+  }
+}
+
+void ConnectAttempt::fail(std::exception_ptr error) {
+  if (finished_) return;
+  finished_ = true;
+  on_finished();
+  ConnectCompletion completion = std::move(completion_);
+  std::shared_ptr<ConnectAttempt> self = shared_from_this();
+  finish();
+  if (completion.done) completion.done(std::move(error), nullptr, nullptr);
+}
+
+void ConnectAttempt::finish() {
+  close_socket();
+  // Last: this may drop the registry's reference; callers hold shared_from_this().
+  LoopAccess::internals(loop_).registry.connectors.erase(this);
+}
+
+void ConnectAttempt::cancel() noexcept {
+  if (finished_) return;
+  finished_ = true;
+  on_finished();
+  completion_ = {};
+  std::shared_ptr<ConnectAttempt> self = shared_from_this();
+  finish();
+}
+
+// ---- Connector ---------------------------------------------------------------------------
+
 Connector::Connector(EventLoop& loop, ProtocolFactory factory, SocketAddress address,
                      std::string target, ConnectOptions options, ConnectCompletion completion)
     : Connector(loop, std::move(factory), std::move(target), 0, std::move(options),
@@ -147,23 +218,19 @@ Connector::Connector(EventLoop& loop, ProtocolFactory factory, SocketAddress add
 
 Connector::Connector(EventLoop& loop, ProtocolFactory factory, std::string host, std::uint16_t port,
                      ConnectOptions options, ConnectCompletion completion)
-    : loop_(loop),
-      backend_(LoopAccess::backend(loop)),
-      factory_(std::move(factory)),
+    : ConnectAttempt(loop, std::move(factory), std::move(completion)),
       host_(std::move(host)),
       port_(port),
-      options_(std::move(options)),
-      completion_(std::move(completion)) {}
+      options_(std::move(options)) {}
 
 void Connector::start() {
   if (options_.timeout > 0) {
-    timeout_ =
-        loop_.call_later(options_.timeout, [self = shared_from_this()] { self->on_timeout(); });
+    timeout_ = loop_.call_later(options_.timeout, [self = shared_self()] { self->on_timeout(); });
   }
   if (known_) {
     // Nothing to look up; the attempt still starts from the loop, never inside
     // the call that asked for it.
-    loop_.call_soon([self = shared_from_this()] {
+    loop_.call_soon([self = shared_self()] {
       ResolveResult known;
       known.addresses.push_back(*self->known_);
       self->on_resolved(std::move(known));
@@ -172,7 +239,7 @@ void Connector::start() {
   }
   resolve_address(
       loop_, host_, port_, options_.family, false,
-      [self = shared_from_this()](ResolveResult result) { self->on_resolved(std::move(result)); });
+      [self = shared_self()](ResolveResult result) { self->on_resolved(std::move(result)); });
 }
 
 void Connector::on_timeout() {
@@ -189,7 +256,7 @@ void Connector::on_timeout() {
 
 void Connector::on_resolved(ResolveResult result) {
   if (finished_) return;
-  if (completion_.cancelled && completion_.cancelled()) {
+  if (caller_gave_up()) {
     cancel();  // given up before any socket was made
     return;
   }
@@ -270,7 +337,7 @@ void Connector::try_next_address() {
       // RFC 8305: give this attempt a head start, then race the next one.
       stagger_.cancel();
       stagger_ = loop_.call_later(*options_.happy_eyeballs_delay,
-                                  [self = shared_from_this()] { self->try_next_address(); });
+                                  [self = shared_self()] { self->try_next_address(); });
     }
     return;
   }
@@ -300,7 +367,7 @@ void Connector::close_attempt(Attempt& attempt) noexcept {
 
 void Connector::on_connect_done(Attempt* attempt, std::error_code error) {
   // Hold this attempt: the steps below may finish it (and drop the registry's reference).
-  std::shared_ptr<Connector> self = shared_from_this();
+  std::shared_ptr<ConnectAttempt> self = shared_from_this();
   auto it = std::find_if(attempts_.begin(), attempts_.end(),
                          [attempt](const auto& a) { return a.get() == attempt; });
   if (it == attempts_.end()) return;  // closed meanwhile
@@ -327,56 +394,8 @@ void Connector::on_connect_done(Attempt* attempt, std::error_code error) {
   attempts_.clear();
   fd_ = std::exchange(done->fd, -1);
   current_ = done->address;
-  on_connected();
-}
-
-void Connector::on_connected() {
-  // The caller may have cancelled while the connect was in flight: then no
-  // protocol is ever made (the cancellation's own callback may not have run yet).
-  if (completion_.cancelled && completion_.cancelled()) {
-    cancel();
-    return;
-  }
-  std::shared_ptr<StreamProtocol> protocol;
-  try {
-    protocol = factory_();
-  } catch (...) {
-    fail(std::current_exception());  // closes the socket
-    return;
-  }
-  int fd = std::exchange(fd_, -1);  // the transport owns it from here
-  finished_ = true;
-  timeout_.cancel();
-  auto on_made = [self = shared_from_this(), protocol]() mutable {
-    ConnectCompletion completion = std::move(self->completion_);
-    std::shared_ptr<Transport> made = std::move(self->made_);
-    self->finish();
-    if (completion.done) completion.done(nullptr, std::move(made), std::move(protocol));
-  };
-  try {
-    // The peer is the address connected to: the transport need not ask.
-    made_ = backend_.start_stream_transport(StreamSocket{fd, protocol, nullptr, current_},
-                                            std::move(on_made));
-  } catch (...) {
-    // The backend closed the socket; the attempt fails with the kernel's error.
-    finished_ = false;
-    fail(std::current_exception());
-  }
-}
-
-void Connector::fail(std::exception_ptr error) {
-  if (finished_) return;
-  finished_ = true;
-  timeout_.cancel();
-  ConnectCompletion completion = std::move(completion_);
-  finish();
-  if (completion.done) completion.done(std::move(error), nullptr, nullptr);
-}
-
-void Connector::finish() {
-  close_socket();
-  // Last: this may drop the registry's reference; callers hold shared_from_this().
-  LoopAccess::internals(loop_).registry.connectors.erase(this);
+  // The peer is the address connected to: the transport need not ask.
+  connected(current_);
 }
 
 void Connector::close_socket() noexcept {
@@ -385,15 +404,6 @@ void Connector::close_socket() noexcept {
   attempts_.clear();
   if (fd_ < 0) return;
   backend_.close_socket(std::exchange(fd_, -1));
-}
-
-void Connector::cancel() noexcept {
-  if (finished_) return;
-  finished_ = true;
-  timeout_.cancel();
-  completion_ = {};
-  std::shared_ptr<Connector> self = shared_from_this();
-  finish();
 }
 
 }  // namespace tulip::detail

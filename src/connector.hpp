@@ -17,6 +17,10 @@
 // The loop's registry keeps the Connector alive until it finishes or the loop
 // closes (shutdown_with_loop()).
 //
+// ConnectAttempt is what the Connector and the shorter path for numeric
+// hosts (direct_connect.hpp) share: the end of an attempt, from the connected
+// socket to the caller's Future, and the ways it stops.
+//
 // Thread-safety: loop thread only (resolution runs on the Resolver's threads).
 #pragma once
 
@@ -33,9 +37,56 @@
 
 namespace tulip::detail {
 
-class Connector final : public std::enable_shared_from_this<Connector>,
-                        public CancellableOperation,
-                        public LoopMember {
+/// What every create_connection attempt shares once its socket connected,
+/// written once for the Connector and DirectConnect: the check that the
+/// caller did not give up, the protocol from the factory, the transport from
+/// the backend, the completion after connection_made, and the ways an attempt
+/// ends (fail, cancel, the loop closing). The loop's registry keeps the
+/// attempt alive until it finishes; the attempt leaves it in finish().
+class ConnectAttempt : public std::enable_shared_from_this<ConnectAttempt>,
+                       public CancellableOperation,
+                       public LoopMember {
+ public:
+  /// The caller gave up (cancelled its Future): stop without reporting.
+  void cancel() noexcept override;
+  /// The loop is closing: stop everything without reporting.
+  void shutdown_with_loop() noexcept override { cancel(); }
+
+ protected:
+  ConnectAttempt(EventLoop& loop, ProtocolFactory&& factory, ConnectCompletion&& completion);
+  ~ConnectAttempt() = default;
+
+  /// True once the caller cancelled its Future (the cancellation's own
+  /// callback may not have run yet): no protocol may be made any more.
+  bool caller_gave_up() { return completion_.cancelled && completion_.cancelled(); }
+  /// fd_ connected to `peer`: unless the caller gave up, makes the protocol
+  /// and the transport (which owns fd_ from then on) and completes the
+  /// caller's Future once connection_made has run; fails the attempt if the
+  /// factory throws or the backend refuses the socket.
+  void connected(const SocketAddress& peer);
+  /// Ends the attempt with `error` for the caller (once; later calls do nothing).
+  void fail(std::exception_ptr error);
+  /// Closes what is open and leaves the registry, which may drop the last
+  /// reference: callers hold shared_from_this() across it.
+  void finish();
+
+  /// Closes every socket the attempt still owns (fd_ and any in flight).
+  virtual void close_socket() noexcept = 0;
+  /// The attempt ended (connected, failed or cancelled): stop its timers.
+  virtual void on_finished() noexcept {}
+
+  EventLoop& loop_;
+  IoBackend& backend_;
+  ProtocolFactory factory_;
+  ConnectCompletion completion_;
+  int fd_ = -1;  // the connected socket, until the transport takes it
+  bool finished_ = false;
+
+ private:
+  std::shared_ptr<Transport> made_;  // from connect until its connection_made has run
+};
+
+class Connector final : public ConnectAttempt {
  public:
   Connector(EventLoop& loop, ProtocolFactory factory, std::string host, std::uint16_t port,
             ConnectOptions options, ConnectCompletion completion);
@@ -45,10 +96,6 @@ class Connector final : public std::enable_shared_from_this<Connector>,
             ConnectOptions options, ConnectCompletion completion);
 
   void start();
-  /// The caller gave up (cancelled its Future): stop without reporting.
-  void cancel() noexcept override;
-  /// The loop is closing: stop everything without reporting.
-  void shutdown_with_loop() noexcept override { cancel(); }
 
  private:
   // One connect() in flight.
@@ -58,37 +105,33 @@ class Connector final : public std::enable_shared_from_this<Connector>,
     std::unique_ptr<PendingConnect> pending;
   };
 
+  std::shared_ptr<Connector> shared_self() {
+    return std::static_pointer_cast<Connector>(shared_from_this());
+  }
   void on_resolved(ResolveResult result);
   void try_next_address();
   void fail_if_exhausted();
   void on_connect_done(Attempt* attempt, std::error_code error);
   void close_attempt(Attempt& attempt) noexcept;
-  void on_connected();
   void on_timeout();
   void record_failure(const SocketAddress& address, std::error_code error);
-  void fail(std::exception_ptr error);
-  void finish();
-  void close_socket() noexcept;
 
-  EventLoop& loop_;
-  IoBackend& backend_;
-  ProtocolFactory factory_;
+  // ConnectAttempt
+  void close_socket() noexcept override;
+  void on_finished() noexcept override { timeout_.cancel(); }
+
   std::string host_;
   std::uint16_t port_;
   ConnectOptions options_;
-  ConnectCompletion completion_;
   std::vector<SocketAddress> addresses_;
   std::optional<SocketAddress> known_;  // set: skip resolution
   std::size_t next_ = 0;
   std::vector<std::string> failures_;
   std::error_code last_error_;
   SocketAddress current_;
-  int fd_ = -1;
   std::vector<std::unique_ptr<Attempt>> attempts_;  // in flight
   TimerHandle stagger_;                             // Happy Eyeballs: starts the next attempt
-  std::shared_ptr<Transport> made_;  // from connect until its connection_made has run
   TimerHandle timeout_;
-  bool finished_ = false;
 };
 
 }  // namespace tulip::detail

@@ -9,6 +9,7 @@
 #include <system_error>
 #include <utility>
 
+#include "connector.hpp"
 #include "loop_access.hpp"
 #include "loop_internals.hpp"
 #include "socket_ops.hpp"
@@ -19,41 +20,27 @@
 namespace tulip::detail {
 namespace {
 
-class DirectConnect final : public std::enable_shared_from_this<DirectConnect>,
-                            public CancellableOperation,
-                            public LoopMember {
+class DirectConnect final : public ConnectAttempt {
  public:
-  DirectConnect(EventLoop& loop, ProtocolFactory factory, const SocketAddress& address,
-                ConnectCompletion completion)
-      : loop_(loop),
-        backend_(LoopAccess::backend(loop)),
-        factory_(std::move(factory)),
-        completion_(std::move(completion)),
-        address_(address) {}
+  DirectConnect(EventLoop& loop, ProtocolFactory&& factory, const SocketAddress& address,
+                const ConnectOptions& options, ConnectCompletion&& completion)
+      : ConnectAttempt(loop, std::move(factory), std::move(completion)),
+        address_(address),
+        nodelay_(options.nodelay),
+        keepalive_(options.keepalive) {}
 
   // The socket is made from the loop, never inside create_connection: a
   // caller that gives up at once (asyncio: the task awaiting create_connection
   // was cancelled before it ran) makes no connection at all.
-  void start_soon(const ConnectOptions& options) {
-    nodelay_ = options.nodelay;
-    keepalive_ = options.keepalive;
-    loop_.call_soon([self = shared_from_this()] { self->start(); });
+  void start_soon() {
+    loop_.call_soon(
+        [self = std::static_pointer_cast<DirectConnect>(shared_from_this())] { self->start(); });
   }
-
-  void cancel() noexcept override {
-    if (finished_) return;
-    finished_ = true;
-    completion_ = {};
-    std::shared_ptr<DirectConnect> self = shared_from_this();
-    finish();
-  }
-
-  void shutdown_with_loop() noexcept override { cancel(); }
 
  private:
   void start() {
     if (finished_) return;
-    if (completion_.cancelled && completion_.cancelled()) {
+    if (caller_gave_up()) {
       cancel();  // given up before any socket was made
       return;
     }
@@ -78,7 +65,7 @@ class DirectConnect final : public std::enable_shared_from_this<DirectConnect>,
 
   void on_connect_done(std::error_code error) {
     // The steps below may finish this attempt (and drop the registry's reference).
-    std::shared_ptr<DirectConnect> self = shared_from_this();
+    std::shared_ptr<ConnectAttempt> self = shared_from_this();
     // The operation calling us touches nothing of itself after this callback
     // (its contract), so it may go now.
     pending_.reset();
@@ -86,36 +73,8 @@ class DirectConnect final : public std::enable_shared_from_this<DirectConnect>,
       fail_with(error);
       return;
     }
-    // The caller may have cancelled while the connect was in flight: then no
-    // protocol is ever made (the cancellation's own callback may not have run yet).
-    if (completion_.cancelled && completion_.cancelled()) {
-      cancel();
-      return;
-    }
-    std::shared_ptr<StreamProtocol> protocol;
-    try {
-      protocol = factory_();
-    } catch (...) {
-      fail(std::current_exception());  // closes the socket
-      return;
-    }
-    int fd = std::exchange(fd_, -1);  // the transport owns it from here
-    finished_ = true;
-    auto on_made = [this, self, protocol]() mutable {
-      ConnectCompletion completion = std::move(completion_);
-      std::shared_ptr<Transport> made = std::move(made_);
-      finish();
-      if (completion.done) completion.done(nullptr, std::move(made), std::move(protocol));
-    };
-    try {
-      // The peer is the address connected to: the transport need not ask.
-      made_ = backend_.start_stream_transport(StreamSocket{fd, protocol, nullptr, address_},
-                                              std::move(on_made));
-    } catch (...) {
-      // The backend closed the socket; the attempt fails with the kernel's error.
-      finished_ = false;
-      fail(std::current_exception());
-    }
+    // The peer is the address connected to: the transport need not ask.
+    connected(address_);
   }
 
   void fail_with(std::error_code error) {
@@ -123,37 +82,17 @@ class DirectConnect final : public std::enable_shared_from_this<DirectConnect>,
         error, "connect to " + address_.to_string() + " failed: " + error.message())));
   }
 
-  void fail(std::exception_ptr error) {
-    if (finished_) return;
-    finished_ = true;
-    ConnectCompletion completion = std::move(completion_);
-    finish();
-    if (completion.done) completion.done(std::move(error), nullptr, nullptr);
-  }
-
-  void finish() {
-    close_socket();
-    // Last: this may drop the registry's reference; callers hold shared_from_this().
-    LoopAccess::internals(loop_).registry.connectors.erase(this);
-  }
-
-  void close_socket() noexcept {
+  // ConnectAttempt
+  void close_socket() noexcept override {
     // The pending connect stops watching first; then the socket goes.
     pending_.reset();
     if (fd_ >= 0) backend_.close_socket(std::exchange(fd_, -1));
   }
 
-  EventLoop& loop_;
-  IoBackend& backend_;
-  ProtocolFactory factory_;
-  ConnectCompletion completion_;
   SocketAddress address_;
-  int fd_ = -1;
-  bool finished_ = false;
-  bool nodelay_ = true;
+  bool nodelay_;
   std::optional<KeepAliveOptions> keepalive_;
   std::unique_ptr<PendingConnect> pending_;
-  std::shared_ptr<Transport> made_;  // from connect until its connection_made has run
 };
 
 // Dotted-quad IPv4 ("127.0.0.1") parsed by hand: inet_pton and the general
@@ -204,14 +143,14 @@ std::optional<SocketAddress> direct_connect_address(const std::string& host, std
   return address;
 }
 
-std::weak_ptr<CancellableOperation> start_direct_connect(EventLoop& loop, ProtocolFactory factory,
+std::weak_ptr<CancellableOperation> start_direct_connect(EventLoop& loop, ProtocolFactory&& factory,
                                                          const SocketAddress& address,
                                                          const ConnectOptions& options,
-                                                         ConnectCompletion completion) {
-  auto attempt =
-      std::make_shared<DirectConnect>(loop, std::move(factory), address, std::move(completion));
+                                                         ConnectCompletion&& completion) {
+  auto attempt = std::make_shared<DirectConnect>(loop, std::move(factory), address, options,
+                                                 std::move(completion));
   LoopAccess::internals(loop).registry.connectors.emplace(attempt.get(), attempt);
-  attempt->start_soon(options);
+  attempt->start_soon();
   return attempt;
 }
 

@@ -14,7 +14,9 @@
 // outcome reported from the loop and never inside create_connection,
 // cancellation closing the socket at once and no protocol ever made for a
 // cancelled attempt, and the loop's registry keeping the attempt alive until
-// it finishes or the loop closes.
+// it finishes or the loop closes. The end of the attempt, from the connected
+// socket to the caller's Future, is the Connector's own (ConnectAttempt,
+// connector.hpp).
 //
 // Thread-safety: loop thread only.
 #pragma once
@@ -36,9 +38,9 @@ std::optional<SocketAddress> direct_connect_address(const std::string& host, std
 
 /// Starts a direct connection to `address`; returns what cancelling the
 /// caller's Future stops.
-std::weak_ptr<CancellableOperation> start_direct_connect(EventLoop& loop, ProtocolFactory factory,
+std::weak_ptr<CancellableOperation> start_direct_connect(EventLoop& loop, ProtocolFactory&& factory,
                                                          const SocketAddress& address,
                                                          const ConnectOptions& options,
-                                                         ConnectCompletion completion);
+                                                         ConnectCompletion&& completion);
 
 }  // namespace tulip::detail

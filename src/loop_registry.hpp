@@ -57,6 +57,15 @@ class LoopMemberList {
   }
 
   bool empty() const noexcept { return head_ == nullptr; }
+
+  /// Calls `visit(member)` for every member, oldest first. `visit` must not
+  /// list or unlist members.
+  template <class Visit>
+  void for_each(Visit&& visit) const {
+    for (LoopMember* member = head_; member != nullptr; member = member->registry_hooks().next) {
+      visit(*member);
+    }
+  }
   std::size_t size() const noexcept { return size_; }
 
   /// Unlists every member and hands over the list's references, oldest first.

@@ -13,6 +13,7 @@
 #include "server_access.hpp"
 #include "socket_ops.hpp"
 #include "socket_options.hpp"
+#include "stream_transport_base.hpp"
 #include "tls/tls_wiring.hpp"
 #include "tulip/event_loop.hpp"
 #include "tulip/log.hpp"
@@ -154,28 +155,56 @@ void Server::close() {
   serve_forever_waiter_ = Future<void>();
   if (serving.valid() && !serving.done()) serving.cancel("the server was closed");
   maybe_wake_closed_waiters();
-  // The loop keeps an open server alive; a closed one lives on only as long as
-  // the application or its remaining connections hold it.
+  // The loop keeps an open server alive; a closed one lives on while the
+  // application holds it or connections it accepted remain (they know it by
+  // a plain pointer, so it holds itself for them until the last is released).
+  if (clients_ != 0) kept_for_clients_ = shared_from_this();
   detail::LoopAccess::internals(loop_).registry.servers.erase(shared_from_this());
 }
 
+namespace {
+
+// The live stream transports of `loop` that `server` accepted, held: closing
+// one must not end another's life in the middle of the walk.
+std::vector<std::shared_ptr<Transport>> clients_of(EventLoop& loop, const Server& server) {
+  std::vector<std::shared_ptr<Transport>> clients;
+  detail::LoopAccess::internals(loop).registry.transports.for_each([&](detail::LoopMember& member) {
+    auto* transport = dynamic_cast<detail::StreamTransportBase*>(&member);
+    if (transport != nullptr && transport->accepted_by() == &server) {
+      clients.push_back(transport->shared());
+    }
+  });
+  return clients;
+}
+
+}  // namespace
+
 void Server::close_clients() {
-  std::vector<Transport*> clients(clients_.begin(), clients_.end());
-  for (Transport* client : clients) client->close();
+  for (const std::shared_ptr<Transport>& client : clients_of(loop_, *this)) client->close();
 }
 
 void Server::abort_clients() {
-  std::vector<Transport*> clients(clients_.begin(), clients_.end());
-  for (Transport* client : clients) client->abort();
+  for (const std::shared_ptr<Transport>& client : clients_of(loop_, *this)) client->abort();
 }
 
-void Server::detach(Transport* transport) {
-  clients_.erase(transport);
+void Server::attach(Transport*) {
+  ++clients_;
+  // A server closed before this connection was attached (its factory may
+  // close it) holds itself for it as for those it had when it closed.
+  if (closed_ && !kept_for_clients_) kept_for_clients_ = shared_from_this();
+}
+
+void Server::detach(Transport*) {
+  --clients_;
   maybe_wake_closed_waiters();
+  // The last client of a closed server is gone: the server's own reference
+  // goes too, last (it may be the only one left).
+  if (clients_ == 0 && kept_for_clients_)
+    std::shared_ptr<Server> last = std::move(kept_for_clients_);
 }
 
 void Server::maybe_wake_closed_waiters() {
-  if (!closed_ || !clients_.empty()) return;
+  if (!closed_ || clients_ != 0) return;
   std::vector<Future<void>> waiters = std::move(closed_waiters_);
   closed_waiters_.clear();
   for (Future<void>& waiter : waiters) {
@@ -185,7 +214,7 @@ void Server::maybe_wake_closed_waiters() {
 
 Future<void> Server::wait_closed() {
   Future<void> waiter = loop_.create_future();
-  if (closed_ && clients_.empty()) {
+  if (closed_ && clients_ == 0) {
     waiter.set_result();
   } else {
     closed_waiters_.push_back(waiter);

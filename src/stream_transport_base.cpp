@@ -201,12 +201,14 @@ void StreamTransportBase::call_connection_lost(std::error_code error) {
       report_current_exception("Exception in protocol.connection_lost()");
     }
   }
-  release();
+  // The registry's reference and the one of the scheduled call running this.
+  release(2);
 }
 
-void StreamTransportBase::release() {
+void StreamTransportBase::release(long loop_references) {
   if (released_) return;
   released_ = true;
+  if (weak_from_this().use_count() > loop_references) keep_extra_info_after_close();
   release_resources();
   data_protocol_ = nullptr;
   buffered_protocol_ = nullptr;
@@ -231,7 +233,8 @@ void StreamTransportBase::shutdown_with_loop() noexcept {
       // The loop is closing: there is no handler left to tell.
     }
   }
-  release();
+  // The registry's reference, handed to the loop's shutdown calling this.
+  release(1);
 }
 
 // ---- Errors --------------------------------------------------------------------------

@@ -99,6 +99,9 @@ class StreamTransportBase : public Transport, public LoopMember, protected Strea
   }
   std::size_t get_write_buffer_size() const noexcept override { return buffer_.size(); }
 
+  /// The server that accepted this connection; null for any other.
+  Server* accepted_by() const noexcept { return accepting_server(); }
+
   /// The loop is closing with this transport still open: tell the protocol
   /// (connection_lost with ECONNABORTED) if connection_made has run, and
   /// release everything now.
@@ -123,6 +126,12 @@ class StreamTransportBase : public Transport, public LoopMember, protected Strea
   /// set): end what runs besides the byte stream, such as a sendfile, with
   /// `reason` (ECONNABORTED for a close() or an abort()).
   virtual void on_closing(std::error_code reason) { (void)reason; }
+  /// The descriptor is about to close while someone besides the loop still
+  /// holds this transport (a shared_ptr): extra info that is read from the
+  /// descriptor on demand must be read now, since get_extra_info answers it
+  /// after close too (asyncio fills it when the transport is made). Not
+  /// called when nobody could ask any more, which is the common case.
+  virtual void keep_extra_info_after_close() noexcept {}
 
   // ---- For the backend -----------------------------------------------------------------
 
@@ -166,7 +175,10 @@ class StreamTransportBase : public Transport, public LoopMember, protected Strea
 
  private:
   void call_connection_lost(std::error_code error);
-  void release();
+  // `loop_references`: how many shared_ptrs to this transport the loop's own
+  // machinery holds in the caller (the registry's, the scheduled call's);
+  // any beyond those belong to someone who may still ask for extra info.
+  void release(long loop_references);
 
   std::size_t dropped_writes_ = 0;
 };

@@ -105,11 +105,12 @@ class CancellableOperation {
 /// The untyped machinery behind EventLoop's templates (src/connector.cpp,
 /// src/accepted_socket.cpp, src/server.cpp, src/unix_server.cpp,
 /// src/adopted_server.cpp).
-TULIP_API std::weak_ptr<CancellableOperation> open_connection(EventLoop& loop,
-                                                              ProtocolFactory factory,
-                                                              std::string host, std::uint16_t port,
-                                                              ConnectOptions options,
-                                                              ConnectCompletion completion);
+/// (open_connection takes the host and options by reference: the common
+/// numeric-host path copies neither, and the options, TLS's included, are
+/// large enough for a move to show per connection.)
+TULIP_API std::weak_ptr<CancellableOperation> open_connection(
+    EventLoop& loop, ProtocolFactory factory, const std::string& host, std::uint16_t port,
+    const ConnectOptions& options, ConnectCompletion completion);
 TULIP_API void adopt_connection(EventLoop& loop, ProtocolFactory factory, int fd,
                                 ConnectCompletion completion);
 TULIP_API void open_server(EventLoop& loop, ProtocolFactory factory, std::string host,

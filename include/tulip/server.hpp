@@ -20,7 +20,6 @@
 #include <functional>
 #include <memory>
 #include <string>
-#include <unordered_set>
 #include <vector>
 
 #include "tulip/connection_options.hpp"
@@ -83,7 +82,7 @@ class TULIP_API Server : public std::enable_shared_from_this<Server> {
   /// The listening sockets (empty once closed); asyncio returns socket objects.
   std::vector<ServerSocket> sockets() const;
   /// Accepted connections whose connection_lost has not returned yet.
-  std::size_t connection_count() const noexcept { return clients_.size(); }
+  std::size_t connection_count() const noexcept { return clients_; }
   /// Connections accepted since the server was made (handed to the factory).
   std::uint64_t accepted_count() const noexcept { return accepted_; }
 
@@ -98,7 +97,7 @@ class TULIP_API Server : public std::enable_shared_from_this<Server> {
   void on_accepted(int fd, const SocketAddress& peer);
   // accept() failed with `error`: report it and stop accepting for a while.
   void pause_accepting(int error);
-  void attach(Transport* transport) { clients_.insert(transport); }
+  void attach(Transport* transport);
   void detach(Transport* transport);
   void set_accepting(bool accepting);
   void maybe_wake_closed_waiters();
@@ -110,7 +109,13 @@ class TULIP_API Server : public std::enable_shared_from_this<Server> {
   ProtocolFactory factory_;
   ServerOptions options_;
   std::vector<std::unique_ptr<detail::Listener>> listeners_;
-  std::unordered_set<Transport*> clients_;
+  // Accepted connections not yet released. A count, not a set: the transports
+  // are in the loop's registry already, and close_clients() finds them there
+  // (a set cost a node and a bucket per connection).
+  std::size_t clients_ = 0;
+  // Set while closed with connections left: their transports hold the server
+  // by a plain pointer, so it keeps itself alive until the last is released.
+  std::shared_ptr<Server> kept_for_clients_;
   std::vector<Future<void>> closed_waiters_;
   Future<void> serve_forever_waiter_;
   TimerHandle resume_accepting_;

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "fd_watcher.hpp"
+#include "selector/selector_socket_transport.hpp"
 #include "socket_ops.hpp"
 #include "tulip/event_loop.hpp"
 
@@ -73,21 +74,30 @@ void EpollBackend::poll_and_dispatch(int timeout_ms) { deliver(wait(timeout_ms))
 // Inlined into poll(): on the I/O-bound path (nothing else ready) a round trip
 // then costs one call into the backend, not two.
 [[gnu::always_inline]] inline void EpollBackend::deliver(int count) {
-  int next = 0;
-  while (next < count) {
+  // A pointer rather than an index: one register and one add per event.
+  const epoll_event* next = events_;
+  const epoll_event* const end = events_ + count;
+  while (next != end) {
     try {
-      while (next < count) {
-        const epoll_event& event = events_[next++];
+      while (next != end) {
+        const epoll_event& event = *next++;
         std::uint64_t key = event.data.u64;
         // The owner is looked up now, not stored in the event: a callback that
         // ran since the poll, or a handler earlier in this batch, may have
         // closed the descriptor, freed its owner, or handed it to a new one.
-        // Then the key (descriptor and generation) no longer matches and the
-        // event is dropped.
+        // Then the key's generation (its descriptor is the index) no longer
+        // matches and the event is dropped.
         // (A registration without a watcher never matches: removing or
         // parking one bumps its generation.)
-        const Registration& current = registrations_[key & 0xffffffffu];
-        if (key_of(key & 0xffffffffu, current.generation) != key) continue;
+        const Registration& current = registrations_[static_cast<std::uint32_t>(key)];
+        if (static_cast<std::uint32_t>(key >> 32) != current.generation) continue;
+        if (current.route == Route::kSocketReads) [[likely]] {
+          // Only reads are watched, so whatever epoll reports (bytes, the
+          // EOF, an error or a hang-up) is the read's to find out: no bits to
+          // translate, no virtual call. (set_interest allocated the buffer.)
+          SelectorSocketTransport::on_socket_readable(*current.watcher, read_buffer_.get());
+          continue;
+        }
         std::uint32_t raw = event.events;
         std::uint32_t interest = current.interest;
         // IoEvent bits are epoll's (see the static_assert above). Errors and
@@ -139,6 +149,10 @@ int EpollBackend::control(int op, int fd, std::uint32_t interest, std::uint32_t 
 }
 
 void EpollBackend::set_interest(int fd, IoWatcher* watcher, std::uint32_t interest) {
+  set_interest(fd, watcher, interest, Route::kWatcher);
+}
+
+void EpollBackend::set_interest(int fd, IoWatcher* watcher, std::uint32_t interest, Route route) {
   if (fd < 0) return;
   if (interest == 0) {
     if (static_cast<std::size_t>(fd) >= registrations_.size()) return;
@@ -150,17 +164,24 @@ void EpollBackend::set_interest(int fd, IoWatcher* watcher, std::uint32_t intere
     ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
     current.interest = 0;
     current.watcher = nullptr;
+    current.route = Route::kWatcher;
     ++current.generation;
     return;
   }
   Registration& current = registration(fd);
-  if (current.interest == interest && current.watcher == watcher) return;
+  // The direct read route reads into the buffer without asking for it.
+  if (route == Route::kSocketReads) read_buffer();
+  if (current.interest == interest && current.watcher == watcher) {
+    current.route = route;
+    return;
+  }
   std::uint32_t generation = current.generation + (current.watcher != watcher ? 1 : 0);
   int op = current.interest == 0 ? EPOLL_CTL_ADD : EPOLL_CTL_MOD;
   if (int error = control(op, fd, interest, generation)) throw_os_error(error, "epoll_ctl");
   current.interest = static_cast<std::uint8_t>(interest);
   current.watcher = watcher;
   current.generation = generation;
+  current.route = route;
 }
 
 void EpollBackend::claim(int fd) {
@@ -174,6 +195,7 @@ void EpollBackend::claim(int fd) {
 void EpollBackend::park(int fd) noexcept {
   Registration& current = registrations_[static_cast<std::size_t>(fd)];
   current.watcher = nullptr;
+  current.route = Route::kWatcher;
   ++current.generation;
 }
 
@@ -184,6 +206,7 @@ void EpollBackend::close_socket(int fd) noexcept {
     if (current.interest != 0) ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
     current.interest = 0;
     current.watcher = nullptr;
+    current.route = Route::kWatcher;
     current.owned = false;
     ++current.generation;
   }

@@ -56,6 +56,15 @@ class EpollBackend final : public IoBackend, private IoWatcher {
 
   // ---- For this backend's own transports, listeners and connects ----------------
 
+  /// How dispatch reaches a registration's watcher.
+  enum class Route : std::uint8_t {
+    kWatcher,      // IoWatcher::on_io_event, with the IoEvent bits
+    kSocketReads,  // a SelectorSocketTransport on a socket that watches for reads only:
+                   // its on_socket_readable, called directly, with no bits to translate
+  };
+  /// set_interest, saying how the events reach `watcher` (set_interest's own route is kWatcher).
+  void set_interest(int fd, IoWatcher* watcher, std::uint32_t interest, Route route);
+
   EventLoop& loop() const noexcept { return loop_; }
   /// Marks `fd` as owned by one of this backend's objects (see owns()).
   void claim(int fd);
@@ -98,7 +107,9 @@ class EpollBackend final : public IoBackend, private IoWatcher {
     std::uint32_t generation = 0;  // bumped whenever the watcher changes
     std::uint8_t interest = 0;     // IoEvent bits; 0: not in the epoll set
     bool owned = false;            // a transport, listener or connect owns the fd
+    Route route = Route::kWatcher;
   };
+  static_assert(sizeof(Registration) == 16);
 
   // The eventfd's own handler: reset the counter so the next wakeup is seen.
   void on_io_event(std::uint32_t) override;

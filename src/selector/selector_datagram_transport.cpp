@@ -3,17 +3,11 @@
 #include <sys/socket.h>
 
 #include <algorithm>
-#include <cstring>
-
 #include <cerrno>
-#include <stdexcept>
+#include <cstring>
 #include <string>
 
-#include "loop_access.hpp"
-#include "loop_internals.hpp"
 #include "socket_ops.hpp"
-#include "tulip/errors.hpp"
-#include "tulip/log.hpp"
 
 namespace tulip::detail {
 
@@ -26,21 +20,16 @@ std::shared_ptr<DatagramTransport> EpollBackend::start_datagram_transport(
 }
 
 SelectorDatagramTransport::SelectorDatagramTransport(EpollBackend& backend, DatagramSocket socket)
-    : loop_(backend.loop()),
+    : DatagramTransportBase(backend.loop(), socket),
       backend_(backend),
-      fd_(socket.fd),
-      remote_(std::move(socket.remote)),
-      sockname_(SocketAddress::local_of(socket.fd)),
       max_size_(std::min(
           socket.max_datagram_size == 0 ? EpollBackend::kReadBufferSize : socket.max_datagram_size,
-          EpollBackend::kReadBufferSize)),
-      on_release_(std::move(socket.on_release)) {
+          EpollBackend::kReadBufferSize)) {
   // No UDP datagram is longer than 64 KiB (65,507 payload bytes over IPv4),
   // so its receive slots need not be longer either.
   int domain = get_int_option(fd_, SOL_SOCKET, SO_DOMAIN);
   slot_size_ =
       domain == AF_INET || domain == AF_INET6 ? std::min<std::size_t>(max_size_, 65536) : max_size_;
-  set_protocol(std::move(socket.protocol));
 }
 
 SelectorDatagramTransport::~SelectorDatagramTransport() {
@@ -50,11 +39,7 @@ SelectorDatagramTransport::~SelectorDatagramTransport() {
 
 void SelectorDatagramTransport::close_socket() noexcept {
   if (fd_ >= 0) backend_.close_socket(std::exchange(fd_, -1));
-  if (on_release_) {
-    Callback release = std::move(on_release_);
-    on_release_.reset();
-    release();
-  }
+  run_on_release();
 }
 
 void SelectorDatagramTransport::start(Callback on_made) {
@@ -67,44 +52,9 @@ void SelectorDatagramTransport::start(Callback on_made) {
     close_socket();
     throw;
   }
-  LoopAccess::internals(loop_).registry.transports.emplace(
-      static_cast<LoopMember*>(this),
-      std::shared_ptr<LoopMember>(shared(), static_cast<LoopMember*>(this)));
-  // connection_made from the ready queue, never inside create_datagram_endpoint;
-  // datagrams that arrive earlier wait in the kernel (level-triggered readiness
-  // reports them again once reading has started).
-  loop_.call_soon([self = shared(), on_made = std::move(on_made)]() mutable {
-    auto& transport = static_cast<SelectorDatagramTransport&>(*self);
-    if (transport.protocol_ && !transport.released_) {
-      try {
-        transport.protocol_->connection_made(transport);
-      } catch (...) {
-        transport.protocol_failed("Exception in protocol.connection_made()");
-      }
-      transport.reading_started_ = true;
-    }
-    if (on_made) on_made();
-  });
-}
-
-void SelectorDatagramTransport::set_protocol(std::shared_ptr<DatagramProtocol> protocol) {
-  if (!protocol) throw std::invalid_argument("set_protocol() needs a protocol, not null");
-  if (protocol_ && !released_) {
-    // The old protocol may be the caller, inside one of its callbacks: it is
-    // released on the next iteration, once that call has returned.
-    loop_.call_soon([retired = std::move(protocol_)] {});
-  }
-  protocol_ = std::move(protocol);
-}
-
-std::any SelectorDatagramTransport::get_extra_info(std::string_view name) const {
-  if (name == "peername") return remote_ ? std::any(*remote_) : std::any{};
-  if (name == "sockname") {
-    if (fd_ >= 0) sockname_ = SocketAddress::local_of(fd_);
-    return sockname_.empty() ? std::any{} : std::any(sockname_);
-  }
-  if (name == "socket") return std::any(fd_);
-  return {};
+  // Datagrams that arrive before connection_made wait in the kernel:
+  // level-triggered readiness reports them again once reading has started.
+  begin(std::move(on_made));
 }
 
 // ---- Events --------------------------------------------------------------------
@@ -169,7 +119,7 @@ void SelectorDatagramTransport::on_writable() {
     int count =
         static_cast<int>(std::min<std::size_t>(buffer_.size(), DatagramBatch::kMaxDatagrams));
     for (int i = 0; i < count; ++i) {
-      const Pending& pending = buffer_[static_cast<std::size_t>(i)];
+      const PendingDatagram& pending = buffer_[static_cast<std::size_t>(i)];
       prepare_send(i, pending.data.data(), pending.data.size(), pending.to);
     }
     int n = ::sendmmsg(fd_, batch.send_messages, static_cast<unsigned>(count), MSG_NOSIGNAL);
@@ -178,69 +128,34 @@ void SelectorDatagramTransport::on_writable() {
       if (error == EINTR) continue;
       if (would_block(error)) break;
       // The first datagram's own error: drop it, tell the protocol, go on.
-      buffered_bytes_ -= buffer_.front().data.size() + kHeaderSize;
-      buffer_.pop_front();
+      pop_sent();
       report_now(errno_code(error));
       if (lost_) return;  // the protocol aborted the endpoint
       continue;
     }
-    for (int i = 0; i < n; ++i) {
-      buffered_bytes_ -= buffer_.front().data.size() + kHeaderSize;
-      buffer_.pop_front();
-    }
+    for (int i = 0; i < n; ++i) pop_sent();
   }
   maybe_resume_protocol();
   if (lost_ || !buffer_.empty()) return;
-  update_interest();
+  interest_changed();
   if (closing_) schedule_connection_lost({});
 }
 
 // ---- Sending ---------------------------------------------------------------------
 
-ssize_t SelectorDatagramTransport::send_one(std::string_view data,
-                                            const std::optional<SocketAddress>& to) noexcept {
-  for (;;) {
-    ssize_t n = to && !remote_
-                    ? ::sendto(fd_, data.data(), data.size(), MSG_NOSIGNAL, to->data(), to->size())
-                    : ::send(fd_, data.data(), data.size(), MSG_NOSIGNAL);
-    if (n >= 0) return n;
-    if (errno != EINTR) return -errno;
-  }
-}
-
 void SelectorDatagramTransport::sendto(std::string_view data,
                                        const std::optional<SocketAddress>& address) {
-  if (remote_) {
-    if (address && !(*address == *remote_)) {
-      throw std::invalid_argument("Invalid address: must be None or " + remote_->to_string());
-    }
-  } else if (!address) {
-    throw std::invalid_argument("sendto() needs an address: the endpoint is not connected");
-  }
-  if (closing_ || lost_) {
-    if (dropped_writes_++ == 0) {
-      log(LogLevel::kWarning, "sendto() after the transport was closed: " +
-                                  std::to_string(data.size()) + " bytes dropped");
-    }
-    return;
-  }
+  if (!accepts_datagram(data.size(), address)) return;
   if (buffer_.empty()) {
     if (delivering_) {
       // Inside datagram_received: it leaves with the batch's other replies.
       cork(data, address);
       return;
     }
-    ssize_t n = send_one(data, address);
-    if (n >= 0) return;
-    int error = static_cast<int>(-n);
-    if (!would_block(error)) {
-      report_later(errno_code(error));
-      return;
-    }
+    if (try_send_now(data, address)) return;
   }
-  buffer_.push_back({std::string(data), address});
-  buffered_bytes_ += data.size() + kHeaderSize;
-  update_interest();
+  queue_datagram(std::string(data), address);
+  interest_changed();
   maybe_pause_protocol();
 }
 
@@ -315,9 +230,8 @@ void SelectorDatagramTransport::flush_corked() {
           to.emplace(static_cast<const sockaddr*>(header.msg_name), header.msg_namelen);
         }
         const iovec& bytes = batch.send_vectors[next];
-        buffer_.push_back(
-            {std::string(static_cast<const char*>(bytes.iov_base), bytes.iov_len), std::move(to)});
-        buffered_bytes_ += bytes.iov_len + kHeaderSize;
+        queue_datagram(std::string(static_cast<const char*>(bytes.iov_base), bytes.iov_len),
+                       std::move(to));
       }
       break;
     }
@@ -328,60 +242,12 @@ void SelectorDatagramTransport::flush_corked() {
   cork_bytes_.clear();
   if (cork_bytes_.capacity() > kKeptCorkBytes) std::string().swap(cork_bytes_);
   if (!buffer_.empty()) {
-    update_interest();
+    interest_changed();
     maybe_pause_protocol();
   }
 }
 
-void SelectorDatagramTransport::report_later(std::error_code error) {
-  // Not inside sendto(): a protocol that sends again from error_received would
-  // otherwise recurse for as long as the error lasts.
-  loop_.call_soon([self = shared(), error] {
-    auto& transport = static_cast<SelectorDatagramTransport&>(*self);
-    if (!transport.lost_) transport.report_now(error);
-  });
-}
-
-void SelectorDatagramTransport::report_now(std::error_code error) {
-  if (!protocol_) return;
-  try {
-    protocol_->error_received(error);
-  } catch (...) {
-    protocol_failed("Fatal error: protocol.error_received() call failed.");
-  }
-}
-
-// ---- Flow control and interest ----------------------------------------------------
-
-void SelectorDatagramTransport::set_write_buffer_limits(std::optional<std::size_t> high,
-                                                        std::optional<std::size_t> low) {
-  flow_.set_limits(high, low);
-  maybe_pause_protocol();
-}
-
-void SelectorDatagramTransport::maybe_pause_protocol() {
-  if (!flow_.should_pause(buffered_bytes_) || !protocol_) return;
-  try {
-    protocol_->pause_writing();
-  } catch (...) {
-    ExceptionContext details = context("protocol.pause_writing() failed");
-    details.exception = std::current_exception();
-    loop_.call_exception_handler(details);
-  }
-}
-
-void SelectorDatagramTransport::maybe_resume_protocol() {
-  if (!flow_.should_resume(buffered_bytes_) || !protocol_) return;
-  try {
-    protocol_->resume_writing();
-  } catch (...) {
-    ExceptionContext details = context("protocol.resume_writing() failed");
-    details.exception = std::current_exception();
-    loop_.call_exception_handler(details);
-  }
-}
-
-void SelectorDatagramTransport::update_interest() noexcept {
+void SelectorDatagramTransport::interest_changed() noexcept {
   std::uint32_t wanted = 0;
   if (!lost_) {
     if (!closing_) wanted |= kReadable;
@@ -402,98 +268,11 @@ void SelectorDatagramTransport::update_interest() noexcept {
   }
 }
 
-// ---- Closing ------------------------------------------------------------------------
-
-void SelectorDatagramTransport::close() {
-  if (closing_) return;
-  // What datagram_received sent before closing goes before the end.
-  flush_corked();
-  closing_ = true;
-  update_interest();  // reading stops now; buffered datagrams are still sent
-  if (buffer_.empty()) schedule_connection_lost({});
-}
-
-void SelectorDatagramTransport::abort() { force_close({}); }
-
-void SelectorDatagramTransport::force_close(std::error_code error) {
-  if (lost_) return;
-  // Sent before the abort (or the protocol's failure), as far as the caller
-  // knows: they go out; only what the kernel had refused is dropped.
-  flush_corked();
-  buffer_.clear();
-  buffered_bytes_ = 0;
-  closing_ = true;
-  schedule_connection_lost(error);
-}
-
-void SelectorDatagramTransport::schedule_connection_lost(std::error_code error) {
-  lost_ = true;
-  update_interest();  // leaves the poller now
-  // A fresh stack; the captured shared_ptr keeps this object alive until the
-  // call has returned.
-  loop_.call_soon([self = shared(), error] {
-    static_cast<SelectorDatagramTransport&>(*self).call_connection_lost(error);
-  });
-}
-
-void SelectorDatagramTransport::call_connection_lost(std::error_code error) {
-  if (released_) return;
-  if (protocol_) {
-    try {
-      protocol_->connection_lost(error);
-    } catch (...) {
-      ExceptionContext details = context("Exception in protocol.connection_lost()");
-      details.exception = std::current_exception();
-      loop_.call_exception_handler(details);
-    }
-  }
-  release();
-}
-
-void SelectorDatagramTransport::release() {
-  if (released_) return;
-  released_ = true;
+void SelectorDatagramTransport::release_resources() noexcept {
   interest_ = 0;
-  close_socket();
-  // Dropping the protocol ends a cycle it may have made with transport.shared().
-  std::shared_ptr<DatagramProtocol> protocol = std::move(protocol_);
-  // Last: the registry's reference may be the one keeping this object alive.
-  LoopAccess::internals(loop_).registry.transports.erase(static_cast<LoopMember*>(this));
-}
-
-void SelectorDatagramTransport::shutdown_with_loop() noexcept {
-  if (released_) return;
-  bool tell_protocol = reading_started_;
-  buffer_.clear();
-  buffered_bytes_ = 0;
+  // Only a loop's shutdown leaves replies gathered: they are not sent.
   corked_ = 0;
-  closing_ = true;
-  lost_ = true;
-  if (tell_protocol && protocol_) {
-    try {
-      protocol_->connection_lost(errno_code(ECONNABORTED));
-    } catch (...) {
-      // The loop is closing: there is no handler left to tell.
-    }
-  }
-  release();
-}
-
-// ---- Errors ---------------------------------------------------------------------------
-
-ExceptionContext SelectorDatagramTransport::context(const char* message) const {
-  ExceptionContext details;
-  details.message = message;
-  details.transport = const_cast<SelectorDatagramTransport*>(this);
-  details.protocol = protocol_.get();
-  return details;
-}
-
-void SelectorDatagramTransport::protocol_failed(const char* message) {
-  ExceptionContext details = context(message);
-  details.exception = std::current_exception();
-  loop_.call_exception_handler(details);
-  force_close(make_error_code(Error::kCallbackRaised));
+  close_socket();
 }
 
 }  // namespace tulip::detail

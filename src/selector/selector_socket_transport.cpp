@@ -44,9 +44,8 @@ SelectorSocketTransport::SelectorSocketTransport(EpollBackend& backend, StreamSo
       backend_(backend),
       fd_(socket.fd),
       kind_(Kind::kSocket),
-      server_(std::move(socket.server)),
-      peername_(socket.peer.empty() ? SocketAddress::peer_of(socket.fd) : socket.peer),
-      sockname_(SocketAddress::local_of(socket.fd)) {
+      server_(socket.server.get()),
+      peername_(socket.peer.empty() ? SocketAddress::peer_of(socket.fd) : std::move(socket.peer)) {
   set_protocol(std::move(socket.protocol));
 }
 
@@ -92,9 +91,12 @@ std::any SelectorSocketTransport::get_extra_info(std::string_view name) const {
     return {};
   }
   if (name == "peername") return peername_.empty() ? std::any{} : std::any(peername_);
-  if (name == "sockname") return sockname_.empty() ? std::any{} : std::any(sockname_);
+  if (name == "sockname") {
+    const SocketAddress& local = local_address();
+    return local.empty() ? std::any{} : std::any(local);
+  }
   if (name == "socket") return std::any(fd_);
-  if (name == "peercred" && fd_ >= 0 && sockname_.family() == AF_UNIX) {
+  if (name == "peercred" && fd_ >= 0 && local_address().family() == AF_UNIX) {
     // Asked of the kernel when wanted: most connections never need it.
     ucred credentials{};
     socklen_t length = sizeof(credentials);
@@ -102,6 +104,26 @@ std::any SelectorSocketTransport::get_extra_info(std::string_view name) const {
     return std::any(PeerCredentials{credentials.pid, credentials.uid, credentials.gid});
   }
   return {};
+}
+
+const SocketAddress& SelectorSocketTransport::local_address() const {
+  if (!sockname_) {
+    // Once the socket is closed there is nothing to ask: an empty address
+    // (keep_extra_info_after_close fetched it if anyone could still ask).
+    sockname_ =
+        std::make_unique<SocketAddress>(fd_ >= 0 ? SocketAddress::local_of(fd_) : SocketAddress());
+  }
+  return *sockname_;
+}
+
+void SelectorSocketTransport::keep_extra_info_after_close() noexcept {
+  if (kind_ != Kind::kSocket || sockname_) return;
+  try {
+    (void)local_address();
+  } catch (...) {
+    // Out of memory: the transport closes without its local address, which
+    // get_extra_info then reports as unknown.
+  }
 }
 
 // ---- Events ------------------------------------------------------------------
@@ -128,6 +150,30 @@ void SelectorSocketTransport::on_io_event(std::uint32_t events) {
   }
   // The read handler may have closed or aborted the transport.
   if ((events & kWritable) && !lost_) on_writable();
+}
+
+void SelectorSocketTransport::on_socket_readable(IoWatcher& watcher, char* buffer) {
+  auto& self = static_cast<SelectorSocketTransport&>(watcher);
+  // Bytes that arrive before connection_made wait for it (level-triggered).
+  if (!self.read_gate_open()) return;
+  // One test for the protocol's kind: a Protocol is the common case.
+  Protocol* protocol = self.data_protocol_;
+  if (protocol == nullptr) [[unlikely]] {
+    self.read_into_buffered_protocol();
+    return;
+  }
+  // Not receive(): an EINTR is left to the next readiness report (epoll is
+  // level-triggered), which keeps the retry loop off the hot path.
+  ssize_t n = ::recv(self.fd_, buffer, EpollBackend::kReadBufferSize, 0);
+  if (n <= 0) [[unlikely]] {
+    self.read_ended(n == 0 ? 0 : -errno);
+    return;
+  }
+  try {
+    protocol->data_received(std::string_view(buffer, static_cast<std::size_t>(n)));
+  } catch (...) {
+    self.protocol_failed("Fatal error: protocol.data_received() call failed.");
+  }
 }
 
 ssize_t SelectorSocketTransport::read_some(void* data, std::size_t size) noexcept {
@@ -257,14 +303,15 @@ void SelectorSocketTransport::write(std::string_view data) {
     ssize_t sent = ::send(fd_, data.data(), data.size(), MSG_NOSIGNAL);
     if (static_cast<std::size_t>(sent) == data.size()) [[likely]]
       return;
-    // Read errno before anything else can change it.
-    finish_direct_write(data, sent, sent < 0 ? errno : 0);
+    finish_direct_write(data, sent);
     return;
   }
   write_queued(data);
 }
 
-void SelectorSocketTransport::finish_direct_write(std::string_view data, ssize_t sent, int error) {
+void SelectorSocketTransport::finish_direct_write(std::string_view data, ssize_t sent) {
+  // First, before anything else can change errno.
+  int error = sent < 0 ? errno : 0;
   if (sent < 0) {
     if (error == EINTR) {
       write_queued(data);  // send_now retries
@@ -379,7 +426,10 @@ bool SelectorSocketTransport::watch_as_needed() {
     if (!buffer_.empty() || sendfile_) wanted |= kWritable;
   }
   if (wanted == interest_) return false;
-  backend_.set_interest(fd_, this, wanted);
+  // A socket that watches for reads only is read without on_io_event.
+  auto route = wanted == kReadable && kind_ == Kind::kSocket ? EpollBackend::Route::kSocketReads
+                                                             : EpollBackend::Route::kWatcher;
+  backend_.set_interest(fd_, this, wanted, route);
   interest_ = wanted;
   return true;
 }
@@ -418,9 +468,8 @@ void SelectorSocketTransport::shutdown_with_loop() noexcept {
 void SelectorSocketTransport::release_resources() noexcept {
   interest_ = 0;
   backend_.close_socket(std::exchange(fd_, -1));
-  // The server learns that one client is gone.
-  std::shared_ptr<Server> server = std::move(server_);
-  if (server) ServerAccess::detach(*server, this);
+  // The server learns that one client is gone (a closed server may go with it).
+  if (Server* server = std::exchange(server_, nullptr)) ServerAccess::detach(*server, this);
 }
 
 std::string SelectorSocketTransport::describe_endpoint() const {

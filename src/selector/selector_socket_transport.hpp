@@ -23,7 +23,9 @@
 // Thread-safety: loop thread only.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <string>
 #include <system_error>
@@ -79,6 +81,12 @@ class SelectorSocketTransport final : public StreamTransportBase,
   /// Starts sending `job`'s file (IoBackend::start_sendfile); takes `job`.
   void start_sendfile(SendfileJob& job);
 
+  /// The read path of a socket transport that watches for reads only (the
+  /// backend's Route::kSocketReads): `watcher` is one of these transports,
+  /// `buffer` the backend's read buffer. Called by the dispatch directly,
+  /// without on_io_event's virtual call and event bits.
+  static void on_socket_readable(IoWatcher& watcher, char* buffer);
+
   // BufferedSendfileTarget
   std::shared_ptr<StreamProtocol> owned_protocol() const noexcept override { return protocol_; }
   bool protocol_writing_paused() const noexcept override { return flow_.paused(); }
@@ -101,9 +109,12 @@ class SelectorSocketTransport final : public StreamTransportBase,
   void interest_changed() noexcept override { update_interest(); }
   void release_resources() noexcept override;
   std::string describe_endpoint() const override;
-  Server* accepting_server() const noexcept override { return server_.get(); }
+  Server* accepting_server() const noexcept override { return server_; }
   // close() or a fatal end: a sendfile in progress ends, its caller learns how far it got.
   void on_closing(std::error_code reason) override;
+  void keep_extra_info_after_close() noexcept override;
+  // The socket's own address (getsockname() the first time; empty if that fails).
+  const SocketAddress& local_address() const;
 
   void on_io_event(std::uint32_t events) override;
   void on_writable();
@@ -136,16 +147,37 @@ class SelectorSocketTransport final : public StreamTransportBase,
   }
   bool refuse_pipe_write(std::size_t bytes);
   // write()'s fast path applies: bytes to send on an open socket with nothing
-  // queued and no sendfile. (lost_ is only ever set after closing_.)
+  // queued and no sendfile. The registration stands for the last two: the
+  // transport watches for writability exactly while bytes are queued or a file
+  // is being sent (watch_as_needed, after every change of either), except once
+  // lost, which write_gate_open() excludes. Watching with nothing queued (a
+  // resume_writing called while the buffer drains) only takes the slow path.
   bool direct_send_possible(std::size_t bytes) const noexcept {
-    return bytes != 0 && buffer_.empty() && !closing_ && !eof_requested_ &&
-           kind_ == Kind::kSocket && !sendfile_;
+    return bytes != 0 && (interest_ & kWritable) == 0 && kind_ == Kind::kSocket &&
+           write_gate_open();
   }
-  // The direct send() took `sent` bytes of `data` (-1: failed with `error`):
-  // queue the rest, or end the connection on a fatal error.
-  void finish_direct_write(std::string_view data, ssize_t sent, int error);
-  // write() off the fast path: checks, a send if nothing is queued, the rest queued.
-  void write_queued(std::string_view data);
+  // Not closing (nor lost, nor released) and no write_eof(): the four flags
+  // from closing_ on, tested with one load and one compare, as read_gate_open().
+  bool write_gate_open() const noexcept {
+    const StreamStateFlags& flags = *this;
+    static_assert(
+        offsetof(StreamStateFlags, lost_) == offsetof(StreamStateFlags, closing_) + 1 &&
+        offsetof(StreamStateFlags, eof_requested_) == offsetof(StreamStateFlags, closing_) + 2 &&
+        offsetof(StreamStateFlags, released_) == offsetof(StreamStateFlags, closing_) + 3);
+    std::uint32_t word;
+    std::memcpy(
+        &word,
+        reinterpret_cast<const unsigned char*>(&flags) + offsetof(StreamStateFlags, closing_),
+        sizeof word);
+    return word == 0;
+  }
+  // The direct send() took `sent` bytes of `data` (-1: failed, errno says
+  // why): queue the rest, or end the connection on a fatal error. Out of line
+  // so that write() keeps only what this call needs across the send().
+  [[gnu::noinline, gnu::cold]] void finish_direct_write(std::string_view data, ssize_t sent);
+  // write() off the fast path: checks, a send if nothing is queued, the rest
+  // queued. Out of line, as finish_direct_write, for write()'s frame.
+  [[gnu::noinline]] void write_queued(std::string_view data);
   // Sends directly when nothing is queued; returns how many bytes the kernel
   // took, or -1 after a fatal error.
   ssize_t send_now(const iovec* buffers, std::size_t count);
@@ -168,9 +200,16 @@ class SelectorSocketTransport final : public StreamTransportBase,
   Kind kind_;
   bool watch_hang_up_ = false;  // a write pipe that can tell when its reader goes
   bool eof_sent_ = false;       // shutdown(SHUT_WR) done
-  std::shared_ptr<Server> server_;
+  // The server that accepted this connection. A plain pointer: the server
+  // lives while it has clients (its registry entry while open, its own
+  // reference once closed), and forgets this one in release_resources.
+  Server* server_ = nullptr;
   SocketAddress peername_;
-  SocketAddress sockname_;
+  // Asked of the socket when first wanted (most connections never are): a
+  // getsockname() and 48 bytes per connection saved. Kept before close
+  // whenever someone could still ask (keep_extra_info_after_close), so it is
+  // "still available after close" as asyncio's, which fills it at once.
+  mutable std::unique_ptr<SocketAddress> sockname_;
 
   std::unique_ptr<NativeSendfile> sendfile_;  // a loop.sendfile in progress
 };

@@ -56,6 +56,7 @@
 #include <vector>
 
 #include "io_backend.hpp"
+#include "uring/send_buffer_pool.hpp"
 
 // liburing 2.3's header predates kernel 6.2's zero-copy usage reporting: a
 // zero-copy send asking for it gets a notification whose result says whether
@@ -151,6 +152,8 @@ class UringBackend final : public IoBackend, private Completion {
   /// prepared when this had the same value is not submitted yet, and its
   /// entry may still be changed.
   std::uint64_t submissions() const noexcept { return submissions_; }
+  /// The memory of large send requests, shared by the loop's transports.
+  SendBufferPool& send_buffers() noexcept { return send_buffers_; }
   /// Hands the prepared requests to the kernel now, if there are any (before
   /// a descriptor they name is closed, for one).
   void submit_prepared() noexcept;
@@ -222,6 +225,7 @@ class UringBackend final : public IoBackend, private Completion {
   unsigned next_buffer_group_ = kBufferGroup + 1;  // register_buffer_ring's next new group
   std::vector<unsigned> free_buffer_groups_;       // groups unregistered, to reuse
   std::vector<std::pair<BatchSender*, std::shared_ptr<void>>> batch_senders_;
+  SendBufferPool send_buffers_;
   std::size_t zero_copy_threshold_ = 0;  // see zero_copy_threshold()
   unsigned zero_copy_flags_ = 0;         // see zero_copy_flags()
   std::uint64_t zero_copy_sends_ = 0;    // see zero_copy_sends()

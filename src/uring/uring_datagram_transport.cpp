@@ -8,11 +8,7 @@
 #include <stdexcept>
 #include <string>
 
-#include "loop_access.hpp"
-#include "loop_internals.hpp"
 #include "socket_ops.hpp"
-#include "tulip/errors.hpp"
-#include "tulip/log.hpp"
 
 namespace tulip::detail {
 namespace {
@@ -43,12 +39,7 @@ std::shared_ptr<DatagramTransport> UringBackend::start_datagram_transport(
 }
 
 UringDatagramTransport::UringDatagramTransport(UringBackend& backend, DatagramSocket socket)
-    : loop_(backend.loop()),
-      backend_(backend),
-      fd_(socket.fd),
-      remote_(std::move(socket.remote)),
-      sockname_(SocketAddress::local_of(socket.fd)),
-      on_release_(std::move(socket.on_release)) {
+    : DatagramTransportBase(backend.loop(), socket), backend_(backend) {
   std::size_t max_size =
       std::min(socket.max_datagram_size == 0 ? kDefaultMaxDatagramSize : socket.max_datagram_size,
                kDefaultMaxDatagramSize);
@@ -63,7 +54,6 @@ UringDatagramTransport::UringDatagramTransport(UringBackend& backend, DatagramSo
   // until datagrams touch it.
   buffer_count_ = kMaxReceiveBuffers;
   while (buffer_count_ > 1 && buffer_count_ * buffer_size_ > kReceiveBytes) buffer_count_ /= 2;
-  set_protocol(std::move(socket.protocol));
 }
 
 UringDatagramTransport::~UringDatagramTransport() {
@@ -93,50 +83,9 @@ void UringDatagramTransport::start(Callback on_made) {
     close_socket();
     throw;
   }
-  LoopAccess::internals(loop_).registry.transports.emplace(
-      static_cast<LoopMember*>(this),
-      std::shared_ptr<LoopMember>(shared(), static_cast<LoopMember*>(this)));
-  // connection_made from the ready queue, never inside create_datagram_endpoint;
-  // datagrams that arrive earlier wait in the kernel until the receive is armed.
-  loop_.call_soon([self = shared(), on_made = std::move(on_made)]() mutable {
-    auto& transport = static_cast<UringDatagramTransport&>(*self);
-    if (transport.protocol_ && !transport.released_) {
-      try {
-        transport.protocol_->connection_made(transport);
-      } catch (...) {
-        transport.protocol_failed("Exception in protocol.connection_made()");
-      }
-      transport.reading_started_ = true;
-      if (!transport.closing_) {
-        try {
-          transport.arm_receive();
-        } catch (const std::exception&) {
-          transport.submission_failed();
-        }
-      }
-    }
-    if (on_made) on_made();
-  });
-}
-
-void UringDatagramTransport::set_protocol(std::shared_ptr<DatagramProtocol> protocol) {
-  if (!protocol) throw std::invalid_argument("set_protocol() needs a protocol, not null");
-  if (protocol_ && !released_) {
-    // The old protocol may be the caller, inside one of its callbacks: it is
-    // released on the next iteration, once that call has returned.
-    loop_.call_soon([retired = std::move(protocol_)] {});
-  }
-  protocol_ = std::move(protocol);
-}
-
-std::any UringDatagramTransport::get_extra_info(std::string_view name) const {
-  if (name == "peername") return remote_ ? std::any(*remote_) : std::any{};
-  if (name == "sockname") {
-    if (fd_ >= 0) sockname_ = SocketAddress::local_of(fd_);
-    return sockname_.empty() ? std::any{} : std::any(sockname_);
-  }
-  if (name == "socket") return std::any(fd_);
-  return {};
+  // Datagrams that arrive before connection_made wait in the kernel until
+  // the receive is armed (interest_changed, once reading starts).
+  begin(std::move(on_made));
 }
 
 // ---- Requests ----------------------------------------------------------------------
@@ -243,49 +192,18 @@ void UringDatagramTransport::release_buffer_group() noexcept {
 
 // ---- Sending -----------------------------------------------------------------------
 
-ssize_t UringDatagramTransport::send_one(std::string_view data,
-                                         const std::optional<SocketAddress>& to) noexcept {
-  for (;;) {
-    ssize_t n = to && !remote_
-                    ? ::sendto(fd_, data.data(), data.size(), MSG_NOSIGNAL, to->data(), to->size())
-                    : ::send(fd_, data.data(), data.size(), MSG_NOSIGNAL);
-    if (n >= 0) return n;
-    if (errno != EINTR) return -errno;
-  }
-}
-
 void UringDatagramTransport::sendto(std::string_view data,
                                     const std::optional<SocketAddress>& address) {
-  if (remote_) {
-    if (address && !(*address == *remote_)) {
-      throw std::invalid_argument("Invalid address: must be None or " + remote_->to_string());
-    }
-  } else if (!address) {
-    throw std::invalid_argument("sendto() needs an address: the endpoint is not connected");
-  }
-  if (closing_ || lost_) {
-    if (dropped_writes_++ == 0) {
-      log(LogLevel::kWarning, "sendto() after the transport was closed: " +
-                                  std::to_string(data.size()) + " bytes dropped");
-    }
-    return;
-  }
+  if (!accepts_datagram(data.size(), address)) return;
   if (buffer_.empty() && !sending_) {
     if (!corked_.empty() || backend_.defers_sends()) {
       cork(data, address);
       return;
     }
-    ssize_t n = send_one(data, address);
-    if (n >= 0) return;
-    int error = static_cast<int>(-n);
-    if (!would_block(error)) {
-      report_later(errno_code(error));
-      return;
-    }
+    if (try_send_now(data, address)) return;
   }
   // The kernel's queue is full, or datagrams wait already: after them, in order.
-  buffer_.push_back({std::string(data), address});
-  buffered_bytes_ += data.size() + kHeaderSize;
+  queue_datagram(std::string(data), address);
   if (!sending_) {
     try {
       start_send();
@@ -337,7 +255,7 @@ void UringDatagramTransport::send_queued() {
   // change at once), and a request waits for room only when the kernel's
   // queue is full again.
   while (!buffer_.empty() && !lost_) {
-    const Pending& front = buffer_.front();
+    const PendingDatagram& front = buffer_.front();
     ssize_t n = send_one(front.data, front.to);
     int error = n < 0 ? static_cast<int>(-n) : 0;
     if (would_block(error)) {
@@ -348,8 +266,7 @@ void UringDatagramTransport::send_queued() {
       }
       return;
     }
-    buffered_bytes_ -= front.data.size() + kHeaderSize;
-    buffer_.pop_front();
+    pop_sent();
     if (error != 0) report_now(errno_code(error));  // that datagram's own error; the rest go on
   }
 }
@@ -398,8 +315,7 @@ void UringDatagramTransport::send_batch() noexcept {
     // The kernel's queue is full: the rest waits in the queue, in order.
     for (; next < batch.size(); ++next) {
       const Corked& datagram = batch[next];
-      buffer_.push_back({bytes.substr(datagram.offset, datagram.size), datagram.to});
-      buffered_bytes_ += datagram.size + kHeaderSize;
+      queue_datagram(bytes.substr(datagram.offset, datagram.size), datagram.to);
     }
     try {
       start_send();
@@ -417,102 +333,26 @@ void UringDatagramTransport::send_batch() noexcept {
   }
 }
 
-void UringDatagramTransport::report_later(std::error_code error) {
-  // Not inside sendto(): a protocol that sends again from error_received would
-  // otherwise recurse for as long as the error lasts.
-  loop_.call_soon([self = shared(), error] {
-    auto& transport = static_cast<UringDatagramTransport&>(*self);
-    if (!transport.lost_) transport.report_now(error);
-  });
-}
+// ---- Interest and release ------------------------------------------------------------
 
-void UringDatagramTransport::report_now(std::error_code error) {
-  if (!protocol_) return;
-  try {
-    protocol_->error_received(error);
-  } catch (...) {
-    protocol_failed("Fatal error: protocol.error_received() call failed.");
+void UringDatagramTransport::interest_changed() noexcept {
+  if (closing_) {
+    // Reading stops now (queued datagrams are still sent): the receive is
+    // cancelled, once; its last completion gives the buffer group back.
+    if (receiving_ && !receive_cancelled_) {
+      receive_cancelled_ = true;
+      backend_.cancel(&receive_);
+    }
+    return;
   }
-}
-
-// ---- Flow control ------------------------------------------------------------------
-
-void UringDatagramTransport::set_write_buffer_limits(std::optional<std::size_t> high,
-                                                     std::optional<std::size_t> low) {
-  flow_.set_limits(high, low);
-  maybe_pause_protocol();
-}
-
-void UringDatagramTransport::maybe_pause_protocol() {
-  if (!flow_.should_pause(buffered_bytes_) || !protocol_) return;
-  try {
-    protocol_->pause_writing();
-  } catch (...) {
-    ExceptionContext details = context("protocol.pause_writing() failed");
-    details.exception = std::current_exception();
-    loop_.call_exception_handler(details);
-  }
-}
-
-void UringDatagramTransport::maybe_resume_protocol() {
-  if (!flow_.should_resume(buffered_bytes_) || !protocol_) return;
-  try {
-    protocol_->resume_writing();
-  } catch (...) {
-    ExceptionContext details = context("protocol.resume_writing() failed");
-    details.exception = std::current_exception();
-    loop_.call_exception_handler(details);
-  }
-}
-
-// ---- Closing -----------------------------------------------------------------------
-
-void UringDatagramTransport::close() {
-  if (closing_) return;
-  // What datagram_received sent before closing goes before the end.
-  send_batch();
-  closing_ = true;
-  // Reading stops now; queued datagrams are still sent.
-  if (receiving_) backend_.cancel(&receive_);
-  if (buffer_.empty() && !sending_) schedule_connection_lost({});
-}
-
-void UringDatagramTransport::abort() { force_close({}); }
-
-void UringDatagramTransport::force_close(std::error_code error) {
-  if (lost_) return;
-  // Sent before the abort (or the protocol's failure), as far as the caller
-  // knows: they go out. What the kernel had not taken yet is dropped; a send
-  // in flight is cancelled when the socket is closed.
-  send_batch();
-  buffer_.clear();
-  buffered_bytes_ = 0;
-  if (!closing_ && receiving_) backend_.cancel(&receive_);
-  closing_ = true;
-  schedule_connection_lost(error);
-}
-
-void UringDatagramTransport::schedule_connection_lost(std::error_code error) {
-  lost_ = true;
-  // A fresh stack; the captured shared_ptr keeps this object alive until the
-  // call has returned.
-  loop_.call_soon([self = shared(), error] {
-    static_cast<UringDatagramTransport&>(*self).call_connection_lost(error);
-  });
-}
-
-void UringDatagramTransport::call_connection_lost(std::error_code error) {
-  if (released_) return;
-  if (protocol_) {
+  // Reading starts (connection_made has run): the receive is armed.
+  if (reading_started_ && !receiving_) {
     try {
-      protocol_->connection_lost(error);
-    } catch (...) {
-      ExceptionContext details = context("Exception in protocol.connection_lost()");
-      details.exception = std::current_exception();
-      loop_.call_exception_handler(details);
+      arm_receive();
+    } catch (const std::exception&) {
+      submission_failed();
     }
   }
-  release();
 }
 
 void UringDatagramTransport::close_socket() noexcept {
@@ -525,57 +365,13 @@ void UringDatagramTransport::close_socket() noexcept {
   }
   // The receive's last completion may still be queued: it gives the group back then.
   if (!receiving_) release_buffer_group();
-  if (on_release_) {
-    Callback release = std::move(on_release_);
-    on_release_.reset();
-    release();
-  }
+  run_on_release();
 }
 
-void UringDatagramTransport::release() {
-  if (released_) return;
-  released_ = true;
-  closing_ = lost_ = true;
-  close_socket();
-  // Dropping the protocol ends a cycle it may have made with transport.shared().
-  std::shared_ptr<DatagramProtocol> protocol = std::move(protocol_);
-  // Last: the registry's reference may be the one keeping this object alive.
-  LoopAccess::internals(loop_).registry.transports.erase(static_cast<LoopMember*>(this));
-}
-
-void UringDatagramTransport::shutdown_with_loop() noexcept {
-  if (released_) return;
-  bool tell_protocol = reading_started_;
+void UringDatagramTransport::release_resources() noexcept {
+  // Only a loop's shutdown leaves datagrams gathered: they are not sent.
   corked_.clear();
-  buffer_.clear();
-  buffered_bytes_ = 0;
-  closing_ = true;
-  lost_ = true;
-  if (tell_protocol && protocol_) {
-    try {
-      protocol_->connection_lost(errno_code(ECONNABORTED));
-    } catch (...) {
-      // The loop is closing: there is no handler left to tell.
-    }
-  }
-  release();
-}
-
-// ---- Errors ------------------------------------------------------------------------
-
-ExceptionContext UringDatagramTransport::context(const char* message) const {
-  ExceptionContext details;
-  details.message = message;
-  details.transport = const_cast<UringDatagramTransport*>(this);
-  details.protocol = protocol_.get();
-  return details;
-}
-
-void UringDatagramTransport::protocol_failed(const char* message) {
-  ExceptionContext details = context(message);
-  details.exception = std::current_exception();
-  loop_.call_exception_handler(details);
-  force_close(make_error_code(Error::kCallbackRaised));
+  close_socket();
 }
 
 }  // namespace tulip::detail

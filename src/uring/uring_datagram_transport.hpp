@@ -32,9 +32,9 @@
 //    itself while a request is in flight, and gives its buffer group back
 //    once its receive has completed for the last time.
 //
-// State machine: open --close()--> closing (reading stopped, queue draining)
-// --queue empty--> lost; open/closing --abort() or a protocol callback that
-// threw--> lost; lost --connection_lost returned--> released.
+// The endpoint's life (closing, flow control, connection_lost, the registry,
+// extra info) is DatagramTransportBase's (datagram_transport_base.hpp); this
+// class receives and sends.
 //
 // Thread-safety: loop thread only.
 #pragma once
@@ -43,25 +43,19 @@
 #include <sys/uio.h>
 
 #include <cstdint>
-#include <deque>
 #include <memory>
 #include <optional>
 #include <string>
-#include <system_error>
+#include <string_view>
 #include <vector>
 
-#include "flow_control.hpp"
+#include "datagram_transport_base.hpp"
 #include "io_backend.hpp"
-#include "tulip/datagram.hpp"
-#include "tulip/event_loop.hpp"
-#include "tulip/exception_context.hpp"
 #include "uring/uring_backend.hpp"
 
 namespace tulip::detail {
 
-class UringDatagramTransport final : public DatagramTransport,
-                                     public LoopMember,
-                                     private BatchSender {
+class UringDatagramTransport final : public DatagramTransportBase, private BatchSender {
  public:
   /// Takes ownership of `socket.fd` (claimed by the backend already) and sets
   /// up its receive buffers. Call start() next.
@@ -74,41 +68,15 @@ class UringDatagramTransport final : public DatagramTransport,
   /// and the error propagates.
   void start(Callback on_made);
 
-  // BaseTransport
-  void close() override;
-  bool is_closing() const noexcept override { return closing_; }
-  std::any get_extra_info(std::string_view name) const override;
-  EventLoop& get_loop() const noexcept override { return loop_; }
-
   // DatagramTransport
   void sendto(std::string_view data, const std::optional<SocketAddress>& address) override;
-  void abort() override;
-  void set_write_buffer_limits(std::optional<std::size_t> high,
-                               std::optional<std::size_t> low) override;
-  std::pair<std::size_t, std::size_t> get_write_buffer_limits() const noexcept override {
-    return flow_.limits();
-  }
-  std::size_t get_write_buffer_size() const noexcept override { return buffered_bytes_; }
-  void set_protocol(std::shared_ptr<DatagramProtocol> protocol) override;
-  DatagramProtocol* get_datagram_protocol() const noexcept override { return protocol_.get(); }
-  using DatagramTransport::set_protocol;
-
-  /// The loop is closing: tell the protocol (connection_lost with
-  /// ECONNABORTED) and release everything now.
-  void shutdown_with_loop() noexcept override;
 
  private:
-  // asyncio counts this much per buffered datagram on top of its bytes.
-  static constexpr std::size_t kHeaderSize = 8;
   // What the receive buffers may take in all (as the epoll backend's batch).
   static constexpr std::size_t kReceiveBytes = 2 * 1024 * 1024;
   // Receive buffers at most (a power of two): datagrams taken per wait.
   static constexpr unsigned kMaxReceiveBuffers = 32;
 
-  struct Pending {
-    std::string data;
-    std::optional<SocketAddress> to;  // nullopt: the connected peer
-  };
   struct ReceiveRequest final : Completion {
     explicit ReceiveRequest(UringDatagramTransport& transport) : owner(transport) {}
     void complete(const io_uring_cqe& cqe) override { owner.on_received(cqe); }
@@ -120,13 +88,16 @@ class UringDatagramTransport final : public DatagramTransport,
     UringDatagramTransport& owner;
   };
 
+  // DatagramTransportBase
+  void interest_changed() noexcept override;
+  void send_corked() override { send_batch(); }
+  void release_resources() noexcept override;
+
   void arm_receive();
   void on_received(const io_uring_cqe& cqe);
   // Hands the datagram in receive buffer `id` (`length` bytes written) to the protocol.
   void deliver(unsigned id, std::size_t length);
   void recycle(unsigned id) noexcept;
-  // sendto()/send() of one datagram: bytes sent, or -errno.
-  ssize_t send_one(std::string_view data, const std::optional<SocketAddress>& to) noexcept;
   // Sends the queue's front with a sendmsg request.
   void start_send();
   void on_sent(const io_uring_cqe& cqe);
@@ -141,29 +112,12 @@ class UringDatagramTransport final : public DatagramTransport,
   void request_finished() noexcept;
   // The kernel refused a request: this endpoint cannot go on.
   void submission_failed();
-  // Tells the protocol about an OS error of one datagram, from a fresh stack.
-  void report_later(std::error_code error);
-  void report_now(std::error_code error);
-  void maybe_pause_protocol();
-  void maybe_resume_protocol();
-  void protocol_failed(const char* message);
-  void force_close(std::error_code error);
-  void schedule_connection_lost(std::error_code error);
-  void call_connection_lost(std::error_code error);
-  void release();
-  // Cancels the requests, closes the socket and runs on_release_; once.
+  // Cancels the requests, closes the socket and runs on_release; once.
   void close_socket() noexcept;
   void release_buffer_group() noexcept;
-  ExceptionContext context(const char* message) const;
 
-  EventLoop& loop_;
   UringBackend& backend_;
-  int fd_;
-  std::shared_ptr<DatagramProtocol> protocol_;
-  std::optional<SocketAddress> remote_;
-  mutable SocketAddress sockname_;  // refreshed while open: the kernel binds on first send
-  std::size_t slot_size_;           // the longest datagram delivered
-  Callback on_release_;             // after the socket is closed
+  std::size_t slot_size_;  // the longest datagram delivered
 
   // Receiving: the provided buffer ring (its own mapping, page-aligned) and
   // the buffers, each a recvmsg header, the sender, then slot_size_ bytes.
@@ -175,6 +129,7 @@ class UringDatagramTransport final : public DatagramTransport,
   msghdr receive_header_{};
   ReceiveRequest receive_{*this};
   bool receiving_ = false;
+  bool receive_cancelled_ = false;  // closing: its cancel is asked for (once)
 
   // Sending. Datagrams sent while completion handlers run (an echo's
   // replies) are gathered and leave with one sendmmsg() once the handlers
@@ -186,22 +141,15 @@ class UringDatagramTransport final : public DatagramTransport,
   };
   std::vector<Corked> corked_;
   std::string cork_bytes_;
-  std::deque<Pending> buffer_;  // waiting for the send in flight
-  Pending in_flight_;           // the send request's datagram
+  // buffer_ (the base's) waits behind the send in flight.
+  PendingDatagram in_flight_;  // the send request's datagram; counts in buffered_bytes_
   msghdr send_header_{};
   iovec send_vector_{};
   SendRequest send_{*this};
   bool sending_ = false;
-  std::size_t buffered_bytes_ = 0;  // the queue and the datagram in flight
-  WriteFlowControl flow_;
 
   std::shared_ptr<DatagramTransport> self_;  // while requests_ > 0
   int requests_ = 0;
-  bool reading_started_ = false;  // connection_made has run
-  bool closing_ = false;
-  bool lost_ = false;
-  bool released_ = false;
-  std::size_t dropped_writes_ = 0;
 };
 
 }  // namespace tulip::detail

@@ -19,8 +19,7 @@ namespace {
 // One send takes at most this much of the write buffer (the rest follows).
 constexpr std::size_t kMaxSendBytes = 256 * 1024;
 constexpr std::size_t kMaxIovecs = 64;
-// The send string's memory kept between sends.
-constexpr std::size_t kKeptSendCapacity = 64 * 1024;
+static_assert(kMaxSendBytes <= SendBufferPool::kBlockSize);
 
 }  // namespace
 // ---- Writing -----------------------------------------------------------------------
@@ -32,6 +31,9 @@ void UringSocketTransport::start_send() {
     sent_offset_ = 0;
     iovec pieces[kMaxIovecs];
     std::size_t count = buffer_.gather(pieces, kMaxIovecs);
+    std::size_t total = 0;
+    for (std::size_t i = 0; i < count; ++i) total += pieces[i].iov_len;
+    backend_.send_buffers().reserve(sent_, std::min(total, kMaxSendBytes));
     for (std::size_t i = 0; i < count && sent_.size() < kMaxSendBytes; ++i) {
       std::size_t take = std::min(pieces[i].iov_len, kMaxSendBytes - sent_.size());
       sent_.append(static_cast<const char*>(pieces[i].iov_base), take);
@@ -82,11 +84,10 @@ void UringSocketTransport::after_send() {
     if (sent_offset_ < sent_.size() || !buffer_.empty()) {
       start_send();
     } else {
-      sent_.clear();
       sent_offset_ = 0;
-      // Writes from handlers pass through sent_: keep its memory for the next
-      // one, unless a large write left it large (an idle connection holds it).
-      if (sent_.capacity() > kKeptSendCapacity) std::string().swap(sent_);
+      // Writes from handlers pass through sent_: it keeps its memory for the
+      // next one, unless a large write left it large (send_buffer_pool.hpp).
+      backend_.send_buffers().recycle(sent_);
     }
     resume_protocol_if_needed();
     if (!lost_ && !sending_) {
@@ -124,6 +125,7 @@ bool UringSocketTransport::append_to_unsubmitted_send(std::string_view data) {
   }
   // The kernel has not seen the entry yet: it takes these bytes too, in the
   // same system call. (sent_ may move as it grows: the entry follows it.)
+  backend_.send_buffers().reserve(sent_, sent_.size() + data.size());
   sent_.append(data);
   send_entry_->addr = reinterpret_cast<std::uint64_t>(sent_.data() + sent_offset_);
   send_entry_->len = static_cast<std::uint32_t>(sent_.size() - sent_offset_);
@@ -139,6 +141,7 @@ void UringSocketTransport::write(std::string_view data) {
   if (!sending_ && buffer_.empty() && backend_.defers_sends()) {
     // Inside a completion handler: the ring takes the send with the loop's
     // next submission, which comes before anything else runs.
+    backend_.send_buffers().reserve(sent_, data.size());
     sent_.assign(data);
     sent_offset_ = 0;
     start_send();
@@ -150,7 +153,9 @@ void UringSocketTransport::write(std::string_view data) {
     ssize_t sent = send_now(&buffer, 1);
     if (sent < 0 || static_cast<std::size_t>(sent) == data.size()) return;
     // The rest goes to a send request, which owns its bytes.
-    sent_.assign(data.substr(static_cast<std::size_t>(sent)));
+    data.remove_prefix(static_cast<std::size_t>(sent));
+    backend_.send_buffers().reserve(sent_, data.size());
+    sent_.assign(data);
     sent_offset_ = 0;
     start_send();
     pause_protocol_if_needed();

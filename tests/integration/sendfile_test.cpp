@@ -126,6 +126,41 @@ TEST(SendfileTest, BufferedBytesGoFirstWritesAreRefusedAndReadingPausesMeanwhile
   ASSERT_TRUE(run_until(loop, [&] { return protocol->lost == 1; }));
 }
 
+// The direct write path learns of a sendfile from the registration (the
+// transport watches for writability while a file is being sent), not from a
+// check of its own: a file that starts with nothing buffered must hold writes
+// back as well as one that queues behind buffered bytes.
+TEST(SendfileTest, WritesAreRefusedDuringASendfileThatStartedWithNothingBuffered) {
+  EventLoop loop;
+  if (std::string(loop.backend_name()) == "io_uring") {
+    GTEST_SKIP() << "loop.sendfile on an io_uring stream transport is the buffered path";
+  }
+  std::string contents = pattern(4 * 1024 * 1024, 5);
+  TempFile file(contents);
+  auto protocol = std::make_shared<RecordingProtocol>();
+  auto [connection, peer] = connect_to_raw_peer(loop, protocol, "127.0.0.1", kSmallReceiveBuffer);
+  Transport& transport = *connection.transport;
+  int fd = transport.get_extra_info<int>("socket").value();
+  int small = 4096;
+  ASSERT_EQ(::setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &small, sizeof(small)), 0);
+  ASSERT_EQ(transport.get_write_buffer_size(), 0u);
+  auto future = loop.sendfile(transport, file.fd());
+  // The peer reads nothing yet: most of the file is still to go.
+  ASSERT_FALSE(future.done());
+  EXPECT_THROW(transport.write("in the middle"), RuntimeError);
+  EXPECT_EQ(transport.get_write_buffer_size(), 0u);
+  std::string received;
+  std::thread reader(
+      [&peer = peer, &received, &contents] { received = peer.read_exactly(contents.size()); });
+  EXPECT_EQ(loop.run_until_complete(future), contents.size());
+  reader.join();
+  EXPECT_TRUE(received == contents);  // nothing of the refused write among the file's bytes
+  transport.write("after");
+  EXPECT_EQ(peer.read_exactly(5), "after");
+  transport.close();
+  ASSERT_TRUE(run_until(loop, [&] { return protocol->lost == 1; }));
+}
+
 TEST(SendfileTest, WriteEofDuringASendfileFollowsTheFile) {
   EventLoop loop;
   if (std::string(loop.backend_name()) == "io_uring") {

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <future>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -52,6 +53,37 @@ TEST(Transport, ExtraInfo) {
   // peername and sockname stay available after close, as in asyncio.
   EXPECT_EQ(transport.get_extra_info<SocketAddress>("peername"), peername);
   EXPECT_EQ(transport.get_extra_info<int>("socket"), -1);
+}
+
+// sockname is read from the socket only when first asked (most connections
+// never are); a transport someone still holds when it closes keeps it, so
+// that it is still available after close, as asyncio's.
+TEST(Transport, SocknameAfterCloseThoughNeverAskedBefore) {
+  EventLoop loop;
+  auto protocol = std::make_shared<RecordingProtocol>();
+  auto [connection, peer] = connect_to_raw_peer(loop, protocol);
+  connection.transport->close();
+  ASSERT_TRUE(run_until(loop, [&] { return protocol->lost == 1; }));
+  EXPECT_EQ(connection.transport->get_extra_info<int>("socket"), -1);
+  auto sockname = connection.transport->get_extra_info<SocketAddress>("sockname");
+  ASSERT_TRUE(sockname.has_value());
+  EXPECT_EQ(*sockname, SocketAddress::peer_of(peer.fd()));
+}
+
+TEST(Transport, SocknameInConnectionLost) {
+  EventLoop loop;
+  auto protocol = std::make_shared<RecordingProtocol>();
+  std::optional<SocketAddress> seen;
+  protocol->on_lost = [&](std::error_code) {
+    seen = protocol->transport->get_extra_info<SocketAddress>("sockname");
+  };
+  auto [connection, peer] = connect_to_raw_peer(loop, protocol);
+  SocketAddress expected = SocketAddress::peer_of(peer.fd());
+  connection = {};  // only the loop holds the transport now
+  peer.reset();
+  ASSERT_TRUE(run_until(loop, [&] { return protocol->lost == 1; }));
+  ASSERT_TRUE(seen.has_value());
+  EXPECT_EQ(*seen, expected);
 }
 
 TEST(Transport, CloseFlushesTheBufferThenLosesTheConnection) {

@@ -39,9 +39,9 @@ auto EventLoop::create_connection(Factory&& protocol_factory, std::string host, 
   using P = detail::FactoryProtocol<Factory>;
   Future<Connection<P>> result = create_future<Connection<P>>();
   detail::cancel_on_cancel(
-      result, detail::open_connection(
-                  *this, detail::erase_factory(std::forward<Factory>(protocol_factory)),
-                  std::move(host), port, std::move(options), detail::complete_connection(result)));
+      result,
+      detail::open_connection(*this, detail::erase_factory(std::forward<Factory>(protocol_factory)),
+                              host, port, options, detail::complete_connection(result)));
   return result;
 }
 
