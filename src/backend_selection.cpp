@@ -90,11 +90,13 @@ BackendKind resolve_backend_kind(BackendKind kind) {
   return kind;
 }
 
-std::unique_ptr<IoBackend> make_backend(EventLoop& loop, BackendKind kind) {
+std::unique_ptr<IoBackend> make_backend(EventLoop& loop, BackendKind kind,
+                                        const EventLoopOptions& options) {
 #if TULIP_WITH_URING
-  if (kind == BackendKind::kIoUring) return make_uring_backend(loop);
+  if (kind == BackendKind::kIoUring) return make_uring_backend(loop, options);
 #endif
   (void)kind;
+  (void)options;  // the epoll backend has no options
   return make_epoll_backend(loop);
 }
 

@@ -43,12 +43,12 @@ std::int64_t seconds_to_ns(double seconds) {
 EventLoop::EventLoop() : EventLoop(EventLoopOptions{}) {}
 
 EventLoop::EventLoop(const EventLoopOptions& options)
-    : EventLoop(detail::resolve_backend_kind(options.backend), 0) {}
+    : EventLoop(detail::resolve_backend_kind(options.backend), options) {}
 
 // The backend is chosen first, so that a bad choice throws before anything is allocated.
-EventLoop::EventLoop(BackendKind resolved, int)
+EventLoop::EventLoop(BackendKind resolved, const EventLoopOptions& options)
     : pool_(new detail::NodePool(this)),
-      backend_(detail::make_backend(*this, resolved)),
+      backend_(detail::make_backend(*this, resolved, options)),
       internals_(std::make_unique<detail::LoopInternals>(*this, *backend_)),
       token_(std::make_shared<detail::LoopToken>(this)) {}
 

@@ -240,7 +240,9 @@ std::unique_ptr<IoBackend> make_epoll_backend(EventLoop& loop);
 /// says which at debug level). Throws std::invalid_argument for an unknown
 /// TULIP_BACKEND, RuntimeError when io_uring is asked for and unavailable.
 BackendKind resolve_backend_kind(BackendKind kind);
-/// Makes the backend of a resolved kind (epoll or io_uring).
-std::unique_ptr<IoBackend> make_backend(EventLoop& loop, BackendKind kind);
+/// Makes the backend of a resolved kind (epoll or io_uring), with the options
+/// that concern it (the io_uring backend's zero-copy send threshold).
+std::unique_ptr<IoBackend> make_backend(EventLoop& loop, BackendKind kind,
+                                        const EventLoopOptions& options);
 
 }  // namespace tulip::detail

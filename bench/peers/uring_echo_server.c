@@ -10,7 +10,14 @@
 // io_uring_submit_and_wait. TCP_NODELAY on every accepted connection; a
 // connection stays open until the peer closes it.
 //
-// Usage: bench-uring-echo-server [--host H] [--port P] [--backlog N]
+// --fixed-files: the registered-file variant (bench/uring-fixed-files.sh). A
+// sparse file table is registered at start; each accepted socket is put in
+// it (slot = its descriptor number, one io_uring_register_files_update when
+// accepted, one when closed) and its receives and sends name the slot with
+// IOSQE_FIXED_FILE, so that the kernel skips the per-request file lookup and
+// reference count (fget/fput).
+//
+// Usage: bench-uring-echo-server [--host H] [--port P] [--backlog N] [--fixed-files]
 // SIGINT/SIGTERM end it cleanly (so callgrind writes its profile).
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -23,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -49,6 +57,7 @@ static struct io_uring_buf_ring* buffer_ring;
 static char* buffers;
 static struct connection** connections;  // indexed by descriptor
 static size_t connection_capacity;
+static int fixed_files;  // --fixed-files: requests name a registered file's slot
 
 _Noreturn static void die(const char* what, int error) {
   fprintf(stderr, "bench-uring-echo-server: %s: %s\n", what, strerror(error));
@@ -92,6 +101,7 @@ static struct connection* connection_of(int fd) {
 static void arm_receive(int fd, struct connection* c) {
   struct io_uring_sqe* sqe = sqe_for(fd, kReceive);
   io_uring_prep_recv_multishot(sqe, fd, NULL, 0, 0);
+  if (fixed_files) sqe->flags |= IOSQE_FIXED_FILE;  // fd is the slot
   sqe->flags |= IOSQE_BUFFER_SELECT;
   sqe->buf_group = kGroup;
   c->receiving = 1;
@@ -102,6 +112,7 @@ static void send_front(int fd, struct connection* c) {
   struct io_uring_sqe* sqe = sqe_for(fd, kSend);
   io_uring_prep_send(sqe, fd, buffer(id) + c->offset, c->lengths[c->head] - c->offset,
                      MSG_NOSIGNAL);
+  if (fixed_files) sqe->flags |= IOSQE_FIXED_FILE;
   c->sending = 1;
 }
 
@@ -114,6 +125,10 @@ static void maybe_close(int fd, struct connection* c) {
   }
   free(c);
   connections[fd] = NULL;
+  if (fixed_files) {
+    int none = -1;
+    io_uring_register_files_update(&ring, (unsigned)fd, &none, 1);
+  }
   close(fd);
 }
 
@@ -165,6 +180,10 @@ static void on_accept(int listener, const struct io_uring_cqe* cqe) {
     int fd = cqe->res;
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (fixed_files) {
+      int error = io_uring_register_files_update(&ring, (unsigned)fd, &fd, 1);
+      if (error < 0) die("io_uring_register_files_update", -error);
+    }
     connection_of(fd);
     struct connection* c = calloc(1, sizeof *c);
     if (!c) die("calloc", ENOMEM);
@@ -202,8 +221,12 @@ int main(int argc, char** argv) {
       port = atoi(argv[++i]);
     } else if (i + 1 < argc && strcmp(argv[i], "--backlog") == 0) {
       backlog = atoi(argv[++i]);
+    } else if (strcmp(argv[i], "--fixed-files") == 0) {
+      fixed_files = 1;
     } else {
-      fprintf(stderr, "usage: bench-uring-echo-server [--host H] [--port P] [--backlog N]\n");
+      fprintf(stderr,
+              "usage: bench-uring-echo-server [--host H] [--port P] [--backlog N] "
+              "[--fixed-files]\n");
       return 2;
     }
   }
@@ -221,6 +244,14 @@ int main(int argc, char** argv) {
   int error = io_uring_queue_init_params(4096, &ring, &params);
   if (error) die("io_uring_queue_init_params", -error);
   setup_buffers();
+  if (fixed_files) {
+    // One slot per possible descriptor number (the table may not exceed RLIMIT_NOFILE).
+    struct rlimit limit;
+    if (getrlimit(RLIMIT_NOFILE, &limit) != 0) die("getrlimit", errno);
+    unsigned slots = limit.rlim_cur > 65536 ? 65536 : (unsigned)limit.rlim_cur;
+    error = io_uring_register_files_sparse(&ring, slots);
+    if (error) die("io_uring_register_files_sparse", -error);
+  }
 
   int listener = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (listener < 0) die("socket", errno);

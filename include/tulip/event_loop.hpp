@@ -531,7 +531,7 @@ class TULIP_API EventLoop {
   friend struct detail::LoopAccess;
 
   // Makes the loop on an already chosen backend (EventLoop(options) chooses).
-  EventLoop(BackendKind resolved, int);
+  EventLoop(BackendKind resolved, const EventLoopOptions& options);
 
   detail::CallbackNode* new_node() {
     if (closed_) throw_closed();

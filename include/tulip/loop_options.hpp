@@ -1,4 +1,5 @@
-// EventLoopOptions: how an EventLoop is made; for now, which I/O backend it runs on.
+// EventLoopOptions: how an EventLoop is made: which I/O backend it runs on, and
+// the io_uring backend's zero-copy sends.
 //
 // Two backends exist (docs/backends.md):
 //  * epoll: readiness-based I/O, the one every Linux kernel tulip supports has;
@@ -14,6 +15,7 @@
 // Thread-safety: plain data.
 #pragma once
 
+#include <cstddef>
 #include <string_view>
 
 #include "tulip/export.hpp"
@@ -31,6 +33,18 @@ enum class BackendKind {
 struct EventLoopOptions {
   /// The I/O backend (see BackendKind).
   BackendKind backend = BackendKind::kAuto;
+  /// io_uring backend only (no effect on epoll): a send request of a TCP
+  /// stream transport carrying at least this many bytes is a zero-copy send
+  /// (IORING_OP_SEND_ZC: the kernel sends from the transport's memory, which
+  /// it holds until its notification), smaller ones copy as send() does. 0,
+  /// the default, never sends zero-copy: on loopback, the only network where
+  /// this was measured, the kernel copies the bytes anyway and zero-copy only
+  /// adds its notification (bench/README.md, "io_uring"). Over a NIC it pays
+  /// from about 3 KB on kernels >= 6.10, by the kernel developers' figures;
+  /// a transport stops sending zero-copy once the kernel reports that it
+  /// copied (loopback, or a device without scatter-gather). See
+  /// docs/backends.md, "Zero-copy sends".
+  std::size_t zero_copy_send_threshold = 0;
 };
 
 /// Parses a backend name as TULIP_BACKEND and the tools' --backend take it:

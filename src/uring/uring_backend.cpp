@@ -75,11 +75,14 @@ class UringBackend::ReadinessPoll final : public Completion {
   UringBackend& backend_;
 };
 
-std::unique_ptr<IoBackend> make_uring_backend(EventLoop& loop) {
-  return std::make_unique<UringBackend>(loop);
+std::unique_ptr<IoBackend> make_uring_backend(EventLoop& loop, const EventLoopOptions& options) {
+  return std::make_unique<UringBackend>(loop, options);
 }
 
-UringBackend::UringBackend(EventLoop& loop) : loop_(loop) {
+UringBackend::UringBackend(EventLoop& loop, const EventLoopOptions& options)
+    : loop_(loop),
+      zero_copy_threshold_(options.zero_copy_send_threshold),
+      zero_copy_flags_(IORING_SEND_ZC_REPORT_USAGE) {
   if (int error = setup_ring(ring_)) throw_os_error(-error, "io_uring_setup");
   ring_ready_ = true;
   try {

@@ -24,7 +24,10 @@
 //    datagrams sent from completion handlers with one sendmmsg once they are
 //    done: send_after_handlers) and a sendmsg request for what the kernel
 //    could not take;
-//  * listeners (multishot accept) and connects (IORING_OP_CONNECT).
+//  * listeners (multishot accept) and connects (IORING_OP_CONNECT);
+//  * zero-copy sends (IORING_OP_SEND_ZC) for a TCP transport's send requests
+//    of at least EventLoopOptions::zero_copy_send_threshold bytes
+//    (uring_zero_copy_send.cpp; off by default).
 // What is delegated to a readiness backend kept inside this one (the epoll
 // backend, reached only through the IoBackend seam): the kernel sendfile path
 // (a transport of this backend takes sendfile's buffered path), and
@@ -54,6 +57,16 @@
 
 #include "io_backend.hpp"
 #include "uring/send_buffer_pool.hpp"
+
+// liburing 2.3's header predates kernel 6.2's zero-copy usage reporting: a
+// zero-copy send asking for it gets a notification whose result says whether
+// the kernel copied the bytes after all.
+#ifndef IORING_SEND_ZC_REPORT_USAGE
+#define IORING_SEND_ZC_REPORT_USAGE (1U << 3)
+#endif
+#ifndef IORING_NOTIF_USAGE_ZC_COPIED
+#define IORING_NOTIF_USAGE_ZC_COPIED (1U << 31)
+#endif
 
 namespace tulip::detail {
 
@@ -89,8 +102,9 @@ class UringBackend final : public IoBackend, private Completion {
   static constexpr unsigned kBufferGroup = 0;
 
   /// Sets the ring up (SINGLE_ISSUER|DEFER_TASKRUN, else COOP_TASKRUN, else
-  /// plain). Throws OSError if the kernel refuses io_uring altogether.
-  explicit UringBackend(EventLoop& loop);
+  /// plain), with the options that concern it (the zero-copy send threshold).
+  /// Throws OSError if the kernel refuses io_uring altogether.
+  UringBackend(EventLoop& loop, const EventLoopOptions& options);
   ~UringBackend() override;
 
   const char* name() const noexcept override { return "io_uring"; }
@@ -143,6 +157,9 @@ class UringBackend final : public IoBackend, private Completion {
   /// Hands the prepared requests to the kernel now, if there are any (before
   /// a descriptor they name is closed, for one).
   void submit_prepared() noexcept;
+  /// False until the loop first waits (the ring starts disabled: see
+  /// setup_ring): submit_prepared() cannot hand anything over before.
+  bool ring_enabled() const noexcept { return (ring_.flags & IORING_SETUP_R_DISABLED) == 0; }
   /// Has `sender`'s send_batch() run once the completion handlers running
   /// now are done (only while defers_sends()); `owner` keeps it alive until then.
   void send_after_handlers(BatchSender* sender, std::shared_ptr<void> owner) {
@@ -160,6 +177,24 @@ class UringBackend final : public IoBackend, private Completion {
   unsigned register_buffer_ring(void* ring_address, unsigned entries);
   /// Unregisters a group of register_buffer_ring, once no request uses it.
   void unregister_buffer_ring(unsigned group) noexcept;
+
+  // ---- Zero-copy sends (uring_zero_copy_send.cpp) -------------------------------------
+
+  /// The size from which a TCP transport's send request is a zero-copy send;
+  /// 0: never (EventLoopOptions::zero_copy_send_threshold, or the kernel
+  /// refused the operation).
+  std::size_t zero_copy_threshold() const noexcept { return zero_copy_threshold_; }
+  /// The zero-copy flags to ask for: usage reporting, until the kernel says
+  /// it does not know it (before 6.2).
+  unsigned zero_copy_flags() const noexcept { return zero_copy_flags_; }
+  /// A zero-copy send failed with EINVAL: the kernel does not know the flags
+  /// asked for (usage reporting is dropped) or, asked for none, the operation
+  /// (zero-copy sends stop for this loop).
+  void zero_copy_refused() noexcept;
+  /// How many zero-copy send requests this loop's transports made (a
+  /// figure for tests: loopback copies anyway, so nothing else shows it).
+  std::uint64_t zero_copy_sends() const noexcept { return zero_copy_sends_; }
+  void count_zero_copy_send() noexcept { ++zero_copy_sends_; }
 
  private:
   // The wakeup eventfd's read request, and the readiness backend's poll request.
@@ -191,10 +226,13 @@ class UringBackend final : public IoBackend, private Completion {
   std::vector<unsigned> free_buffer_groups_;       // groups unregistered, to reuse
   std::vector<std::pair<BatchSender*, std::shared_ptr<void>>> batch_senders_;
   SendBufferPool send_buffers_;
+  std::size_t zero_copy_threshold_ = 0;  // see zero_copy_threshold()
+  unsigned zero_copy_flags_ = 0;         // see zero_copy_flags()
+  std::uint64_t zero_copy_sends_ = 0;    // see zero_copy_sends()
 };
 
 /// Makes an io_uring backend; throws OSError if the kernel refuses io_uring
 /// (too old, disabled by sysctl, seccomp or a container).
-std::unique_ptr<IoBackend> make_uring_backend(EventLoop& loop);
+std::unique_ptr<IoBackend> make_uring_backend(EventLoop& loop, const EventLoopOptions& options);
 
 }  // namespace tulip::detail

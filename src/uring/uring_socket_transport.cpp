@@ -44,6 +44,8 @@ UringSocketTransport::UringSocketTransport(UringBackend& backend, StreamSocket s
       peername_(socket.peer.empty() ? SocketAddress::peer_of(socket.fd) : socket.peer),
       sockname_(SocketAddress::local_of(socket.fd)) {
   set_protocol(std::move(socket.protocol));
+  // Only TCP sends zero-copy (a Unix socket refuses it: EOPNOTSUPP).
+  zero_copy_allowed_ = sockname_.family() == AF_INET || sockname_.family() == AF_INET6;
 }
 
 UringSocketTransport::~UringSocketTransport() {
@@ -109,7 +111,7 @@ void UringSocketTransport::update_requests() noexcept {
       receive_cancelled_ = true;
     }
     if (lost_) {
-      if (sending_) backend_.cancel(&send_);
+      if (sending_) backend_.cancel(send_request());
     } else if (!sending_ && !buffer_.empty()) {
       start_send();
     }
@@ -390,7 +392,7 @@ void UringSocketTransport::release_resources() noexcept {
     backend_.cancel(&receive_);
     receive_cancelled_ = true;
   }
-  if (sending_) backend_.cancel(&send_);
+  if (sending_) backend_.cancel(send_request());
   stash_.clear();
   // A request prepared and not yet submitted names this descriptor by number:
   // the kernel must have it before the number is closed (and perhaps reused).

@@ -23,6 +23,13 @@
 //    drops the write buffer, never frees memory the kernel is still reading. The write buffer size
 //    that flow control and get_write_buffer_size() see counts the bytes in flight. close() waits
 //    for them as for buffered bytes.
+//    On TCP, a send request of at least the loop's zero-copy threshold
+//    (EventLoopOptions::zero_copy_send_threshold, off by default) is a
+//    zero-copy send (uring_zero_copy_send.cpp): its bytes move into a request
+//    object of their own, which the kernel's notification frees, however
+//    long after the send completed (and the transport closed) it comes. The
+//    transport goes on as after a send once the request's first completion
+//    came. It stops sending zero-copy when the kernel says it copied.
 //
 // Pipes (uring_pipe_transport.cpp), as on the epoll backend and as asyncio's
 // _UnixReadPipeTransport and _UnixWritePipeTransport:
@@ -54,6 +61,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <system_error>
 
 #include "sendfile_support.hpp"
@@ -98,7 +106,7 @@ class UringSocketTransport final : public StreamTransportBase, public BufferedSe
   std::size_t get_write_buffer_size() const noexcept override {
     // Bytes of a send still in flight count until the kernel took them, unless
     // the connection is lost (they are dropped then, as the buffer is).
-    return buffer_.size() + (lost_ ? 0 : sent_.size() - sent_offset_);
+    return buffer_.size() + (lost_ ? 0 : sent_.size() - sent_offset_ + zero_copy_bytes_);
   }
 
   // BufferedSendfileTarget
@@ -118,6 +126,26 @@ class UringSocketTransport final : public StreamTransportBase, public BufferedSe
     explicit SendRequest(UringSocketTransport& transport) : owner(transport) {}
     void complete(const io_uring_cqe& cqe) override { owner.on_sent(cqe); }
     UringSocketTransport& owner;
+  };
+  // A zero-copy send (uring_zero_copy_send.cpp): a heap object that owns the
+  // bytes the kernel sends from until its notification (IORING_CQE_F_NOTIF)
+  // says the kernel let go of them; it then deletes itself. Its first
+  // completion goes to the transport, which is alive then (a request in
+  // flight keeps it so); the notification may come after the transport has
+  // gone, and reaches it only if it is still there.
+  class ZeroCopySend final : public Completion {
+   public:
+    ZeroCopySend(UringSocketTransport& owner, std::string bytes, std::size_t offset)
+        : owner_(&owner), bytes_(std::move(bytes)), offset_(offset) {}
+    void complete(const io_uring_cqe& cqe) override;
+    // The bytes this request sends.
+    std::string_view unsent() const noexcept { return std::string_view(bytes_).substr(offset_); }
+
+   private:
+    UringSocketTransport* owner_;      // until the first completion
+    std::weak_ptr<Transport> notify_;  // after it: told whether the kernel copied
+    std::string bytes_;                // read by the kernel until the notification
+    std::size_t offset_;               // where the request starts in bytes_
   };
 
   // StreamTransportBase
@@ -161,6 +189,28 @@ class UringSocketTransport final : public StreamTransportBase, public BufferedSe
   void on_eof();
   bool eof_waits_for_send() const noexcept;
   void on_sent(const io_uring_cqe& cqe);
+  // What follows every send's completion: the next send, resume_writing, the
+  // close or write_eof() that waited for it. May destroy this object.
+  void after_send();
+  // The request in flight for writing: the send (or pipe write) request, or
+  // the zero-copy send.
+  Completion* send_request() noexcept {
+    return zero_copy_ != nullptr ? static_cast<Completion*>(zero_copy_) : &send_;
+  }
+  // The send request prepared and not yet submitted, which more bytes can join.
+  bool send_unsubmitted() const noexcept {
+    return sending_ && zero_copy_ == nullptr && backend_.submissions() == send_epoch_;
+  }
+  // ---- Zero-copy sends (uring_zero_copy_send.cpp) ----
+  bool wants_zero_copy(std::size_t bytes) const noexcept {
+    std::size_t threshold = backend_.zero_copy_threshold();
+    return zero_copy_allowed_ && threshold != 0 && bytes >= threshold;
+  }
+  // Sends the rest of sent_ zero-copy: its bytes move into the request.
+  void start_zero_copy_send();
+  void on_zero_copy_sent(ZeroCopySend& request, const io_uring_cqe& cqe);
+  // The kernel let go of a zero-copy send's bytes; `copied`: it had copied them.
+  void on_zero_copy_released(bool copied) noexcept;
   // Prepares the request that writes `size` bytes at `data`: a send on a
   // socket, a write on a pipe.
   io_uring_sqe* prepare_write_request(const char* data, std::size_t size);
@@ -205,6 +255,9 @@ class UringSocketTransport final : public StreamTransportBase, public BufferedSe
   bool eof_after_send_ = false;                   // a 0-byte receive waits for the send (below)
   io_uring_sqe* send_entry_ = nullptr;            // the send's entry, while send_epoch_ is current
   std::uint64_t send_epoch_ = ~std::uint64_t{0};  // backend_.submissions() when prepared
+  bool zero_copy_allowed_ = false;                // TCP, and the kernel has not copied (above)
+  ZeroCopySend* zero_copy_ = nullptr;             // the zero-copy send before its first completion
+  std::size_t zero_copy_bytes_ = 0;               // how many bytes it sends
   std::string sent_;                              // the bytes of the send in flight
   std::size_t sent_offset_ = 0;                   // how many of them the kernel took
   std::string stash_;                             // bytes received while reading was paused

@@ -40,6 +40,10 @@ void UringSocketTransport::start_send() {
     }
     buffer_.consume(sent_.size());
   }
+  if (wants_zero_copy(sent_.size() - sent_offset_)) {
+    start_zero_copy_send();
+    return;
+  }
   io_uring_sqe* sqe =
       prepare_write_request(sent_.data() + sent_offset_, sent_.size() - sent_offset_);
   send_entry_ = sqe;
@@ -72,6 +76,10 @@ void UringSocketTransport::on_sent(const io_uring_cqe& cqe) {
     sent_offset_ = 0;
     socket_failed(errno_code(-cqe.res));
   }
+  after_send();
+}
+
+void UringSocketTransport::after_send() {
   if (!lost_) {
     if (sent_offset_ < sent_.size() || !buffer_.empty()) {
       start_send();
@@ -111,7 +119,7 @@ ssize_t UringSocketTransport::send_now(const iovec* buffers, std::size_t count) 
 }
 
 bool UringSocketTransport::append_to_unsubmitted_send(std::string_view data) {
-  if (!sending_ || !buffer_.empty() || backend_.submissions() != send_epoch_ ||
+  if (!send_unsubmitted() || !buffer_.empty() ||
       sent_.size() - sent_offset_ + data.size() > kMaxSendBytes) {
     return false;
   }
@@ -170,6 +178,17 @@ void UringSocketTransport::write(std::string&& data) {
     pause_protocol_if_needed();
     return;
   }
+  if (!sending_ && buffer_.empty() && wants_zero_copy(data.size()) && backend_.ring_enabled()) {
+    // The caller's string becomes the zero-copy request's memory: no byte is
+    // copied, where send() would copy them all. Submitted at once, so that the
+    // bytes are on their way when write() returns, as after a send().
+    sent_ = std::move(data);
+    sent_offset_ = 0;
+    start_send();
+    backend_.submit_prepared();
+    pause_protocol_if_needed();
+    return;
+  }
   if (!sending_ && buffer_.empty()) {
     iovec buffer{data.data(), data.size()};
     ssize_t sent = send_now(&buffer, 1);
@@ -188,7 +207,7 @@ void UringSocketTransport::writelines(std::span<const std::string_view> buffers)
   std::size_t total = 0;
   for (std::string_view piece : buffers) total += piece.size();
   if (!accept_write(total)) return;
-  if (sending_ && buffer_.empty() && backend_.submissions() == send_epoch_ &&
+  if (send_unsubmitted() && buffer_.empty() &&
       sent_.size() - sent_offset_ + total <= kMaxSendBytes) {
     for (std::string_view piece : buffers) append_to_unsubmitted_send(piece);
     pause_protocol_if_needed();
