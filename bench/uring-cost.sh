@@ -13,6 +13,8 @@
 # --smoke builds them into build-bench/, or TULIP_BENCH_BUILD=DIR) and perf.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=bench/sections/server_cost.sh
+source bench/sections/server_cost.sh
 
 reps=3
 requests=50000
@@ -41,6 +43,7 @@ servers=("epoll=$bin/bench-epoll-echo-server --backlog 1024"
 [ -n "$baseline" ] && servers+=("tulip-uring-baseline=$baseline --keep-open --quiet --backlog 1024 --backend io_uring")
 if [ "$(nproc)" -ge 2 ]; then pin_server=(taskset -c 0) pin_load=(taskset -c 1); else pin_server=() pin_load=(); fi
 port=${TULIP_BENCH_PORT:-29300}
+loadgen=$bin/bench-loadgen
 scratch=$(mktemp -d "${TMPDIR:-/tmp}/tulip-uring-cost.XXXXXX")
 trap 'rm -rf "$scratch"' EXIT
 
@@ -51,25 +54,7 @@ for rep in $(seq "$reps"); do
       name=${spec%%=*}
       port=$((port + 1))
       # shellcheck disable=SC2086 # the command line is split on purpose
-      "${pin_server[@]}" ${spec#*=} --port "$port" >"$scratch/server.log" 2>&1 &
-      pid=$!
-      for _ in $(seq 100); do
-        ss -ltn "sport = :$port" | grep -q LISTEN && break
-        sleep 0.05
-      done
-      "${pin_load[@]}" "$bin/bench-loadgen" --mode pingpong --port "$port" --conns "$conns" --size 1024 \
-        --requests 5000 >/dev/null
-      perf stat -x, -e task-clock,raw_syscalls:sys_enter -p "$pid" -o "$scratch/perf" &
-      perf_pid=$!
-      sleep 0.2 # perf attaches
-      "${pin_load[@]}" "$bin/bench-loadgen" --mode pingpong --port "$port" --conns "$conns" --size 1024 \
-        --requests "$requests" >/dev/null
-      kill -INT "$perf_pid"
-      wait "$perf_pid" || true
-      kill "$pid"
-      wait "$pid" 2>/dev/null || true
-      echo "$rep $conns $name $(grep task-clock "$scratch/perf" | cut -d, -f1)" \
-        "$(grep sys_enter "$scratch/perf" | cut -d, -f1) $requests"
+      measure_server_cost "$rep $conns $name" "$port" "$conns" "$requests" ${spec#*=}
     done
   done
 done

@@ -7,10 +7,12 @@
 # ("io_uring", "Registered files") records a run and the decision it led to.
 #
 # Usage: bench/uring-fixed-files.sh [--reps N] [--requests N]
-# Builds the two C programs it needs (the floor and the load generator) with
-# cc into a scratch directory; needs liburing-dev and perf.
+# Needs the programs run-peers.sh builds (bench/run-peers.sh --only echo
+# --smoke builds them into build-bench/, or TULIP_BENCH_BUILD=DIR) and perf.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=bench/sections/server_cost.sh
+source bench/sections/server_cost.sh
 
 reps=5
 requests=50000
@@ -21,11 +23,14 @@ while [ $# -gt 0 ]; do
     *) echo "usage: bench/uring-fixed-files.sh [--reps N] [--requests N]" >&2; exit 2 ;;
   esac
 done
+bin=${TULIP_BENCH_BUILD:-build-bench}/bench # where run-peers.sh builds
+loadgen=$bin/bench-loadgen
+for program in "$loadgen" "$bin/bench-uring-echo-server"; do
+  [ -x "$program" ] || { echo "uring-fixed-files.sh: $program is missing (run bench/run-peers.sh --only echo --smoke)" >&2; exit 1; }
+done
 command -v perf >/dev/null || { echo "uring-fixed-files.sh: perf is missing (apt-get install linux-perf)" >&2; exit 1; }
 scratch=$(mktemp -d "${TMPDIR:-/tmp}/tulip-fixed-files.XXXXXX")
 trap 'rm -rf "$scratch"' EXIT
-cc -std=gnu11 -O2 -o "$scratch/server" bench/peers/uring_echo_server.c -luring
-cc -std=gnu11 -O2 -o "$scratch/loadgen" bench/loadgen/loadgen.c
 if [ "$(nproc)" -ge 2 ]; then pin_server=(taskset -c 0) pin_load=(taskset -c 1); else pin_server=() pin_load=(); fi
 port=${TULIP_BENCH_PORT:-29400}
 variants=("plain=" "fixed=--fixed-files")
@@ -40,25 +45,8 @@ for rep in $(seq "$reps"); do
       name=${spec%%=*}
       port=$((port + 1))
       # shellcheck disable=SC2086 # the flag is split on purpose
-      "${pin_server[@]}" "$scratch/server" --port "$port" --backlog 1024 ${spec#*=} >"$scratch/server.log" 2>&1 &
-      pid=$!
-      for _ in $(seq 100); do
-        ss -ltn "sport = :$port" | grep -q LISTEN && break
-        sleep 0.05
-      done
-      "${pin_load[@]}" "$scratch/loadgen" --mode pingpong --port "$port" --conns "$conns" --size 1024 \
-        --requests 5000 >/dev/null
-      perf stat -x, -e task-clock,raw_syscalls:sys_enter -p "$pid" -o "$scratch/perf" &
-      perf_pid=$!
-      sleep 0.2 # perf attaches
-      "${pin_load[@]}" "$scratch/loadgen" --mode pingpong --port "$port" --conns "$conns" --size 1024 \
-        --requests "$requests" >/dev/null
-      kill -INT "$perf_pid"
-      wait "$perf_pid" || true
-      kill "$pid"
-      wait "$pid" 2>/dev/null || true
-      echo "$rep $conns $name $(grep task-clock "$scratch/perf" | cut -d, -f1)" \
-        "$(grep sys_enter "$scratch/perf" | cut -d, -f1) $requests"
+      measure_server_cost "$rep $conns $name" "$port" "$conns" "$requests" \
+        "$bin/bench-uring-echo-server" --backlog 1024 ${spec#*=}
     done
   done
 done | tee "$scratch/raw"
@@ -66,11 +54,4 @@ done | tee "$scratch/raw"
 # Medians per connection count and variant: µs of server CPU and system calls per request.
 echo
 echo "conns variant us_cpu_per_request syscalls_per_request (medians of $reps)"
-awk '$1 ~ /^[0-9]+$/ { key = $2 " " $3; n[key]++; cpu[key, n[key]] = $4 * 1000 / $6; sys[key, n[key]] = $5 / $6 }
-  function median(a, key, count,   i, j, t, v) {
-    for (i = 1; i <= count; i++) v[i] = a[key, i]
-    for (i = 1; i <= count; i++) for (j = i + 1; j <= count; j++) if (v[j] < v[i]) { t = v[i]; v[i] = v[j]; v[j] = t }
-    return count % 2 ? v[(count + 1) / 2] : (v[count / 2] + v[count / 2 + 1]) / 2
-  }
-  END { for (key in n) printf "%s %.3f %.3f\n", key, median(cpu, key, n[key]), median(sys, key, n[key]) }' \
-  "$scratch/raw" | sort -n
+print_cost_medians "$scratch/raw"
